@@ -1,0 +1,101 @@
+"""Service configuration: environment variables (prefix ``RADIX_``) with embedded defaults."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cds_service.clinical.config import ClinicalConfig
+
+
+class Settings(BaseSettings):
+    """Every setting has a default that runs the service on one machine with no external service.
+
+    The README's configuration table lists these; keep the two in step.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RADIX_", frozen=True, extra="ignore")
+
+    # --- HTTP ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: The URL EHRs call, without trailing slash; JWT ``aud`` is computed from it, never from Host.
+    public_base_url: str = "http://127.0.0.1:8080"
+    #: Origins allowed by CORS (comma-separated, or ``*``).
+    cors_origins: str = "*"
+    #: Largest request body accepted, in bytes (413 above it).
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+
+    # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
+    #: One deadline, in seconds, for every FHIR query a hook call makes.
+    fhir_deadline_seconds: float = 4.0
+    #: How many ``next`` pages are followed per query.
+    fhir_max_pages: int = 10
+    #: Largest FHIR response body accepted, in bytes.
+    fhir_max_response_bytes: int = 10_485_760
+    #: Allow FHIR servers on loopback addresses (development and tests only).
+    fhir_allow_loopback: bool = False
+    #: Allow FHIR servers on private (RFC 1918 / ULA) addresses, e.g. inside a hospital network.
+    fhir_allow_private: bool = False
+
+    # --- Storage ------------------------------------------------------------------------
+    #: Folder for the embedded SQLite database.
+    data_dir: Path = Path("data")
+    #: SQLAlchemy async URL; empty means SQLite in ``data_dir``.
+    database_url: str = ""
+
+    # --- Authentication of CDS clients (EHRs) --------------------------------------------
+    #: Require a CDS client JWT on every CDS call.
+    auth_required: bool = False
+    #: JSON file of trusted clients (issuers, JWKS, algorithms, tenants).
+    trusted_clients_file: Path | None = None
+    #: Clock leeway, in seconds, for ``exp`` / ``iat`` / ``nbf``.
+    jwt_leeway_seconds: int = 60
+    #: Redis URL for the shared ``jti`` replay cache; empty means in-memory (one replica).
+    redis_url: str = ""
+
+    # --- Clinical knowledge ---------------------------------------------------------------
+    #: Folder of site-local FHIR ConceptMaps (local codes → Radix value sets).
+    local_codes_dir: Path | None = None
+    practice_mode: Literal["us", "uk"] = "us"
+    persistent_weeks: float = Field(default=ClinicalConfig.persistent_weeks, gt=0)
+    severe_mrc_max: int = Field(default=ClinicalConfig.severe_mrc_max, ge=0, le=5)
+    deficit_mrc_max: int = Field(default=ClinicalConfig.deficit_mrc_max, ge=0, le=5)
+    fracture_age: int = Field(default=ClinicalConfig.fracture_age, gt=0)
+    weak_flag_age: int = Field(default=ClinicalConfig.weak_flag_age, gt=0)
+    prior_mri_months: int = Field(default=ClinicalConfig.prior_mri_months, gt=0)
+    ces_recency_days: int = Field(default=ClinicalConfig.ces_recency_days, gt=0)
+    fever_celsius: float = Field(default=ClinicalConfig.fever_celsius, gt=30)
+    fever_window_days: int = Field(default=ClinicalConfig.fever_window_days, gt=0)
+    pvr_ml: float = Field(default=ClinicalConfig.pvr_ml, gt=0)
+
+    @cached_property
+    def clinical(self) -> ClinicalConfig:
+        return ClinicalConfig(
+            persistent_weeks=self.persistent_weeks,
+            severe_mrc_max=self.severe_mrc_max,
+            deficit_mrc_max=self.deficit_mrc_max,
+            fracture_age=self.fracture_age,
+            weak_flag_age=self.weak_flag_age,
+            prior_mri_months=self.prior_mri_months,
+            ces_recency_days=self.ces_recency_days,
+            fever_celsius=self.fever_celsius,
+            fever_window_days=self.fever_window_days,
+            pvr_ml=self.pvr_ml,
+            practice_mode=self.practice_mode,
+        )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'radix.sqlite3').resolve()}"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
