@@ -1,0 +1,76 @@
+"""Reads from the EHR's FHIR server: bounded in size and time, no redirects, token never logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+
+_ACCEPT = "application/fhir+json, application/json;q=0.9"
+
+
+class FetchFailed(Exception):
+    """A FHIR read or search that gave no usable answer; ``reason`` is free of patient data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FhirClient:
+    """One shared, pooled ``httpx.AsyncClient`` with Radix's fetch rules around it."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, policy: FhirServerPolicy, max_response_bytes: int
+    ) -> None:
+        self._http = http
+        self._policy = policy
+        self._max_bytes = max_response_bytes
+
+    async def get(self, url: str, access_token: str | None) -> dict[str, Any] | None:
+        """GET a FHIR URL; ``None`` when the server says the resource does not exist (404/410)."""
+        try:
+            await self._policy.check(url)
+        except UntrustedFhirServer as exc:
+            raise FetchFailed(f"refused: {exc.reason}") from None
+        headers = {"Accept": _ACCEPT}
+        if access_token:
+            headers["Authorization"] = f"Bearer {access_token}"
+        try:
+            async with self._http.stream(
+                "GET", url, headers=headers, follow_redirects=False
+            ) as response:
+                if response.is_redirect:
+                    raise FetchFailed(f"redirect ({response.status_code}) not followed")
+                if response.status_code in (404, 410):
+                    return None
+                if response.status_code >= 400:
+                    raise FetchFailed(f"HTTP {response.status_code}")
+                body = await self._read_bounded(response)
+        except httpx.TimeoutException:
+            raise FetchFailed("timed out") from None
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"transport error ({type(exc).__name__})") from None
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise FetchFailed("response is not valid JSON") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            raise FetchFailed("response is not a FHIR resource")
+        return doc
+
+    async def _read_bounded(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise FetchFailed("response larger than the configured limit")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise FetchFailed("response larger than the configured limit")
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,238 @@
+"""The patient's record for one hook call: prefetch as sent, the rest fetched from fhirServer.
+
+Prefetch semantics follow CDS Hooks 2.0.1 "Prefetch Template" (reference/cds-hooks.md §2.4):
+a missing key is fetched; ``null`` means "no data" and is not re-queried; an OperationOutcome
+means the client failed and is not re-queried; a Bundle's ``next`` link is followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from cds_service.data.fhir_client import FetchFailed, FhirClient
+from cds_service.data.prefetch_template import is_read, render_template, template_resource_type
+from cds_service.errors import ServiceError, bad_request
+from cds_service.protocol.catalogue import ServiceDefinition
+from cds_service.protocol.hook_request import HookRequest
+
+logger = logging.getLogger("radix.data")
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """Every resource the rules may read, and which prefetch keys could not be (fully) had."""
+
+    resources: list[dict[str, Any]]
+    unavailable: tuple[str, ...] = ()
+    incomplete: tuple[str, ...] = ()
+    fetched: tuple[str, ...] = field(default=())
+
+    @property
+    def gaps(self) -> tuple[str, ...]:
+        """Keys to tell the clinician about: missing entirely, or only partly read."""
+        return self.unavailable + tuple(f"{key} (partial)" for key in self.incomplete)
+
+
+@dataclass
+class _KeyResult:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    failure: str | None = None  # why the key has no data at all
+    partial: bool = False
+    fetched: bool = False
+
+
+@dataclass(frozen=True)
+class RecordGatherer:
+    client: FhirClient
+    essential: frozenset[str]
+    deadline_seconds: float
+    max_pages: int
+
+    async def gather(self, request: HookRequest, service: ServiceDefinition) -> PatientRecord:
+        """Resolve every prefetch key of the service; 412 when an essential one cannot be had."""
+        results: dict[str, _KeyResult] = {}
+        pending: dict[str, asyncio.Task[_KeyResult]] = {}
+        for key, template in service.prefetch.items():
+            if key in request.prefetch:
+                value = request.prefetch[key]
+                _check_shape(key, template, value)
+                if _next_link(value) and request.fhir_server:
+                    pending[key] = asyncio.create_task(self._continue(request, value))
+                else:
+                    results[key] = _from_prefetch(value)
+            else:
+                pending[key] = asyncio.create_task(self._fetch(request, template))
+
+        if pending:
+            done, not_done = await asyncio.wait(pending.values(), timeout=self.deadline_seconds)
+            for task in not_done:
+                task.cancel()
+            if not_done:
+                await asyncio.gather(*not_done, return_exceptions=True)
+            for key, task in pending.items():
+                if task in done and task.exception() is None:
+                    results[key] = task.result()
+                elif task in done:
+                    results[key] = _KeyResult(failure="internal error")
+                    logger.error("prefetch key %s failed", key, exc_info=task.exception())
+                else:
+                    results[key] = _KeyResult(failure="deadline exceeded")
+
+        failed = {key: r.failure for key, r in results.items() if r.failure}
+        missing_essential = sorted(set(failed) & self.essential)
+        if missing_essential:
+            logger.warning(
+                "essential data unavailable: %s",
+                ", ".join(f"{key} ({failed[key]})" for key in missing_essential),
+            )
+            raise ServiceError(
+                412,
+                "incomplete",
+                "Radix needs data it could get neither from prefetch nor from the FHIR server: "
+                + "; ".join(f"{key}: {failed[key]}" for key in missing_essential)
+                + ".",
+                kind="essential-data-unavailable",
+            )
+        return PatientRecord(
+            resources=_deduplicate(r.resources for r in results.values()),
+            unavailable=tuple(sorted(failed)),
+            incomplete=tuple(sorted(k for k, r in results.items() if r.partial and not r.failure)),
+            fetched=tuple(sorted(k for k, r in results.items() if r.fetched)),
+        )
+
+    async def _fetch(self, request: HookRequest, template: str) -> _KeyResult:
+        if not request.fhir_server:
+            return _KeyResult(failure="not in prefetch and no fhirServer given")
+        query = render_template(template, request.context)
+        if query is None:
+            return _KeyResult(failure="prefetch template tokens not resolvable from context")
+        url = f"{request.fhir_server.rstrip('/')}/{query}"
+        try:
+            doc = await self.client.get(url, _token(request))
+        except FetchFailed as exc:
+            return _KeyResult(failure=f"FHIR server: {exc.reason}", fetched=True)
+        if doc is None:
+            return _KeyResult(fetched=True)  # a read that found nothing: no data
+        if doc.get("resourceType") == "OperationOutcome":
+            return _KeyResult(failure="FHIR server answered an OperationOutcome", fetched=True)
+        result = _from_prefetch(doc)
+        result.fetched = True
+        if _next_link(doc):
+            more = await self._continue(request, doc, first_page_included=True)
+            result.resources.extend(more.resources)
+            result.partial = more.partial
+        return result
+
+    async def _continue(
+        self, request: HookRequest, bundle: dict[str, Any], *, first_page_included: bool = False
+    ) -> _KeyResult:
+        """Follow ``next`` links on the same FHIR server, up to the page bound."""
+        result = _KeyResult() if first_page_included else _from_prefetch(bundle)
+        base = request.fhir_server or ""
+        link = _next_link(bundle)
+        pages = 1
+        while link:
+            if pages >= self.max_pages:
+                result.partial = True
+                break
+            url = urljoin(base.rstrip("/") + "/", link)
+            if not _same_server(url, base):
+                # Following a link elsewhere would hand the EHR's token to another host.
+                result.partial = True
+                break
+            try:
+                page = await self.client.get(url, _token(request))
+            except FetchFailed:
+                result.partial = True
+                break
+            if not page or page.get("resourceType") != "Bundle":
+                result.partial = True
+                break
+            result.resources.extend(_bundle_resources(page))
+            result.fetched = True
+            link = _next_link(page)
+            pages += 1
+        return result
+
+
+def _token(request: HookRequest) -> str | None:
+    auth = request.fhir_authorization
+    return auth.access_token if auth else None
+
+
+def _check_shape(key: str, template: str, value: Any) -> None:
+    """A prefetch value must be null, an OperationOutcome, or what the template answers."""
+    if value is None:
+        return
+    kind = value.get("resourceType") if isinstance(value, dict) else None
+    if kind == "OperationOutcome":
+        return
+    expected = template_resource_type(template) if is_read(template) else "Bundle"
+    if kind != expected:
+        raise bad_request(
+            f"prefetch.{key} must be null, an OperationOutcome or a {expected}, not {kind!s:.40}.",
+            "prefetch-shape",
+        )
+
+
+def _from_prefetch(value: dict[str, Any] | None) -> _KeyResult:
+    if value is None:
+        return _KeyResult()
+    kind = value.get("resourceType")
+    if kind == "OperationOutcome":
+        return _KeyResult(failure="the CDS client reported an error for this prefetch key")
+    if kind == "Bundle":
+        return _KeyResult(resources=_bundle_resources(value), partial=bool(_next_link(value)))
+    return _KeyResult(resources=[value])
+
+
+def _bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") != "OperationOutcome"
+    ]
+
+
+def _next_link(value: Any) -> str | None:
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return None
+    links = value.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
+
+
+def _same_server(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower()) and a.path.startswith(
+        b.path.rstrip("/")
+    )
+
+
+def _deduplicate(groups: Any) -> list[dict[str, Any]]:
+    seen: set[tuple[str, str]] = set()
+    out: list[dict[str, Any]] = []
+    for group in groups:
+        for resource in group:
+            rid = resource.get("id")
+            if isinstance(rid, str):
+                key = (str(resource.get("resourceType")), rid)
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(resource)
+    return out

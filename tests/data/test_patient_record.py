@@ -1,0 +1,238 @@
+"""Prefetch semantics against a real FHIR server (medplum, in memory)."""
+
+import time
+
+import httpx
+import pytest
+
+from cds_service.data.fhir_client import FhirClient
+from cds_service.data.fhir_server_policy import FhirServerPolicy
+from cds_service.data.patient_record import RecordGatherer
+from cds_service.errors import ServiceError
+from cds_service.protocol.catalogue import ServiceDefinition, load_catalogue
+from cds_service.protocol.hook_request import FhirAuthorization, HookRequest
+
+pytestmark = pytest.mark.integration
+
+CATALOGUE = load_catalogue()
+SERVICE = next(s for s in CATALOGUE.services.values() if s.hook == "patient-view")
+TOKEN = "token-for-the-ehr-fhir-server"
+
+PATIENT = {"resourceType": "Patient", "id": "pr-pat", "birthDate": "1970-01-01"}
+
+
+def _condition(n: int) -> dict:
+    return {
+        "resourceType": "Condition",
+        "id": f"pr-cond{n}",
+        "subject": {"reference": "Patient/pr-pat"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "23056005"}]},
+    }
+
+
+def _observation(n: int) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": f"pr-obs{n}",
+        "status": "final",
+        "subject": {"reference": "Patient/pr-pat"},
+        "valueBoolean": True,
+        "code": {
+            "coding": [
+                {
+                    "system": "https://radix-cds.org/fhir/CodeSystem/neuro-exam",
+                    "code": "straight-leg-raise",
+                }
+            ]
+        },
+        "effectiveDateTime": f"2026-11-{n + 1:02d}T09:00:00Z",
+    }
+
+
+@pytest.fixture
+def ehr(fhir_server):
+    fhir_server.reset()
+    fhir_server.clear_faults()
+    fhir_server.require_token(None)
+    fhir_server.load([PATIENT, _condition(1), _condition(2), *[_observation(n) for n in range(5)]])
+    fhir_server.clear_requests()
+    yield fhir_server
+    fhir_server.clear_faults()
+    fhir_server.require_token(None)
+
+
+@pytest.fixture
+async def gatherer():
+    async with httpx.AsyncClient(timeout=5) as http:
+        yield RecordGatherer(
+            client=FhirClient(http, FhirServerPolicy(allow_loopback=True), 1_000_000),
+            essential=CATALOGUE.essential_prefetch,
+            deadline_seconds=1.5,
+            max_pages=10,
+        )
+
+
+def _request(server, prefetch=None, token: str | None = TOKEN) -> HookRequest:
+    return HookRequest(
+        service_id=SERVICE.id,
+        hook="patient-view",
+        hook_instance="hi-1",
+        context={"userId": "Practitioner/x", "patientId": "pr-pat"},
+        prefetch=prefetch or {},
+        fhir_server=server.base_url if server else None,
+        fhir_authorization=FhirAuthorization(TOKEN, "Bearer", "patient/*.read", "radix", 300)
+        if token
+        else None,
+    )
+
+
+def _ids(record) -> set[str]:
+    return {f"{r['resourceType']}/{r['id']}" for r in record.resources}
+
+
+async def test_missing_keys_are_fetched_in_parallel_with_the_bearer_token(ehr, gatherer):
+    record = await gatherer.gather(_request(ehr), SERVICE)
+    assert {
+        "Patient/pr-pat",
+        "Condition/pr-cond1",
+        "Condition/pr-cond2",
+        "Observation/pr-obs4",
+    } <= _ids(record)
+    assert record.unavailable == () and set(record.fetched) == set(SERVICE.prefetch)
+    requests = ehr.requests()
+    assert len(requests) == len(SERVICE.prefetch)
+    assert all(r["authorization"] == f"Bearer {TOKEN}" for r in requests)
+
+
+async def test_a_server_that_requires_the_token_gets_it(ehr, gatherer):
+    ehr.require_token(TOKEN)
+    record = await gatherer.gather(_request(ehr), SERVICE)
+    assert "Patient/pr-pat" in _ids(record)
+
+
+async def test_null_keys_mean_no_data_and_are_not_queried_again(ehr, gatherer):
+    prefetch = {"procedures": None, "imagingStudies": None, "patient": None}
+    record = await gatherer.gather(_request(ehr, prefetch), SERVICE)
+    queried = {r["url"].split("?")[0].split("/")[2] for r in ehr.requests()}
+    assert queried.isdisjoint({"Procedure", "ImagingStudy", "Patient"})
+    assert "Patient/pr-pat" not in _ids(record) and record.unavailable == ()
+
+
+async def test_operation_outcome_keys_are_not_queried_again(ehr, gatherer):
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+    record = await gatherer.gather(_request(ehr, {"diagnosticReports": outcome}), SERVICE)
+    assert not any("/DiagnosticReport" in r["url"] for r in ehr.requests())
+    assert record.unavailable == ("diagnosticReports",)
+
+
+async def test_an_operation_outcome_for_essential_data_is_a_412(ehr, gatherer):
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+    with pytest.raises(ServiceError) as caught:
+        await gatherer.gather(_request(ehr, {"conditions": outcome}), SERVICE)
+    assert caught.value.status == 412 and "conditions" in caught.value.message
+    assert not any("/Condition" in r["url"] for r in ehr.requests())
+
+
+async def test_next_links_are_followed_on_the_fhir_server(ehr, gatherer):
+    paged = ServiceDefinition(
+        **{
+            **SERVICE.__dict__,
+            "prefetch": {
+                **SERVICE.prefetch,
+                "observations": "Observation?patient={{context.patientId}}&_count=2",
+            },
+        }
+    )
+    record = await gatherer.gather(_request(ehr), paged)
+    assert {f"Observation/pr-obs{n}" for n in range(5)} <= _ids(record)
+    observation_calls = [r for r in ehr.requests() if "/Observation" in r["url"]]
+    assert len(observation_calls) == 3  # 2 + 2 + 1
+    assert all(r["authorization"] == f"Bearer {TOKEN}" for r in observation_calls)
+    assert record.incomplete == ()
+
+
+async def test_a_paginated_prefetch_bundle_is_completed_from_the_server(ehr, gatherer):
+    first = httpx.get(f"{ehr.base_url}/Observation?patient=pr-pat&_count=2").json()
+    ehr.clear_requests()
+    record = await gatherer.gather(_request(ehr, {"observations": first}), SERVICE)
+    assert {f"Observation/pr-obs{n}" for n in range(5)} <= _ids(record)
+
+
+async def test_a_paginated_prefetch_bundle_without_a_server_is_partial(ehr, gatherer):
+    first = httpx.get(f"{ehr.base_url}/Observation?patient=pr-pat&_count=2").json()
+    full = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    full.update(patient=PATIENT, observations=first)
+    record = await gatherer.gather(_request(None, full, token=None), SERVICE)
+    assert record.incomplete == ("observations",) and "observations (partial)" in record.gaps
+
+
+@pytest.mark.parametrize("fault", ["status-500", "invalid-json", "hang", "operation-outcome-400"])
+async def test_essential_data_the_server_cannot_give_is_a_412_within_the_deadline(
+    ehr, gatherer, fault
+):
+    ehr.set_faults({"Condition": fault})
+    started = time.monotonic()
+    with pytest.raises(ServiceError) as caught:
+        await gatherer.gather(_request(ehr), SERVICE)
+    assert time.monotonic() - started < gatherer.deadline_seconds + 1.0
+    assert caught.value.status == 412 and "conditions" in caught.value.message
+
+
+@pytest.mark.parametrize("fault", ["status-500", "invalid-json", "hang"])
+async def test_optional_data_the_server_cannot_give_degrades_the_answer(ehr, gatherer, fault):
+    ehr.set_faults({"ImagingStudy": fault})
+    record = await gatherer.gather(_request(ehr), SERVICE)
+    assert record.unavailable == ("imagingStudies",)
+    assert "Condition/pr-cond1" in _ids(record)
+
+
+async def test_without_prefetch_or_fhir_server_essential_data_is_a_412(gatherer):
+    with pytest.raises(ServiceError) as caught:
+        await gatherer.gather(_request(None, token=None), SERVICE)
+    assert caught.value.status == 412
+
+
+async def test_a_prefetch_value_of_the_wrong_type_is_a_400(ehr, gatherer):
+    with pytest.raises(ServiceError) as caught:
+        await gatherer.gather(_request(ehr, {"patient": _condition(9)}), SERVICE)
+    assert caught.value.status == 400 and "prefetch.patient" in caught.value.message
+
+
+async def test_next_links_to_another_host_are_not_followed():
+    """A prefetch Bundle could point elsewhere; the EHR's token must not go there."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        gatherer = RecordGatherer(
+            FhirClient(http, FhirServerPolicy(allow_loopback=True), 10**6),
+            CATALOGUE.essential_prefetch,
+            1.0,
+            10,
+        )
+        evil = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": [{"relation": "next", "url": "http://127.0.0.2/steal?page=2"}],
+        }
+        request = HookRequest(
+            service_id=SERVICE.id,
+            hook="patient-view",
+            hook_instance="h",
+            context={"userId": "Practitioner/x", "patientId": "p"},
+            prefetch={"patient": None, "conditions": evil},
+            fhir_server="http://127.0.0.1:9/fhir",
+            fhir_authorization=FhirAuthorization(TOKEN, "Bearer", "s", "radix", 300),
+        )
+        record = await gatherer.gather(request, SERVICE)
+    assert all(r.url.host == "127.0.0.1" for r in seen)
+    assert "conditions" in record.incomplete

@@ -1,0 +1,195 @@
+import orjson
+import pytest
+
+from cds_service.errors import ServiceError
+from cds_service.protocol.catalogue import load_catalogue
+from cds_service.protocol.request_parser import parse_feedback, parse_hook_request
+
+CATALOGUE = load_catalogue()
+SERVICES = {s.hook: s for s in CATALOGUE.services.values()}
+
+
+def _request(hook: str = "patient-view", **changes) -> dict:
+    body = {
+        "hook": hook,
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/pr1", "patientId": "pat1"},
+    }
+    if hook != "patient-view":
+        body["context"]["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [],
+        }
+    if hook == "order-select":
+        body["context"]["selections"] = ["ServiceRequest/sr1"]
+    body.update(changes)
+    return body
+
+
+def _parse(body, hook: str = "patient-view"):
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return parse_hook_request(raw, SERVICES[hook], CATALOGUE.request_validators[hook])
+
+
+def _refused(body, hook: str = "patient-view") -> ServiceError:
+    with pytest.raises(ServiceError) as caught:
+        _parse(body, hook)
+    assert caught.value.status == 400
+    return caught.value
+
+
+@pytest.mark.parametrize("hook", ["patient-view", "order-select", "order-sign"])
+def test_a_valid_request_of_each_hook_parses(hook):
+    request = _parse(_request(hook), hook)
+    assert request.hook == hook and request.patient_id == "pat1"
+    assert request.prefetch == {} and request.fhir_authorization is None
+
+
+def test_unknown_context_fields_and_extensions_are_tolerated():
+    body = _request(extension={"com.example.x": {"a": 1}})
+    body["context"]["com.vendor.screen"] = "chart"
+    assert _parse(body).context["com.vendor.screen"] == "chart"
+
+
+def test_sandbox_draft_orders_without_bundle_type_are_accepted():
+    body = _request("order-select")
+    body["context"]["draftOrders"] = {
+        "resourceType": "Bundle",
+        "entry": [{"resource": {"resourceType": "ServiceRequest", "id": "sr1", "status": "draft"}}],
+    }
+    assert _parse(body, "order-select").orders_in_scope()[0]["id"] == "sr1"
+
+
+def test_order_select_scopes_to_the_selected_orders_only():
+    body = _request("order-select")
+    body["context"]["draftOrders"]["entry"] = [
+        {"resource": {"resourceType": "ServiceRequest", "id": "sr1"}},
+        {"resource": {"resourceType": "ServiceRequest", "id": "sr2"}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "sr1"}},
+    ]
+    scoped = _parse(body, "order-select").orders_in_scope()
+    assert [(o["resourceType"], o["id"]) for o in scoped] == [("ServiceRequest", "sr1")]
+
+
+def test_access_token_is_kept_but_never_printed():
+    body = _request(
+        fhirServer="https://ehr.example.org/fhir",
+        fhirAuthorization={
+            "access_token": "s3cr3t-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "radix",
+        },
+    )
+    request = _parse(body)
+    assert request.fhir_authorization.access_token == "s3cr3t-token"
+    assert "s3cr3t-token" not in repr(request)
+
+
+def test_not_json_is_refused():
+    assert _refused(b"{not json").kind == "malformed-json"
+
+
+def test_empty_body_is_refused():
+    assert _refused(b"  ").kind == "empty-body"
+
+
+def test_a_json_array_is_refused():
+    assert _refused(b"[]").kind == "not-an-object"
+
+
+def test_the_wrong_hook_for_the_service_is_refused():
+    error = _refused(_request("order-sign"), "patient-view")
+    assert error.kind == "wrong-hook" and "patient-view" in error.message
+
+
+def test_missing_required_context_names_the_field():
+    body = _request()
+    del body["context"]["patientId"]
+    assert "patientId" in _refused(body).message
+
+
+def test_missing_hook_instance_is_refused():
+    body = _request()
+    del body["hookInstance"]
+    assert "hookInstance" in _refused(body).message
+
+
+def test_fhir_authorization_without_fhir_server_is_refused():
+    body = _request(
+        fhirAuthorization={
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "s",
+            "subject": "x",
+        }
+    )
+    assert "fhirServer" in _refused(body).message
+
+
+def test_patient_id_that_could_inject_a_query_is_refused():
+    body = _request()
+    body["context"]["patientId"] = "pat1&_include=*"
+    assert "patientId" in _refused(body).message
+
+
+def test_order_select_needs_a_selection():
+    body = _request("order-select")
+    body["context"]["selections"] = []
+    assert "selections" in _refused(body, "order-select").message
+
+
+def test_a_prefetch_value_must_be_a_resource_or_null():
+    assert "prefetch" in _refused(_request(prefetch={"patient": "Patient/1"})).message
+
+
+# --- feedback -----------------------------------------------------------------------------
+
+
+def _feedback(**item) -> bytes:
+    base = {"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-20T09:30:00Z"}
+    base.update(item)
+    return orjson.dumps({"feedback": [base]})
+
+
+def _feedback_refused(raw: bytes) -> ServiceError:
+    with pytest.raises(ServiceError) as caught:
+        parse_feedback(raw, CATALOGUE.feedback_validator)
+    assert caught.value.status == 400
+    return caught.value
+
+
+def test_valid_feedback_parses():
+    items = parse_feedback(
+        _feedback(outcome="accepted", acceptedSuggestions=[{"id": "s1"}]),
+        CATALOGUE.feedback_validator,
+    )
+    assert items[0]["acceptedSuggestions"] == [{"id": "s1"}]
+
+
+def test_sandbox_override_reason_without_display_is_accepted():
+    raw = _feedback(
+        overrideReason={
+            "reason": {"code": "patient-refuses", "system": "http://example.org/reasons"}
+        }
+    )
+    assert parse_feedback(raw, CATALOGUE.feedback_validator)[0]["outcome"] == "overridden"
+
+
+def test_accepted_feedback_needs_accepted_suggestions():
+    assert "acceptedSuggestions" in _feedback_refused(_feedback(outcome="accepted")).message
+
+
+def test_unknown_outcome_is_refused():
+    _feedback_refused(_feedback(outcome="ignored"))
+
+
+def test_override_reason_needs_a_reason_or_a_comment():
+    _feedback_refused(_feedback(overrideReason={}))
+
+
+def test_outcome_timestamp_must_be_a_date_time():
+    _feedback_refused(_feedback(outcomeTimestamp="yesterday"))
