@@ -21,7 +21,12 @@ ImagingKind = Literal["lumbar-mri", "lumbar-other"]
 
 #: Severity order of dispositions, most severe first (vignettes README: "the most severe counts").
 DISPOSITION_ORDER: tuple[Disposition, ...] = (
-    "emergency-referral", "urgent-imaging", "specialist-review", "mri", "physiotherapy", "none",
+    "emergency-referral",
+    "urgent-imaging",
+    "specialist-review",
+    "mri",
+    "physiotherapy",
+    "none",
 )
 
 
@@ -136,7 +141,10 @@ class Assessment:
         if self.conservative_care_weeks is not None:
             out["conservativeCareWeeks"] = round(self.conservative_care_weeks, 1)
         ces = _compact(
-            {"documented": list(self.ces_screen.documented), "unknown": list(self.ces_screen.unknown)}
+            {
+                "documented": list(self.ces_screen.documented),
+                "unknown": list(self.ces_screen.unknown),
+            }
         )
         if ces:
             out["cesScreen"] = ces

@@ -1,0 +1,466 @@
+"""FHIR resources → ``Finding`` records, exactly as input-contract.md §1 reads them.
+
+Plain dict access only (no fhir.resources on this path); anything unreadable is skipped or left
+unknown, never guessed negative and never raised.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from cds_service.clinical.evaluation import Evidence, Side
+from cds_service.clinical.knowledge import Knowledge
+
+Level = Literal["normal", "reduced", "absent"]
+
+STRENGTH: tuple[str, ...] = (
+    "strength-hip-flexion", "strength-knee-extension", "strength-ankle-dorsiflexion",
+    "strength-great-toe-extension", "strength-hip-abduction", "strength-ankle-inversion",
+    "strength-ankle-eversion", "strength-ankle-plantarflexion",
+)
+REFLEXES: tuple[str, ...] = ("reflex-patellar", "reflex-achilles", "reflex-medial-hamstring")
+SENSATIONS: tuple[str, ...] = (
+    "sensation-anterior-thigh", "sensation-medial-knee", "sensation-medial-ankle",
+    "sensation-dorsum-foot", "sensation-lateral-foot", "sensation-saddle",
+)
+SIGNS: tuple[str, ...] = (
+    "straight-leg-raise", "crossed-straight-leg-raise", "femoral-nerve-stretch", "babinski",
+    "clonus",
+)
+GRADED = (*SENSATIONS, "anal-tone")
+EXAM = frozenset((*STRENGTH, *REFLEXES, *GRADED, *SIGNS, "post-void-residual"))
+#: Concepts carried by orders and care records rather than by Conditions / Observations.
+CARE = frozenset({"conservative-care", "lumbar-mri", "lumbar-other-imaging",
+                  "prior-lumbar-surgery"})
+_VALUES = frozenset({"present", "absent", "normal", "reduced"})
+_SIDES = frozenset({"left", "right", "bilateral"})
+
+_MAX_GRADE = {**dict.fromkeys(STRENGTH, 5), **dict.fromkeys(REFLEXES, 4)}
+_OBSERVATION_COUNTS = frozenset({"final", "amended", "corrected", "preliminary"})
+_NOT_COUNTED = frozenset({"refuted", "entered-in-error"})
+_HISTORY = frozenset({"inactive", "resolved", "remission"})
+# Which statuses make a care or imaging record count, per resource type and concept (contract §4).
+_CARE_STATUS: Mapping[tuple[str, str], frozenset[str]] = {
+    ("Procedure", "conservative-care"): frozenset({"completed", "in-progress"}),
+    ("ServiceRequest", "conservative-care"): frozenset({"active", "completed"}),
+    ("Procedure", "lumbar-mri"): frozenset({"completed"}),
+    ("ServiceRequest", "lumbar-mri"): frozenset({"completed"}),
+    ("Procedure", "prior-lumbar-surgery"): frozenset({"completed"}),
+    ("ImagingStudy", "lumbar-mri"): frozenset({"available", "unknown"}),
+    ("DiagnosticReport", "lumbar-mri"): frozenset(
+        {"partial", "preliminary", "final", "amended", "corrected", "appended"}
+    ),
+}
+_ICD = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"})
+# The side digit of the ICD-10-CM codes the contract names (§1 "Side").
+_ICD_SIDE: Mapping[str, Side] = {
+    "M5431": "right", "M5441": "right", "M21371": "right",
+    "M5432": "left", "M5442": "left", "M21372": "left",
+}
+_CELSIUS = frozenset({"cel", "°c", "c", "degc"})
+_FAHRENHEIT = frozenset({"[degf]", "°f", "f", "degf"})
+_MILLILITRES = {"ml": 1.0, "cm3": 1.0, "l": 1000.0, "dl": 100.0}
+_AGE_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
+_INSTANT = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?)?)?)?"
+)
+
+_EXAM_LABELS: Mapping[str, str] = {
+    "strength-hip-flexion": "Hip flexion", "strength-knee-extension": "Knee extension",
+    "strength-ankle-dorsiflexion": "Ankle dorsiflexion",
+    "strength-great-toe-extension": "Great toe extension",
+    "strength-hip-abduction": "Hip abduction", "strength-ankle-inversion": "Ankle inversion",
+    "strength-ankle-eversion": "Ankle eversion",
+    "strength-ankle-plantarflexion": "Ankle plantarflexion",
+    "reflex-patellar": "Patellar reflex", "reflex-achilles": "Achilles reflex",
+    "reflex-medial-hamstring": "Medial hamstring reflex",
+    "sensation-anterior-thigh": "Sensation anterior thigh",
+    "sensation-medial-knee": "Sensation medial knee",
+    "sensation-medial-ankle": "Sensation medial ankle",
+    "sensation-dorsum-foot": "Sensation dorsum of foot",
+    "sensation-lateral-foot": "Sensation lateral foot", "sensation-saddle": "Saddle sensation",
+    "straight-leg-raise": "Straight leg raise", "crossed-straight-leg-raise": "Crossed SLR",
+    "femoral-nerve-stretch": "Femoral nerve stretch", "anal-tone": "Anal tone",
+    "post-void-residual": "Post-void residual", "babinski": "Babinski (extensor plantar)",
+    "clonus": "Clonus", "body-temperature": "Body temperature",
+}
+_REFLEX_WORDS = ("absent", "reduced", "normal", "brisk", "with clonus")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One concept asserted (or looked for) by one resource, with its value, side and date."""
+
+    concept: str
+    reference: str  # "Observation/o1"
+    resource_type: str
+    #: Onset / effective / performed time; None when the resource carries no usable date.
+    when: datetime | None
+    #: True when ``when`` is only a Condition's recordedDate: "at least since".
+    since: bool = False
+    #: Conditions: clinicalStatus active/recurrence/relapse or absent; history otherwise.
+    current: bool = True
+    #: True present / positive; False looked for and absent / negative / normal; None unknown.
+    present: bool | None = None
+    grade: int | None = None  # MRC 0-5 or reflex 0-4
+    level: Level | None = None  # sensation / anal tone
+    quantity: float | None = None  # °C for body temperature, mL for post-void residual
+    side: Side | None = None
+    label: str = ""  # the resource's own wording, for evidence text
+    order: int = 0  # position in the record: only breaks exact ties
+
+    @property
+    def known(self) -> bool:
+        return (
+            self.present is not None or self.grade is not None or self.level is not None
+            or self.quantity is not None
+        )
+
+
+def read_findings(
+    record: Sequence[Any], knowledge: Knowledge, birth: datetime | None = None
+) -> tuple[Finding, ...]:
+    """Every counted finding in ``record``; malformed resources are skipped, never raised."""
+    found: list[Finding] = []
+    for order, resource in enumerate(record if isinstance(record, Sequence) else ()):
+        if isinstance(resource, Mapping):
+            found.extend(_read(resource, knowledge, birth, order))
+    return tuple(found)
+
+
+def _read(
+    resource: Mapping[str, Any], knowledge: Knowledge, birth: datetime | None, order: int
+) -> Iterator[Finding]:
+    kind = resource.get("resourceType")
+    if kind == "Condition":
+        yield from _condition(resource, knowledge, birth, order)
+    elif kind == "Observation":
+        yield from _observation(resource, knowledge, order)
+    elif kind in ("Procedure", "ServiceRequest", "ImagingStudy", "DiagnosticReport"):
+        yield from _care(resource, knowledge, order)
+
+
+def _condition(
+    resource: Mapping[str, Any], knowledge: Knowledge, birth: datetime | None, order: int
+) -> Iterator[Finding]:
+    if _codes(resource.get("verificationStatus")) & _NOT_COUNTED:
+        return
+    concepts = knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES
+    if not concepts:
+        return
+    clinical = _codes(resource.get("clinicalStatus"))
+    current = not (clinical & _HISTORY) or bool(clinical & {"active", "recurrence", "relapse"})
+    when = _onset(resource, birth)
+    since = False
+    if when is None:
+        when, since = parse_instant(resource.get("recordedDate")), True
+    side = _side(resource.get("bodySite"), knowledge) or _icd_side(resource.get("code"))
+    for concept in sorted(concepts):
+        yield Finding(
+            concept, _reference(resource), "Condition", when, since=since and when is not None,
+            current=current, present=True, side=side, label=_label(resource), order=order,
+        )
+
+
+def _observation(
+    resource: Mapping[str, Any], knowledge: Knowledge, order: int
+) -> Iterator[Finding]:
+    if resource.get("status") not in _OBSERVATION_COUNTS:
+        return
+    concepts = knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES - CARE
+    if not concepts:
+        return
+    when = _first_instant(
+        resource.get("effectiveDateTime"), _mapping(resource.get("effectivePeriod")).get("start"),
+        resource.get("effectiveInstant"), resource.get("issued"),
+    )
+    side = _side(resource.get("bodySite"), knowledge) or _icd_side(resource.get("code"))
+    for concept in sorted(concepts):
+        yield Finding(
+            concept, _reference(resource), "Observation", when, side=side,
+            label=_label(resource), order=order, **_value(concept, resource, knowledge),
+        )
+
+
+def _value(concept: str, resource: Mapping[str, Any], knowledge: Knowledge) -> dict[str, Any]:
+    """The observation's value read the way the concept needs it (contract §1 and §3)."""
+    if "dataAbsentReason" in resource:
+        return {}
+    boolean = resource.get("valueBoolean")
+    coded = knowledge.concepts_of(_mapping(resource.get("valueCodeableConcept"))) & _VALUES
+    if concept in _MAX_GRADE:
+        grade = _integer(resource)
+        if grade is not None and 0 <= grade <= _MAX_GRADE[concept]:
+            return {"grade": grade}
+        return {}
+    if concept in GRADED:
+        # For a graded exam value "absent" means the sensation / tone is absent: a deficit.
+        for level in ("absent", "reduced", "normal"):
+            if level in coded:
+                return {"level": level}
+        return {}
+    if concept == "post-void-residual":
+        return _quantity(resource, _millilitres)
+    if concept == "body-temperature":
+        return _quantity(resource, _celsius)
+    if isinstance(boolean, bool):
+        return {"present": boolean}
+    if "present" in coded:
+        return {"present": True}
+    if coded & {"absent", "normal"}:
+        return {"present": False}
+    if concept not in EXAM and not _has_value(resource):
+        # A symptom Observation with no value asserts the finding (the problem-list pattern).
+        return {"present": True}
+    return {}
+
+
+def _care(resource: Mapping[str, Any], knowledge: Knowledge, order: int) -> Iterator[Finding]:
+    kind = str(resource.get("resourceType"))
+    codes: list[Any] = [resource.get("code")]
+    if kind == "ImagingStudy":
+        codes = _list(resource.get("procedureCode"))
+    concepts: frozenset[str] = frozenset()
+    for code in codes:
+        concepts |= knowledge.concepts_of(_mapping(code))
+    status = resource.get("status")
+    for concept in sorted(concepts & CARE):
+        if status not in _CARE_STATUS.get((kind, concept), ()):
+            continue
+        yield Finding(
+            concept, _reference(resource), kind, _care_date(resource, kind, concept),
+            present=True, label=_label(resource, codes), order=order,
+        )
+
+
+def _care_date(resource: Mapping[str, Any], kind: str, concept: str) -> datetime | None:
+    if kind == "Procedure":
+        return _first_instant(
+            resource.get("performedDateTime"),
+            _mapping(resource.get("performedPeriod")).get("start"),
+            resource.get("occurrenceDateTime"),
+            _mapping(resource.get("occurrencePeriod")).get("start"),
+        )
+    if kind == "ImagingStudy":
+        return parse_instant(resource.get("started"))
+    if kind == "DiagnosticReport":
+        return _first_instant(
+            resource.get("effectiveDateTime"),
+            _mapping(resource.get("effectivePeriod")).get("start"), resource.get("issued"),
+        )
+    occurrence = (
+        resource.get("occurrenceDateTime"),
+        _mapping(resource.get("occurrencePeriod")).get("start"),
+    )
+    # A referral shows the symptoms existed when it was written; an MRI is dated when done.
+    if concept == "lumbar-mri":
+        return _first_instant(*occurrence, resource.get("authoredOn"))
+    return _first_instant(resource.get("authoredOn"), *occurrence)
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """A FHIR date / dateTime / instant (partial dates allowed) as an aware UTC datetime."""
+    if not isinstance(value, str):
+        return None
+    match = _INSTANT.fullmatch(value.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+            int(second or 0), tzinfo=UTC,
+        )
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            digits = zone[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            moment -= sign * offset
+    except (ValueError, OverflowError):
+        return None
+    return moment
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def describe(finding: Finding) -> str:
+    """The clinician-readable line for a finding: what, value, side, date."""
+    name = _EXAM_LABELS.get(finding.concept) or finding.label or _humanise(finding.concept)
+    value = _value_text(finding)
+    side = f" ({finding.side})" if finding.side else ""
+    return f"{name}{value}{side}, {_date_text(finding)}"
+
+
+def evidence(finding: Finding) -> Evidence:
+    return Evidence(finding.reference, describe(finding))
+
+
+def _value_text(finding: Finding) -> str:
+    if finding.grade is not None:
+        if finding.concept in REFLEXES:
+            return f" {finding.grade} ({_REFLEX_WORDS[finding.grade]})"
+        return f" {finding.grade}/5"
+    if finding.level is not None:
+        return f" {finding.level}"
+    if finding.quantity is not None:
+        unit = "°C" if finding.concept == "body-temperature" else "mL"
+        return f" {finding.quantity:g} {unit}"
+    if finding.resource_type != "Observation" or finding.present is None:
+        return ""
+    if finding.concept in SIGNS:
+        return " positive" if finding.present else " negative"
+    return ": present" if finding.present else ": absent"
+
+
+def _date_text(finding: Finding) -> str:
+    if finding.when is None:
+        return "undated"
+    day = f"{finding.when.day} {finding.when:%b %Y}"
+    if finding.since:
+        return f"recorded {day}"
+    return f"since {day}" if finding.resource_type == "Condition" else day
+
+
+def _humanise(concept: str) -> str:
+    return concept.replace("-", " ").capitalize()
+
+
+def _onset(resource: Mapping[str, Any], birth: datetime | None) -> datetime | None:
+    when = _first_instant(
+        resource.get("onsetDateTime"), _mapping(resource.get("onsetPeriod")).get("start")
+    )
+    if when is not None or birth is None:
+        return when
+    for age in (resource.get("onsetAge"), _mapping(resource.get("onsetRange")).get("low")):
+        days = _age_days(age)
+        if days is not None:
+            try:
+                return birth + timedelta(days=days)
+            except OverflowError:
+                return None
+    return None
+
+
+def _age_days(age: Any) -> float | None:
+    age = _mapping(age)
+    value = age.get("value")
+    unit = age.get("code") or age.get("unit") or "a"
+    if not _is_number(value) or not isinstance(unit, str) or not 0 <= value < 200 * 366:
+        return None
+    factor = _AGE_DAYS.get(unit.strip().lower())
+    return None if factor is None else float(value) * factor
+
+
+def _quantity(resource: Mapping[str, Any], convert: Any) -> dict[str, Any]:
+    quantity = _mapping(resource.get("valueQuantity"))
+    value = quantity.get("value")
+    if not _is_number(value):
+        return {}
+    unit = quantity.get("code") or quantity.get("unit")
+    converted = convert(float(value), unit.strip().lower() if isinstance(unit, str) else None)
+    return {} if converted is None else {"quantity": converted}
+
+
+def _celsius(value: float, unit: str | None) -> float | None:
+    if unit in _CELSIUS:
+        return value
+    if unit in _FAHRENHEIT:
+        return round((value - 32.0) * 5.0 / 9.0, 2)
+    if unit is None:
+        # No unit: no human body is 50 °C, and no living one is 50 °F.
+        return value if value < 50 else round((value - 32.0) * 5.0 / 9.0, 2)
+    return None
+
+
+def _millilitres(value: float, unit: str | None) -> float | None:
+    if unit is None:
+        return value  # the contract's unit
+    factor = _MILLILITRES.get(unit)
+    return None if factor is None else value * factor
+
+
+def _integer(resource: Mapping[str, Any]) -> int | None:
+    value = resource.get("valueInteger")
+    if value is None:
+        value = _mapping(resource.get("valueQuantity")).get("value")
+    if _is_number(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _has_value(resource: Mapping[str, Any]) -> bool:
+    return any(key.startswith("value") for key in resource)
+
+
+def _side(body_site: Any, knowledge: Knowledge) -> Side | None:
+    sites = body_site if isinstance(body_site, list) else [body_site]
+    sides: set[str] = set()
+    for site in sites:
+        sides |= knowledge.concepts_of(_mapping(site)) & _SIDES
+    if "bilateral" in sides or {"left", "right"} <= sides:
+        return "bilateral"
+    if len(sides) == 1:
+        return "left" if "left" in sides else "right"
+    return None
+
+
+def _icd_side(code: Any) -> Side | None:
+    for coding in _list(_mapping(code).get("coding")):
+        if isinstance(coding, Mapping) and coding.get("system") in _ICD:
+            value = coding.get("code")
+            if isinstance(value, str):
+                side = _ICD_SIDE.get(value.strip().upper().replace(".", ""))
+                if side:
+                    return side
+    return None
+
+
+def _codes(concept: Any) -> frozenset[str]:
+    return frozenset(
+        coding["code"] for coding in _list(_mapping(concept).get("coding"))
+        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str)
+    )
+
+
+def _label(resource: Mapping[str, Any], codes: Sequence[Any] | None = None) -> str:
+    for code in codes if codes is not None else [resource.get("code")]:
+        code = _mapping(code)
+        if isinstance(code.get("text"), str) and code["text"].strip():
+            return code["text"].strip()
+        for coding in _list(code.get("coding")):
+            if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+                return coding["display"].strip()
+    return ""
+
+
+def _reference(resource: Mapping[str, Any]) -> str:
+    kind, ident = resource.get("resourceType"), resource.get("id")
+    return f"{kind}/{ident}" if isinstance(ident, str) and ident else str(kind)
+
+
+def _first_instant(*values: Any) -> datetime | None:
+    for value in values:
+        moment = parse_instant(value)
+        if moment is not None:
+            return moment
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,294 @@
+"""Red flags and their tiers, exactly per decision-rules.md §2 (sources: clinical.md §2.1).
+
+Each trigger has a rule id ``<flag>/<trigger>``. Risk factors that are not spinal disease
+(cancer, immunosuppression, fever with drug use, osteoporosis, steroids, age, UMN signs) only
+count in a patient with back pain or a leg motor deficit: they are red flags *of back pain*
+(Verhagen 2016; ACP 2011), and in a chart with no spinal complaint they would order spinal
+imaging for nobody's benefit. Spinal disease itself (cauda equina, cord compression, spinal
+infection, vertebral fracture) and the exam-based flags stand on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import combinations
+
+from cds_service.clinical.chart import Chart
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.course import Course
+from cds_service.clinical.evaluation import Evidence, RedFlag, Tier
+from cds_service.clinical.exam import MUSCLE_ROOTS, Deficit, Exam, sides_of
+from cds_service.clinical.finding import STRENGTH, Finding, evidence
+
+#: Flags in report order with their tier (rules §2).
+TIERS: dict[str, Tier] = {
+    "cauda-equina": "emergency",
+    "severe-motor-deficit": "emergency",
+    "progressive-motor-deficit": "emergency",
+    "multilevel-motor-deficit": "emergency",
+    "cord-compression": "emergency",
+    "malignancy": "urgent",
+    "infection": "urgent",
+    "fracture": "urgent",
+    "upper-motor-neuron": "urgent",
+}
+#: Cauda-equina symptoms that count only when recent and with back pain (rules §1.6).
+CES_SYMPTOMS: tuple[str, ...] = (
+    "urinary-retention", "urinary-incontinence", "faecal-incontinence", "saddle-anaesthesia",
+    "sexual-dysfunction",
+)
+_ROOT_ORDER = ("L2", "L3", "L4", "L5", "S1")
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    flag: str
+    rule: str
+    facts: tuple[Finding, ...]
+    extra: tuple[Evidence, ...] = ()  # evidence with no dated fact behind it (age)
+
+
+@dataclass(frozen=True)
+class RedFlagReport:
+    flags: tuple[RedFlag, ...]
+    not_counted: tuple[Evidence, ...]
+    weak_flags: tuple[str, ...]
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(rule for flag in self.flags for rule in flag.rules)
+
+
+def find_red_flags(
+    chart: Chart, exam: Exam, course: Course, config: ClinicalConfig
+) -> RedFlagReport:
+    """Every red flag that stands, with its evidence and whether it is newer than the MRI."""
+    not_counted: list[Evidence] = []
+    # Rules §2 as written: only the cauda-equina symptoms need back pain (rules §1.6); the
+    # risk-factor flags stand on their own, as the order-rating table's "no back pain,
+    # radicular syndrome or red flag" presumes.
+    triggers = [
+        *_cauda_equina(chart, exam, course, config, not_counted),
+        *_motor(chart, exam, config),
+        *_cord_compression(chart, exam),
+        *_risk_factors(chart, exam, config),
+        *_spinal_disease(chart),
+    ]
+    mri = course.recent_mri.when if course.recent_mri else None
+    flags = tuple(
+        _flag(flag, [t for t in triggers if t.flag == flag], mri)
+        for flag in TIERS
+        if any(t.flag == flag for t in triggers)
+    )
+    return RedFlagReport(
+        flags, tuple(dict.fromkeys(not_counted)), _weak_flags(chart, config)
+    )
+
+
+def _flag(flag: str, triggers: list[_Trigger], mri: datetime | None) -> RedFlag:
+    facts = [f for t in triggers for f in t.facts]
+    items = [evidence(f) for f in facts] + [e for t in triggers for e in t.extra]
+    # Rules §1.8: undated evidence counts as new; a flag with no dated fact (age) never does.
+    new = mri is None or any(f.when is None or f.when > mri for f in facts)
+    return RedFlag(
+        id=flag,
+        tier=TIERS[flag],
+        rules=tuple(dict.fromkeys(t.rule for t in triggers)),
+        evidence=tuple(dict.fromkeys(items)),
+        new_since_prior_mri=new,
+    )
+
+
+def _cauda_equina(
+    chart: Chart, exam: Exam, course: Course, config: ClinicalConfig, not_counted: list[Evidence]
+) -> Iterator[_Trigger]:
+    ces = chart.asserted("cauda-equina-syndrome")
+    if ces:
+        yield _Trigger("cauda-equina", "cauda-equina/condition", ces)
+    window = timedelta(days=config.ces_recency_days)
+    for symptom in CES_SYMPTOMS:
+        recent: list[Finding] = []
+        for fact in chart.asserted(symptom):
+            if fact.when is not None and chart.now - fact.when > window:
+                not_counted.append(_note(fact, "long-standing, not counted"))
+            elif not course.back_pain:
+                not_counted.append(_note(fact, "no back pain recorded, not counted"))
+            else:
+                recent.append(fact)
+        if recent:
+            yield _Trigger("cauda-equina", f"cauda-equina/{symptom}", tuple(recent))
+    for concept in ("sensation-saddle", "anal-tone"):
+        lost = tuple(
+            f for f in chart.latest(concept).values() if f.level in ("reduced", "absent")
+        )
+        if lost:
+            yield _Trigger("cauda-equina", f"cauda-equina/{concept}", lost)
+    residual = tuple(
+        f for f in chart.latest("post-void-residual").values()
+        if f.quantity is not None and f.quantity >= config.pvr_ml
+    )
+    if residual:
+        yield _Trigger("cauda-equina", "cauda-equina/post-void-residual", residual)
+    bilateral = _bilateral(chart, exam)
+    if bilateral:
+        yield _Trigger("cauda-equina", "cauda-equina/bilateral-radicular", bilateral)
+
+
+def _bilateral(chart: Chart, exam: Exam) -> tuple[Finding, ...]:
+    """Radicular symptoms on both sides; stenosis never counts (often bilateral and chronic)."""
+    radicular = [
+        f for f in chart.asserted("radicular-syndrome")
+        if f.resource_type != "Condition" or "lumbar-stenosis" not in _concepts_of(chart, f)
+    ]
+    for facts in (
+        radicular,
+        list(exam.positive("straight-leg-raise").values()),
+        [d.finding for d in exam.motor_deficits()],
+    ):
+        if _both_sides(facts):
+            return tuple(dict.fromkeys(facts))
+    return ()
+
+
+def _both_sides(facts: Iterable[Finding]) -> bool:
+    sides = {side for f in facts for side in sides_of(f.side)}
+    return {"left", "right"} <= sides
+
+
+def _concepts_of(chart: Chart, finding: Finding) -> set[str]:
+    return {f.concept for f in chart.findings if f.reference == finding.reference}
+
+
+def _motor(chart: Chart, exam: Exam, config: ClinicalConfig) -> Iterator[_Trigger]:
+    severe = tuple(d.finding for d in exam.severe_deficits())
+    if severe:
+        yield _Trigger("severe-motor-deficit", "severe-motor-deficit/mrc", severe)
+    foot_drop = exam.foot_drop()
+    if foot_drop:
+        yield _Trigger("severe-motor-deficit", "severe-motor-deficit/foot-drop", foot_drop)
+    dropped = _progressive(chart)
+    if dropped:
+        yield _Trigger("progressive-motor-deficit", "progressive-motor-deficit/mrc-drop", dropped)
+    reported = chart.asserted("progressive-weakness")
+    if reported:
+        yield _Trigger("progressive-motor-deficit", "progressive-motor-deficit/reported", reported)
+    multilevel = _multilevel(exam.motor_deficits())
+    if multilevel:
+        yield _Trigger(
+            "multilevel-motor-deficit", "multilevel-motor-deficit/non-adjacent-roots", multilevel
+        )
+
+
+def _progressive(chart: Chart) -> tuple[Finding, ...]:
+    """A muscle that lost >= 1 MRC grade between its two most recent dated observations."""
+    found: list[Finding] = []
+    for muscle in STRENGTH:
+        series: dict[str | None, list[Finding]] = {}
+        for f in chart.of(muscle):
+            if f.resource_type == "Observation" and f.grade is not None and f.when is not None:
+                for side in sides_of(f.side):
+                    series.setdefault(side, []).append(f)
+        for observations in series.values():
+            ordered = sorted(observations, key=lambda f: (f.when, -(f.grade or 0)))
+            if len(ordered) < 2:
+                continue
+            before, latest = ordered[-2], ordered[-1]
+            lost = (before.grade or 0) - (latest.grade or 0)
+            if latest.when != before.when and lost >= 1:
+                found.extend((before, latest))
+    return tuple(dict.fromkeys(found))
+
+
+def _multilevel(deficits: tuple[Deficit, ...]) -> tuple[Finding, ...]:
+    """Two weak muscles whose roots are all at least two steps apart (rules §2)."""
+    found: list[Finding] = []
+    for a, b in combinations(deficits, 2):
+        if a.muscle == b.muscle:
+            continue
+        gaps = [
+            abs(_ROOT_ORDER.index(x) - _ROOT_ORDER.index(y))
+            for x in MUSCLE_ROOTS[a.muscle]
+            for y in MUSCLE_ROOTS[b.muscle]
+        ]
+        if min(gaps) >= 2:
+            found.extend((a.finding, b.finding))
+    return tuple(dict.fromkeys(found))
+
+
+def _cord_compression(chart: Chart, exam: Exam) -> Iterator[_Trigger]:
+    compression = chart.asserted("spinal-cord-compression")
+    if compression:
+        yield _Trigger("cord-compression", "cord-compression/condition", compression)
+    umn, cancer = exam.umn_signs(), _malignancy(chart)
+    if umn and cancer:
+        yield _Trigger("cord-compression", "cord-compression/umn-with-malignancy", umn + cancer)
+
+
+def _malignancy(chart: Chart) -> tuple[Finding, ...]:
+    return (
+        chart.asserted("malignancy", history=True)
+        + chart.asserted("malignancy-history", history=True)
+    )
+
+
+def _risk_factors(chart: Chart, exam: Exam, config: ClinicalConfig) -> Iterator[_Trigger]:
+    current = chart.asserted("malignancy")
+    if current:
+        yield _Trigger("malignancy", "malignancy/current", current)
+    history = tuple(f for f in _malignancy(chart) if f not in current)
+    if history:
+        yield _Trigger("malignancy", "malignancy/history", history)
+    immune = chart.asserted("immunosuppression")
+    if immune:
+        yield _Trigger("infection", "infection/immunosuppression", immune)
+    fever, drugs = _fever(chart, config), chart.asserted("injecting-drug-use", history=True)
+    if fever and drugs:
+        yield _Trigger("infection", "infection/fever-with-injecting-drug-use", fever + drugs)
+    for concept, rule in (("osteoporosis", "osteoporosis"), ("long-term-steroids", "steroids")):
+        facts = chart.asserted(concept)
+        if facts:
+            yield _Trigger("fracture", f"fracture/{rule}", facts)
+    age = chart.age_years
+    if age is not None and age >= config.fracture_age:
+        yield _Trigger("fracture", "fracture/age", (), (Evidence(chart.patient, f"Age {age}"),))
+    umn = exam.umn_signs()
+    if umn and not _malignancy(chart):
+        yield _Trigger("upper-motor-neuron", "upper-motor-neuron/signs", umn)
+
+
+def _fever(chart: Chart, config: ClinicalConfig) -> tuple[Finding, ...]:
+    """A current fever finding, or a dated temperature >= threshold within the window."""
+    window = timedelta(days=config.fever_window_days)
+    measured = tuple(
+        f for f in chart.of("body-temperature")
+        if f.quantity is not None and f.quantity >= config.fever_celsius
+        and f.when is not None and chart.now - f.when <= window
+    )
+    return chart.asserted("fever") + measured
+
+
+def _spinal_disease(chart: Chart) -> Iterator[_Trigger]:
+    infection = chart.asserted("spinal-infection")
+    if infection:
+        yield _Trigger("infection", "infection/spinal-infection", infection)
+    fracture = chart.asserted("vertebral-fracture")
+    if fracture:
+        yield _Trigger("fracture", "fracture/vertebral-fracture", fracture)
+
+
+def _weak_flags(chart: Chart, config: ClinicalConfig) -> tuple[str, ...]:
+    """Mentioned in the detail, changing no tier (ACP 2011; Downie 2013)."""
+    weak: list[str] = []
+    age = chart.age_years
+    if age is not None and age > config.weak_flag_age:
+        weak.append(f"age-over-{config.weak_flag_age}")
+    if chart.asserted("weight-loss"):
+        weak.append("weight-loss")
+    return tuple(weak)
+
+
+def _note(fact: Finding, why: str) -> Evidence:
+    item = evidence(fact)
+    return Evidence(item.reference, f"{item.text} — {why}")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from cds_service.clinical.chart import Chart
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.course import Course
+from cds_service.clinical.disposition import dispose
+from cds_service.clinical.evaluation import RedFlag
+from cds_service.clinical.exam import Exam
+from cds_service.clinical.knowledge import Knowledge
+from tests.clinical import records as r
+
+URGENT = RedFlag("malignancy", "urgent", ("malignancy/current",), ())
+EMERGENCY = RedFlag("cauda-equina", "emergency", ("cauda-equina/condition",), ())
+
+
+def _course(record: list[dict[str, Any]], knowledge: Knowledge) -> Course:
+    chart = Chart.read(record, knowledge, r.NOW)
+    return Course.read(chart, Exam(chart, ClinicalConfig()), 12)
+
+
+def test_first_row_wins(knowledge: Knowledge) -> None:
+    course = _course([r.sciatica(days=70), r.procedure("410160006", days=50)], knowledge)
+    config = ClinicalConfig()
+    assert dispose((URGENT, EMERGENCY), course, config)[0] == "emergency-referral"
+    assert dispose((URGENT,), course, config)[0] == "urgent-imaging"
+    assert dispose((), course, config) == ("mri", "disposition/mri-persistent-after-care")
+    uk = replace(config, practice_mode="uk")
+    assert dispose((), course, uk) == ("specialist-review", "disposition/specialist-review-uk")
+
+
+def test_recent_mri_means_specialist_review(knowledge: Knowledge) -> None:
+    course = _course([r.sciatica(days=70), r.procedure("410160006", days=50),
+                      r.procedure("394451000119106", days=90)], knowledge)
+    assert dispose((), course, ClinicalConfig())[0] == "specialist-review"
+
+
+def test_prior_surgery_means_mri_at_any_duration(knowledge: Knowledge) -> None:
+    course = _course([r.sciatica(days=7), r.condition("M96.1", clinical="resolved")],
+                     knowledge)
+    assert dispose((), course, ClinicalConfig()) == ("mri", "disposition/mri-prior-surgery")
+
+
+def test_physiotherapy_rows(knowledge: Knowledge) -> None:
+    config = ClinicalConfig()
+    short = _course([r.sciatica(days=20)], knowledge)
+    unknown = _course([r.condition("M54.16", days=None)], knowledge)
+    no_care = _course([r.sciatica(days=70)], knowledge)
+    assert dispose((), short, config)[1] == "disposition/physiotherapy-under-6-weeks"
+    assert dispose((), unknown, config)[1] == "disposition/physiotherapy-duration-unknown"
+    assert dispose((), no_care, config)[1] == "disposition/physiotherapy-no-conservative-care"
+
+
+def test_back_pain_without_radicular_syndrome_is_none(knowledge: Knowledge) -> None:
+    course = _course([r.condition("M54.50", days=70), r.procedure("410160006")], knowledge)
+    assert dispose((), course, ClinicalConfig())[0] == "none"

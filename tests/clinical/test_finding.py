@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from cds_service.clinical.finding import describe, parse_instant, read_findings
+from cds_service.clinical.knowledge import Knowledge
+from tests.clinical import records as r
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-11", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-06", datetime(2026, 11, 6, tzinfo=UTC)),
+        ("2026-11-06T09:10:00Z", datetime(2026, 11, 6, 9, 10, tzinfo=UTC)),
+        ("2026-11-06T09:10:00.123+02:00", datetime(2026, 11, 6, 7, 10, tzinfo=UTC)),
+        ("2026-11-06T09:10", datetime(2026, 11, 6, 9, 10, tzinfo=UTC)),
+        ("2026-13-06", None), ("yesterday", None), (20261106, None), (None, None),
+    ],
+)
+def test_parse_instant(text: object, expected: datetime | None) -> None:
+    assert parse_instant(text) == expected
+
+
+def test_refuted_and_entered_in_error_conditions_do_not_count(knowledge: Knowledge) -> None:
+    record = [
+        r.condition("G83.4", verification="refuted"),
+        r.condition("G83.4", verification="entered-in-error"),
+    ]
+    assert read_findings(record, knowledge) == ()
+
+
+def test_condition_status_and_onset(knowledge: Knowledge) -> None:
+    history = r.condition("Z85.3", clinical="resolved", days=None, recorded=400)
+    (finding,) = read_findings([history], knowledge)
+    assert finding.concept == "malignancy-history"
+    assert not finding.current
+    assert finding.since  # recordedDate is only a lower bound
+    assert finding.when == parse_instant(r.ago(400))
+
+
+def test_onset_age_uses_birth_date(knowledge: Knowledge) -> None:
+    cond = r.condition("M54.16", days=None, onsetAge={"value": 40, "code": "a"})
+    birth = datetime(1980, 1, 1, tzinfo=UTC)
+    (finding,) = read_findings([cond], knowledge, birth)
+    assert finding.when is not None and finding.when.date().isoformat() == "2020-01-01"
+
+
+def test_side_from_icd_digit_and_body_site(knowledge: Knowledge) -> None:
+    left, right = r.condition("M5442"), r.condition("M21.371")
+    both = r.condition("M54.16", side="bilateral")
+    sides = [f.side for f in read_findings([left, right, both], knowledge)]
+    assert sides == ["left", "right", "bilateral"]
+
+
+def test_observation_status_filter(knowledge: Knowledge) -> None:
+    record = [r.exam("babinski", True, status=s) for s in ("cancelled", "entered-in-error")]
+    record.append(r.exam("babinski", True, status="registered"))
+    assert read_findings(record, knowledge) == ()
+    assert len(read_findings([r.exam("babinski", True, status="preliminary")], knowledge)) == 1
+
+
+def test_negation_is_data_and_missing_value_is_unknown(knowledge: Knowledge) -> None:
+    negated = r.observed("267064002", value=False)
+    absent = r.observed("267064002", value="2667000")
+    present = r.observed("267064002", value="10828004")
+    unknown = r.exam("straight-leg-raise", None)
+    found = read_findings([negated, absent, present, unknown], knowledge)
+    assert [f.present for f in found] == [False, False, True, None]
+    assert not found[3].known
+
+
+def test_graded_absent_is_a_deficit_not_a_negation(knowledge: Knowledge) -> None:
+    obs = r.exam("sensation-saddle", None)
+    obs["valueCodeableConcept"] = {"coding": [{"system": r.SCT, "code": "2667000"}]}
+    (finding,) = read_findings([obs], knowledge)
+    assert finding.level == "absent"
+
+
+def test_out_of_range_grades_are_unknown(knowledge: Knowledge) -> None:
+    found = read_findings(
+        [r.exam("strength-hip-flexion", 7), r.exam("reflex-patellar", 5),
+         r.exam("strength-hip-flexion", True)], knowledge,
+    )
+    assert all(f.grade is None for f in found)
+
+
+def test_temperature_in_fahrenheit_is_converted(knowledge: Knowledge) -> None:
+    (finding,) = read_findings([r.temperature(101.3, "[degF]")], knowledge)
+    assert finding.quantity == pytest.approx(38.5)
+
+
+def test_describe_reads_like_a_side_panel_line(knowledge: Knowledge) -> None:
+    obs = r.exam("strength-great-toe-extension", 4, side="left")
+    (finding,) = read_findings([obs], knowledge)
+    assert describe(finding) == "Great toe extension 4/5 (left), 20 Nov 2026"
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [None, 3, "x", [], {}, {"resourceType": "Condition"},
+     {"resourceType": "Observation", "status": "final", "code": {"coding": "nope"}},
+     {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": 5}]}},
+     {"resourceType": "Observation", "status": "final",
+      "code": {"coding": [{"system": r.LOINC, "code": "8310-5"}]},
+      "valueQuantity": {"value": "hot"}}],
+)
+def test_junk_is_skipped_or_unknown(junk: object, knowledge: Knowledge) -> None:
+    assert all(not f.known for f in read_findings([junk], knowledge))

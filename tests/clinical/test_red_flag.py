@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.clinical.chart import Chart
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.course import Course
+from cds_service.clinical.exam import Exam
+from cds_service.clinical.knowledge import Knowledge
+from cds_service.clinical.red_flag import RedFlagReport, find_red_flags
+from tests.clinical import records as r
+
+
+def _report(record: list[dict[str, Any]], knowledge: Knowledge) -> RedFlagReport:
+    config = ClinicalConfig()
+    chart = Chart.read(record, knowledge, r.NOW)
+    exam = Exam(chart, config)
+    return find_red_flags(chart, exam, Course.read(chart, exam, 12), config)
+
+
+def _rules(record: list[dict[str, Any]], knowledge: Knowledge) -> set[str]:
+    return set(_report(record, knowledge).rules)
+
+
+def test_bilateral_via_two_sided_conditions(knowledge: Knowledge) -> None:
+    record = [r.condition("M54.32"), r.condition("M54.41")]
+    assert "cauda-equina/bilateral-radicular" in _rules(record, knowledge)
+    assert "cauda-equina/bilateral-radicular" not in _rules(record[:1], knowledge)
+
+
+def test_stenosis_is_never_bilateral(knowledge: Knowledge) -> None:
+    record = [r.condition("M48.062", side="bilateral"),
+              r.condition("M48.062", side="left"), r.condition("M48.062", side="right")]
+    assert _rules(record, knowledge) == set()
+
+
+def test_crossed_slr_never_makes_a_finding_bilateral(knowledge: Knowledge) -> None:
+    record = [r.sciatica(side="left"), r.exam("straight-leg-raise", True, side="left"),
+              r.exam("crossed-straight-leg-raise", True, side="left"),
+              r.exam("straight-leg-raise", False, side="right")]
+    assert _rules(record, knowledge) == set()
+    record[-1] = r.exam("straight-leg-raise", True, side="right")
+    assert "cauda-equina/bilateral-radicular" in _rules(record, knowledge)
+
+
+def test_bilateral_motor_deficit_is_cauda_equina(knowledge: Knowledge) -> None:
+    record = [r.sciatica(), r.exam("strength-great-toe-extension", 4, side="left"),
+              r.exam("strength-great-toe-extension", 4, side="right")]
+    assert "cauda-equina/bilateral-radicular" in _rules(record, knowledge)
+
+
+def test_ces_symptom_recency(knowledge: Knowledge) -> None:
+    recent = [r.sciatica(), r.condition("R32", days=29)]
+    old = [r.sciatica(), r.condition("R32", days=31)]
+    undated = [r.sciatica(), r.condition("R32", days=None)]
+    assert "cauda-equina/urinary-incontinence" in _rules(recent, knowledge)
+    assert "cauda-equina/urinary-incontinence" in _rules(undated, knowledge)
+    report = _report(old, knowledge)
+    assert report.flags == ()
+    assert any("long-standing, not counted" in e.text for e in report.not_counted)
+
+
+def test_recorded_date_dates_a_ces_symptom_without_onset(knowledge: Knowledge) -> None:
+    record = [r.sciatica(), r.condition("R33.9", days=None, recorded=400)]
+    assert _report(record, knowledge).flags == ()
+
+
+def test_ces_symptoms_count_only_with_back_pain(knowledge: Knowledge) -> None:
+    assert _report([r.condition("R33.9", days=3)], knowledge).flags == ()
+    assert "cauda-equina/condition" in _rules([r.condition("G83.4", days=400)], knowledge)
+
+
+def test_negated_ces_symptoms_raise_nothing(knowledge: Knowledge) -> None:
+    record = [r.sciatica(), r.observed("267064002", value=False),
+              r.observed("72042002", value="260385009"),
+              r.exam("sensation-saddle", "normal"), r.exam("anal-tone", "normal")]
+    assert _report(record, knowledge).flags == ()
+
+
+def test_saddle_anal_tone_and_pvr(knowledge: Knowledge) -> None:
+    rules = _rules([r.sciatica(), r.exam("sensation-saddle", "reduced"),
+                    r.exam("anal-tone", "absent"),
+                    r.exam("post-void-residual", (250, "mL"))], knowledge)
+    assert {"cauda-equina/sensation-saddle", "cauda-equina/anal-tone",
+            "cauda-equina/post-void-residual"} <= rules
+    assert _rules([r.sciatica(), r.exam("post-void-residual", (150, "mL"))], knowledge) == set()
+
+
+def test_fever_by_temperature_within_seven_days(knowledge: Knowledge) -> None:
+    idu = r.condition("228388006", r.SCT, clinical="inactive")
+    rule = "infection/fever-with-injecting-drug-use"
+    assert rule in _rules([r.sciatica(), idu, r.temperature(38.0, days=6)], knowledge)
+    assert rule in _rules([r.sciatica(), idu, r.temperature(100.6, "[degF]")], knowledge)
+    assert rule not in _rules([r.sciatica(), idu, r.temperature(38.4, days=8)], knowledge)
+    assert rule not in _rules([r.sciatica(), idu, r.temperature(37.9)], knowledge)
+    assert rule not in _rules([r.sciatica(), idu, r.temperature(39.0, days=None)], knowledge)
+    assert rule not in _rules([r.sciatica(), r.temperature(39.0)], knowledge)
+
+
+def test_multilevel_requires_non_adjacent_roots(knowledge: Knowledge) -> None:
+    rule = "multilevel-motor-deficit/non-adjacent-roots"
+    hip_plantar = [r.exam("strength-hip-flexion", 4, side="left"),
+                   r.exam("strength-ankle-plantarflexion", 4, side="left")]
+    knee_toe = [r.exam("strength-knee-extension", 4, side="left"),
+                r.exam("strength-great-toe-extension", 4, side="left")]
+    assert rule in _rules([r.sciatica(), *hip_plantar], knowledge)
+    assert rule not in _rules([r.sciatica(), *knee_toe], knowledge)
+
+
+def test_progressive_is_a_drop_between_the_two_latest(knowledge: Knowledge) -> None:
+    rule = "progressive-motor-deficit/mrc-drop"
+    muscle = "strength-great-toe-extension"
+    drop = [r.exam(muscle, 5, side="left", days=20), r.exam(muscle, 4, side="left", days=0)]
+    assert rule in _rules([r.sciatica(), *drop], knowledge)
+    recovered = [*drop, r.exam(muscle, 4, side="left", days=-1)]
+    assert rule not in _rules([r.sciatica(), *recovered], knowledge)
+    other_side = [r.exam(muscle, 5, side="right", days=20), r.exam(muscle, 4, side="left")]
+    assert rule not in _rules([r.sciatica(), *other_side], knowledge)
+
+
+def test_severe_deficit_and_foot_drop(knowledge: Knowledge) -> None:
+    rules = _rules([r.sciatica(), r.exam("strength-ankle-plantarflexion", 3, side="left")],
+                   knowledge)
+    assert "severe-motor-deficit/mrc" in rules
+    assert "severe-motor-deficit/foot-drop" in _rules([r.condition("M21.372")], knowledge)
+
+
+def test_malignancy_with_umn_is_cord_compression(knowledge: Knowledge) -> None:
+    report = _report([r.sciatica(), r.condition("Z85.3", days=2000),
+                      r.exam("babinski", True, side="left")], knowledge)
+    ids = {f.id for f in report.flags}
+    assert "cord-compression" in ids
+    assert "upper-motor-neuron" not in ids
+    umn_only = _report([r.sciatica(), r.exam("reflex-patellar", 4, side="left")], knowledge)
+    assert {f.id for f in umn_only.flags} == {"upper-motor-neuron"}
+
+
+def test_risk_factors_stand_without_a_spinal_complaint(knowledge: Knowledge) -> None:
+    # Rules §2 gate only the cauda-equina symptoms on back pain (rules §1.6).
+    risk = [r.patient("1940-01-01"), r.condition("C61"), r.condition("B20"),
+            r.condition("64859006", r.SCT)]
+    expected = {"malignancy", "infection", "fracture"}
+    assert {f.id for f in _report(risk, knowledge).flags} == expected
+    assert {f.id for f in _report([*risk, r.sciatica()], knowledge).flags} == expected
+
+
+def test_cauda_equina_symptoms_need_back_pain(knowledge: Knowledge) -> None:
+    retention = [r.patient("1980-01-01"), r.condition("R33.9")]
+    assert "cauda-equina" not in {f.id for f in _report(retention, knowledge).flags}
+    with_pain = {f.id for f in _report([*retention, r.sciatica()], knowledge).flags}
+    assert "cauda-equina" in with_pain
+
+
+def test_age_flag_is_never_new_since_an_mri(knowledge: Knowledge) -> None:
+    record = [r.patient("1950-01-01"), r.sciatica(days=200),
+              r.procedure("394451000119106", days=30)]
+    (flag,) = _report(record, knowledge).flags
+    assert flag.id == "fracture" and not flag.new_since_prior_mri
+    undated = [*record, r.condition("64859006", r.SCT, days=None)]
+    (flag,) = _report(undated, knowledge).flags
+    assert flag.new_since_prior_mri
+
+
+def test_weak_flags_change_no_tier(knowledge: Knowledge) -> None:
+    report = _report([r.patient("1960-01-01"), r.sciatica(), r.condition("R63.4")], knowledge)
+    assert report.flags == ()
+    assert report.weak_flags == ("age-over-50", "weight-loss")

@@ -1,0 +1,116 @@
+"""The clinical vignettes of ``../shared/clinical/vignettes``: loading and date shifting.
+
+Shared by the clinical tests and the HTTP tests. ``RADIX_VIGNETTES_DIR`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "clinical" / "vignettes"
+# FHIR date (YYYY-MM-DD) and dateTime / instant with a time and a zone (Z or ±hh:mm).
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})")
+
+
+@dataclass(frozen=True)
+class Vignette:
+    id: str
+    path: Path
+    description: str
+    as_of: datetime
+    hook: str
+    context: dict[str, Any]
+    resources: list[dict[str, Any]]
+    expected: dict[str, Any]
+
+    @property
+    def draft_orders(self) -> list[dict[str, Any]]:
+        bundle = self.context.get("draftOrders") or {}
+        return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+
+    @property
+    def orders_in_scope(self) -> list[dict[str, Any]]:
+        """Selected drafts on order-select, all drafts on order-sign, none on patient-view."""
+        if self.hook == "order-sign":
+            return self.draft_orders
+        if self.hook == "order-select":
+            selected = set(self.context.get("selections", []))
+            return [
+                order for order in self.draft_orders
+                if f"{order.get('resourceType')}/{order.get('id')}" in selected
+            ]
+        return []
+
+    def shifted(self, now: datetime) -> Vignette:
+        """The same case with every date moved so that ``as_of`` becomes ``now``."""
+        delta = now - self.as_of
+        return Vignette(
+            self.id, self.path, self.description, now, self.hook,
+            shift_dates(self.context, delta), shift_dates(self.resources, delta), self.expected,
+        )
+
+
+def vignettes_dir() -> Path:
+    return Path(os.environ.get("RADIX_VIGNETTES_DIR", _DEFAULT_DIR))
+
+
+def load_vignettes(folder: Path | None = None) -> list[Vignette]:
+    """Every ``*.json`` case in the folder, sorted by file name."""
+    cases = []
+    for path in sorted((folder or vignettes_dir()).glob("*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        cases.append(
+            Vignette(
+                id=raw["id"], path=path, description=raw.get("description", ""),
+                as_of=_parse(raw["asOf"]), hook=raw["hook"], context=raw.get("context", {}),
+                resources=raw.get("resources", []), expected=raw["expected"],
+            )
+        )
+    return cases
+
+
+def shift_dates(obj: Any, delta: timedelta) -> Any:
+    """Move every FHIR dateTime / instant by ``delta`` and every date by its whole days.
+
+    Strings that are not a FHIR date (partial dates like ``2026-11`` included) are kept as is.
+    """
+    if isinstance(obj, dict):
+        return {key: shift_dates(value, delta) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [shift_dates(value, delta) for value in obj]
+    if isinstance(obj, str):
+        return _shift(obj, delta)
+    return obj
+
+
+def _shift(value: str, delta: timedelta) -> str:
+    match = _DATE_TIME.fullmatch(value)
+    if match:
+        moment = _parse(value)
+        shifted = (moment + delta).astimezone(moment.tzinfo)
+        text = shifted.isoformat(timespec="milliseconds" if "." in match.group(1) else "seconds")
+        return text.replace("+00:00", "Z") if match.group(2) == "Z" else text
+    if _DATE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return value
+        # Whole days: the date moves as the calendar date of asOf moves.
+        return (day + timedelta(days=_whole_days(delta))).isoformat()
+    return value
+
+
+def _whole_days(delta: timedelta) -> int:
+    return round(delta / timedelta(days=1))
+
+
+def _parse(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
