@@ -1,0 +1,156 @@
+"""The markdown ``detail`` of a card: the recommendation, then the evidence behind it.
+
+Written for a narrow side panel: short bold headings and bullets. Text taken from the record
+(evidence lines, order names, reasons) is escaped so it cannot inject links or HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cds_service.cards import phrase
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.evaluation import Assessment, Evidence
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#])")
+
+
+def escape(text: str) -> str:
+    """Record text made inert in GitHub-flavoured markdown, on one line."""
+    return _MARKDOWN.sub(r"\\\1", re.sub(r"\s+", " ", text).strip())
+
+
+def detail(
+    assessment: Assessment,
+    config: ClinicalConfig,
+    *,
+    lead: Sequence[str] = (),
+    advice: Sequence[str] = (),
+) -> str:
+    """``lead`` paragraphs (markdown), the assessment's evidence, then ``advice`` paragraphs."""
+    blocks = [
+        *lead,
+        _red_flags(assessment),
+        _localisation(assessment),
+        _course(assessment, config),
+        _ces_screen(assessment),
+        _weak_flags(assessment),
+        _differentials(assessment),
+        _not_counted(assessment),
+        _unavailable(assessment),
+        *advice,
+        _provenance(assessment),
+    ]
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _section(title: str, lines: Sequence[str]) -> str:
+    return "\n".join([f"**{title}**", *lines]) if lines else ""
+
+
+def _evidence(items: Sequence[Evidence], indent: str = "") -> list[str]:
+    texts = dict.fromkeys(escape(item.text) or escape(item.reference) for item in items)
+    return [f"{indent}- {text}" for text in texts]
+
+
+def _red_flags(assessment: Assessment) -> str:
+    lines: list[str] = []
+    for flag in sorted(assessment.red_flags, key=lambda f: f.tier != "emergency"):
+        lines.append(f"- {phrase.flag(flag.id)} ({flag.tier})")
+        lines.extend(_evidence(flag.evidence, indent="  "))
+    return _section("Red flags", lines)
+
+
+def _localisation(assessment: Assessment) -> str:
+    loc = assessment.localisation
+    if loc is None:
+        return ""
+    name = phrase.sentence(phrase.root(loc))
+    lines = [f"- {name} root, confidence {round(loc.confidence * 100)}%"]
+    if loc.disc_levels:
+        lines.append(f"- Disc level: {' or '.join(loc.disc_levels)}")
+    if loc.candidates:
+        others = ", ".join(f"{c.side} {c.root} ({round(c.score * 100)}%)" for c in loc.candidates)
+        lines.append(f"- Also considered: {others}")
+    lines.extend(_evidence(loc.evidence))
+    return _section("Localisation", lines)
+
+
+def _course(assessment: Assessment, config: ClinicalConfig) -> str:
+    lines: list[str] = []
+    if assessment.symptom_weeks is None:
+        lines.append(
+            "- **Onset not documented**: please record when symptoms began. Until then the"
+            f" duration counts as under {phrase.number(config.persistent_weeks)} weeks."
+        )
+    else:
+        lines.append(f"- Symptoms for {phrase.weeks(assessment.symptom_weeks)}")
+    if assessment.conservative_care_weeks is None:
+        lines.append("- No conservative care (physiotherapy) documented")
+    else:
+        lines.append(
+            f"- Conservative care started {phrase.weeks(assessment.conservative_care_weeks)} ago"
+        )
+    if assessment.prior_lumbar_surgery:
+        lines.append("- Prior lumbar spine surgery")
+    if assessment.recent_lumbar_mri:
+        lines.append(
+            f"- Lumbar MRI within the last {config.prior_mri_months} months:"
+            f" {escape(assessment.recent_lumbar_mri)}"
+        )
+    if assessment.age_years is not None:
+        lines.append(f"- Age {assessment.age_years}")
+    return _section("Course", lines)
+
+
+def _ces_screen(assessment: Assessment) -> str:
+    screen = assessment.ces_screen
+    lines: list[str] = []
+    if screen.unknown:
+        items = phrase.joined(phrase.ces_item(i) for i in screen.unknown)
+        lines.append(
+            f"- **Not documented: unknown, not negative**: {items}. Ask about and record each."
+        )
+    if screen.documented:
+        items = phrase.joined(phrase.ces_item(i) for i in screen.documented)
+        lines.append(f"- Documented: {items}")
+    return _section("Cauda equina screen", lines)
+
+
+def _weak_flags(assessment: Assessment) -> str:
+    if not assessment.weak_flags:
+        return ""
+    names = phrase.joined(phrase.weak_flag(f) for f in assessment.weak_flags)
+    return _section("Weak flags", [f"- {phrase.sentence(names)}: noted, urgency unchanged"])
+
+
+def _differentials(assessment: Assessment) -> str:
+    lines = [f"- Consider {phrase.differential(d)}" for d in assessment.differentials]
+    return _section("Differential diagnosis", lines)
+
+
+def _not_counted(assessment: Assessment) -> str:
+    lines = [
+        f"- {line[2:]} (long-standing, not counted)" for line in _evidence(assessment.not_counted)
+    ]
+    return _section("Not counted", lines)
+
+
+def _unavailable(assessment: Assessment) -> str:
+    if not assessment.unavailable_data:
+        return ""
+    names = phrase.joined(phrase.data_key(k) for k in assessment.unavailable_data)
+    return _section(
+        "Data not retrieved",
+        [
+            f"- {phrase.sentence(names)}: could not be retrieved; what they hold is unknown,"
+            " not negative"
+        ],
+    )
+
+
+def _provenance(assessment: Assessment) -> str:
+    rules = ", ".join(f"`{rule.replace('`', '')}`" for rule in assessment.rules)
+    version = escape(assessment.knowledge_version)
+    return f"Rules: {rules} · knowledge {version}" if rules else f"Knowledge {version}"

@@ -1,0 +1,28 @@
+"""The body of a CDS Hooks service response: ``render`` turns an ``Evaluation`` into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.cards.disposition_card import disposition_card
+from cds_service.cards.order_card import order_cards
+from cds_service.cards.rating import rating_action
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.evaluation import Evaluation
+from cds_service.protocol.hook_request import HookRequest
+
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
+
+
+def render(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> dict[str, Any]:
+    """``{"cards": [...]}``, plus ``systemActions`` (the order ratings) when there are any."""
+    if request.hook in ORDER_HOOKS:
+        cards = order_cards(evaluation, request, config)
+    else:
+        card = disposition_card(evaluation, request, config)
+        cards = [card] if card is not None else []
+    body: dict[str, Any] = {"cards": cards}
+    actions = [rating_action(rating) for rating in evaluation.order_ratings]
+    if actions:
+        body["systemActions"] = actions
+    return body

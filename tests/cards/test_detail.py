@@ -1,0 +1,94 @@
+import re
+from dataclasses import replace
+
+from cds_service.cards.detail import detail, escape
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.evaluation import CesScreen, Evidence, RedFlag
+from tests.cards.factory import CES_FLAG, assessment
+
+CONFIG = ClinicalConfig()
+
+
+def test_unknown_cauda_equina_items_are_named_as_unknown_not_negative():
+    text = detail(assessment(), CONFIG)
+    assert "unknown, not negative" in text
+    line = next(line for line in text.splitlines() if "unknown, not negative" in line)
+    assert "saddle (perineal) numbness" in line
+    assert "urinary retention" in line
+    assert "Documented: urinary incontinence" in text
+
+
+def test_no_screening_line_when_every_item_is_documented():
+    a = assessment(ces_screen=CesScreen(documented=("urinary-retention",), unknown=()))
+    assert "unknown, not negative" not in detail(a, CONFIG)
+
+
+def test_missing_onset_asks_for_it_with_the_configured_threshold():
+    text = detail(assessment(symptom_weeks=None), ClinicalConfig(persistent_weeks=4))
+    assert "Onset not documented" in text
+    assert "please record when symptoms began" in text
+    assert "under 4 weeks" in text
+    assert "Onset not documented" not in detail(assessment(), CONFIG)
+
+
+def test_evidence_of_flags_and_localisation_is_listed():
+    text = detail(assessment(red_flags=(CES_FLAG,)), CONFIG)
+    assert "Suspected cauda equina syndrome (emergency)" in text
+    assert "Urinary incontinence, onset 19 Nov 2026" in text
+    assert "Great toe extension 4/5 (left), 20 Nov 2026" in text
+    assert "L4-L5 paracentral or L5-S1 far lateral" in text
+    assert "Also considered: left S1 (20%)" in text
+
+
+def test_weak_flags_differentials_not_counted_and_unavailable_data():
+    a = assessment(
+        weak_flags=("age-over-50", "weight-loss"),
+        differentials=("peripheral-arterial-disease",),
+        not_counted=(Evidence("Condition/old", "Stress incontinence since 2019"),),
+        unavailable_data=("procedures",),
+    )
+    text = detail(a, CONFIG)
+    assert "Age over 50 and unexplained weight loss: noted, urgency unchanged" in text
+    assert "Consider peripheral arterial disease" in text
+    assert "Stress incontinence since 2019 (long-standing, not counted)" in text
+    assert "Procedures: could not be retrieved" in text
+
+
+def test_sections_without_content_are_left_out():
+    a = assessment(ces_screen=CesScreen((), ()), localisation=None)
+    text = detail(a, CONFIG)
+    for heading in (
+        "Red flags",
+        "Localisation",
+        "Cauda equina screen",
+        "Weak flags",
+        "Differential diagnosis",
+        "Not counted",
+        "Data not retrieved",
+    ):
+        assert f"**{heading}**" not in text
+    assert "\n\n\n" not in text
+
+
+def test_record_text_cannot_inject_links_or_html():
+    flag = RedFlag(
+        "malignancy",
+        "urgent",
+        ("malignancy/history",),
+        (Evidence("Condition/c", "[click](https://evil.example) <img src=x> *bold*"),),
+    )
+    text = detail(replace(assessment(), red_flags=(flag,)), CONFIG)
+    assert not re.search(r"(?<!\\)\[click", text)
+    assert not re.search(r"(?<!\\)<img", text)
+    assert r"\[click\](https://evil.example) \<img src=x\> \*bold\*" in text
+
+
+def test_escape_keeps_plain_clinical_text_readable():
+    assert escape("Great toe extension 4/5 (left),\n20 Nov 2026") == (
+        "Great toe extension 4/5 (left), 20 Nov 2026"
+    )
+
+
+def test_rules_and_knowledge_version_close_the_detail():
+    text = detail(assessment(), CONFIG)
+    assert text.splitlines()[-1] == "Rules: `disposition/physiotherapy` · knowledge 2026.11.0"
