@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.clinical.config import ClinicalConfig
@@ -48,16 +48,37 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     #: SQLAlchemy async URL; empty means SQLite in ``data_dir``.
     database_url: str = ""
+    #: Bearer token for ``GET /analytics/summary``; empty disables the endpoint (always 401).
+    admin_token: SecretStr = SecretStr("")
+    #: Audit records waiting to be written; beyond this a hook call still answers and the
+    #: record is counted and logged as overflow.
+    audit_queue_size: int = Field(default=10_000, gt=0)
+    #: Audit records written per transaction.
+    audit_batch_size: int = Field(default=200, gt=0)
+    #: Audit and feedback rows older than this many days are purged daily; 0 keeps them all.
+    audit_retention_days: int = Field(default=0, ge=0)
 
     # --- Authentication of CDS clients (EHRs) --------------------------------------------
     #: Require a CDS client JWT on every CDS call.
-    auth_required: bool = False
+    auth_required: bool = True
     #: JSON file of trusted clients (issuers, JWKS, algorithms, tenants).
     trusted_clients_file: Path | None = None
     #: Clock leeway, in seconds, for ``exp`` / ``iat`` / ``nbf``.
     jwt_leeway_seconds: int = 60
     #: Redis URL for the shared ``jti`` replay cache; empty means in-memory (one replica).
     redis_url: str = ""
+    #: Prefix of the replay-cache keys in Redis (lets several deployments share one Redis).
+    jti_key_prefix: str = "radix:jti:"
+    #: Longest accepted JWT lifetime (``exp`` − ``iat``), in seconds; bounds the replay cache.
+    jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
+    #: How long a fetched JWKS is used before it is fetched again, in seconds.
+    jwks_ttl_seconds: int = Field(default=900, gt=0)
+    #: Deadline for one JWKS fetch, in seconds.
+    jwks_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: Largest JWKS response body accepted, in bytes.
+    jwks_max_bytes: int = Field(default=65_536, gt=0)
+    #: Least time between two fetches of one JWKS (unknown ``kid``, failed fetch), in seconds.
+    jwks_refresh_interval_seconds: int = Field(default=60, ge=0)
 
     # --- Clinical knowledge ---------------------------------------------------------------
     #: Folder of site-local FHIR ConceptMaps (local codes → Radix value sets).

@@ -1,0 +1,242 @@
+"""Authentication of CDS clients (EHRs) by the JWT they send (CDS Hooks 2.0 "Trusting CDS Clients").
+
+The checks follow the best-practices validation procedure (cds-hooks/docs ``best-practices.md``):
+``iss`` allowlisted, ``aud`` is this endpoint, ``exp`` not passed, ``tenant`` allowlisted, signature
+verified with a key on record, ``jti`` not seen before. Nothing is fetched for an untrusted issuer
+or ``jku``, and a token spends its ``jti`` only once every other check has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import jwt
+
+from cds_service.auth.audience import normalise_audience
+from cds_service.auth.authentication_failed import AuthenticationFailed
+from cds_service.auth.client_identity import ClientIdentity
+from cds_service.auth.json_web_key import ASYMMETRIC_ALGORITHMS, signing_key
+from cds_service.auth.jwks_cache import JwksCache
+from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
+from cds_service.auth.trusted_client import TrustedClient, load_trusted_clients
+from cds_service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Far above any real CDS client JWT (about 1 kB), far below anything that costs to parse.
+_MAX_TOKEN_CHARS = 8192
+_MAX_JTI_CHARS = 256
+_MAX_LOGGED_CHARS = 200
+
+
+class ClientAuthenticator:
+    """Turns an ``Authorization`` header into a ``ClientIdentity`` or ``AuthenticationFailed``."""
+
+    def __init__(
+        self,
+        clients: Mapping[str, TrustedClient],
+        jwks: JwksCache,
+        replay: ReplayCache,
+        *,
+        leeway: float = 60.0,
+        max_lifetime: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clients = dict(clients)
+        self._jwks = jwks
+        self._replay = replay
+        self._leeway = leeway
+        self._max_lifetime = max_lifetime
+        self._clock = clock
+        self._jws = jwt.PyJWS(options={"enforce_minimum_key_length": True})
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> ClientAuthenticator:
+        """Build from settings; raise ``TrustFileError`` if the trust file is unusable."""
+        if settings.trusted_clients_file is None:
+            clients: dict[str, TrustedClient] = {}
+            logger.warning("No RADIX_TRUSTED_CLIENTS_FILE: every CDS client JWT is refused")
+        else:
+            clients = load_trusted_clients(settings.trusted_clients_file)
+        jwks = JwksCache(
+            http,
+            ttl=settings.jwks_ttl_seconds,
+            timeout=settings.jwks_timeout_seconds,
+            max_bytes=settings.jwks_max_bytes,
+            refresh_interval=settings.jwks_refresh_interval_seconds,
+        )
+        replay: ReplayCache
+        if settings.redis_url:
+            replay = RedisReplayCache.from_url(settings.redis_url, settings.jti_key_prefix)
+        else:
+            replay = MemoryReplayCache()
+        return cls(
+            clients,
+            jwks,
+            replay,
+            leeway=settings.jwt_leeway_seconds,
+            max_lifetime=settings.jwt_max_lifetime_seconds,
+        )
+
+    async def authenticate(self, authorization: str | None, audience_url: str) -> ClientIdentity:
+        """Verify the bearer JWT of a call to ``audience_url`` (built from the public base URL)."""
+        claims: Mapping[str, Any] = {}
+        try:
+            token = _bearer_token(authorization)
+            header, claims = self._unverified(token)
+            return await self._verify(token, header, claims, audience_url)
+        except AuthenticationFailed as exc:
+            # Only these claims are logged: a JWT in a log could be replayed by whoever reads it.
+            logger.warning(
+                "CDS client refused: reason=%s iss=%s tenant=%s jti=%s",
+                exc.reason,
+                _loggable(claims.get("iss")),
+                _loggable(claims.get("tenant")),
+                _loggable(claims.get("jti")),
+                extra={
+                    "auth_reason": exc.reason,
+                    "iss": _loggable(claims.get("iss")),
+                    "tenant": _loggable(claims.get("tenant")),
+                    "jti": _loggable(claims.get("jti")),
+                },
+            )
+            raise
+
+    async def aclose(self) -> None:
+        """Release the replay cache's connections (the HTTP client belongs to the caller)."""
+        await self._replay.aclose()
+
+    def _unverified(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            decoded = self._jws.decode_complete(token, options={"verify_signature": False})
+            claims = json.loads(decoded["payload"])
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise AuthenticationFailed("malformed-token") from exc
+        if not isinstance(claims, dict):
+            raise AuthenticationFailed("malformed-token")
+        return decoded["header"], claims
+
+    async def _verify(
+        self, token: str, header: Mapping[str, Any], claims: Mapping[str, Any], audience_url: str
+    ) -> ClientIdentity:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
+            raise AuthenticationFailed("forbidden-alg")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.upper() != "JWT":
+            raise AuthenticationFailed("bad-typ")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthenticationFailed("missing-kid")
+        iss = claims.get("iss")
+        client = self._clients.get(iss) if isinstance(iss, str) else None
+        if client is None:
+            raise AuthenticationFailed("untrusted-iss")
+        if alg not in client.algorithms:
+            raise AuthenticationFailed("alg-not-allowed")
+        jku = header.get("jku")
+        if jku is not None and (not isinstance(jku, str) or jku not in client.jku):
+            raise AuthenticationFailed("untrusted-jku")
+        if not _audience_matches(claims.get("aud"), audience_url):
+            raise AuthenticationFailed("bad-aud")
+        expires_at = self._check_times(claims)
+        tenant = claims.get("tenant")
+        if tenant is not None and not isinstance(tenant, str):
+            raise AuthenticationFailed("bad-claims")
+        if client.tenants is not None and tenant not in client.tenants:
+            raise AuthenticationFailed("tenant-not-allowed")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
+            raise AuthenticationFailed("bad-claims")
+        jwk = await self._key(client, kid, jku)
+        self._check_signature(token, jwk, alg)
+        if not await self._replay.first_use(iss, jti, expires_at):
+            raise AuthenticationFailed("replayed-jti")
+        sub = claims.get("sub")
+        return ClientIdentity(
+            iss=iss, tenant=tenant, jti=jti, sub=sub if isinstance(sub, str) else None
+        )
+
+    def _check_times(self, claims: Mapping[str, Any]) -> float:
+        """Check ``exp``, ``iat``, ``nbf``; return when the token stops passing (epoch seconds)."""
+        exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
+        if not (_is_time(exp) and _is_time(iat) and _is_time(nbf)):
+            raise AuthenticationFailed("bad-claims")
+        now = self._clock()
+        if now >= exp + self._leeway:
+            raise AuthenticationFailed("expired")
+        if iat > now + self._leeway:
+            raise AuthenticationFailed("iat-in-future")
+        if nbf > now + self._leeway:
+            raise AuthenticationFailed("nbf-in-future")
+        # Best practice caps a CDS client JWT at an hour; the cap also bounds the replay cache.
+        if exp - iat > self._max_lifetime:
+            raise AuthenticationFailed("lifetime-too-long")
+        return exp + self._leeway
+
+    async def _key(self, client: TrustedClient, kid: str, jku: str | None) -> Mapping[str, Any]:
+        if kid in client.keys:
+            return client.keys[kid]
+        unavailable = False
+        for url in [jku] if jku is not None else sorted(client.jku):
+            try:
+                jwk = await self._jwks.find(url, kid)
+            except AuthenticationFailed:
+                unavailable = True
+                continue
+            if jwk is not None:
+                return jwk
+        raise AuthenticationFailed("jwks-unavailable" if unavailable else "unknown-kid")
+
+    def _check_signature(self, token: str, jwk: Mapping[str, Any], alg: str) -> None:
+        try:
+            key = signing_key(jwk, alg)
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed("bad-key") from exc
+        try:
+            self._jws.decode_complete(token, key=key, algorithms=[alg])
+        except jwt.InvalidKeyError as exc:
+            raise AuthenticationFailed("bad-key") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed("bad-signature") from exc
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if authorization is None or not authorization.strip():
+        raise AuthenticationFailed("missing-token")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise AuthenticationFailed("missing-token")
+    token = token.strip()
+    if not token:
+        raise AuthenticationFailed("missing-token")
+    if len(token) > _MAX_TOKEN_CHARS:
+        raise AuthenticationFailed("malformed-token")
+    return token
+
+
+def _audience_matches(aud: object, audience_url: str) -> bool:
+    """``aud`` (a string or an array of strings) names the endpoint that was called."""
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        return False
+    expected = normalise_audience(audience_url)
+    return any(normalise_audience(a) == expected for a in audiences)
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _loggable(value: object) -> str | None:
+    # repr() keeps a hostile claim from forging log lines with newlines or control characters.
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)[:_MAX_LOGGED_CHARS]
+    return repr(text[:_MAX_LOGGED_CHARS])

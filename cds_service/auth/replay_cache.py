@@ -1,0 +1,94 @@
+"""Replay protection: each (``iss``, ``jti``) passes once, until its token could not pass."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from cds_service.auth.authentication_failed import AuthenticationFailed
+
+
+class ReplayCache(Protocol):
+    """Remembers token ids until ``expires_at`` (epoch seconds)."""
+
+    async def first_use(self, iss: str, jti: str, expires_at: float) -> bool:
+        """Record the token id; True if it was not already recorded and unexpired."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _key(iss: str, jti: str) -> str:
+    # jti is unique per issuer only; JSON keeps the pair unambiguous whatever characters it holds,
+    # and hashing bounds the key length whatever the client sends.
+    return hashlib.sha256(json.dumps([iss, jti]).encode()).hexdigest()
+
+
+class MemoryReplayCache:
+    """A replay cache for one process (one replica)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._expiries: dict[str, float] = {}
+        self._queue: list[tuple[float, str]] = []
+
+    async def first_use(self, iss: str, jti: str, expires_at: float) -> bool:
+        self._forget_expired()
+        key = _key(iss, jti)
+        if key in self._expiries:
+            return False
+        self._expiries[key] = expires_at
+        heapq.heappush(self._queue, (expires_at, key))
+        return True
+
+    def _forget_expired(self) -> None:
+        now = self._clock()
+        while self._queue and self._queue[0][0] <= now:
+            _, key = heapq.heappop(self._queue)
+            del self._expiries[key]
+
+    async def aclose(self) -> None:
+        self._expiries.clear()
+        self._queue.clear()
+
+
+class RedisReplayCache:
+    """A replay cache shared by every replica through Redis (``SET NX`` with an expiry)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "radix:jti:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._clock = clock
+
+    @classmethod
+    def from_url(
+        cls, url: str, prefix: str = "radix:jti:", timeout: float = 1.0
+    ) -> RedisReplayCache:
+        """A cache on the Redis at ``url``, giving up on Redis after ``timeout`` seconds."""
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, prefix)
+
+    async def first_use(self, iss: str, jti: str, expires_at: float) -> bool:
+        ttl_ms = max(1, math.ceil((expires_at - self._clock()) * 1000))
+        try:
+            stored = await self._redis.set(self._prefix + _key(iss, jti), b"1", nx=True, px=ttl_ms)
+        except (RedisError, OSError) as exc:
+            # Failing open would let any replay through while Redis is down.
+            raise AuthenticationFailed("replay-cache-unavailable") from exc
+        return bool(stored)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
