@@ -1,0 +1,8 @@
+"""Storage: the audit trail, feedback and analytics, on SQLite (default) or PostgreSQL."""
+
+from cds_service.store.audit_record import AuditRecord
+from cds_service.store.migration import migrate
+from cds_service.store.report import render_report
+from cds_service.store.store import Store
+
+__all__ = ["AuditRecord", "Store", "migrate", "render_report"]

@@ -1,0 +1,309 @@
+"""Governance analytics: what Radix said, per rule and indicator, and what clinicians did with it.
+
+Counting rules (the report and ``GET /analytics/summary`` share them):
+
+- The window selects hook calls by ``received_at``: ``start`` inclusive, ``end`` exclusive.
+- A card is counted once per distinct card uuid among those calls (an EHR retrying a hook
+  instance gets the same deterministic uuids back); a card without uuid counts each time.
+- A card's outcome is its latest feedback by ``outcomeTimestamp`` (ties: the later received),
+  whenever that feedback arrived; a card with none is "no response". So for every rule and
+  indicator, shown = accepted + overridden + no response.
+- A card counts under each of its rule ids; a card without any under ``unattributed``.
+- Suggestions are named by label when the audit record carried them, otherwise by id; offered
+  counts cards offering the suggestion, accepted counts accepted cards that chose it.
+- Override reasons count overridden cards by coded reason (``system|code``); an override with
+  only a comment, or with no reason, counts as ``uncoded``.
+- Latency percentiles are nearest-rank over every call of the hook in the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cds_service.store.schema import audit_card, audit_event, feedback
+
+_PERCENTILES = (50, 90, 95, 99)
+_INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+UNATTRIBUTED = "unattributed"
+UNCODED = "uncoded"
+
+
+@dataclass(frozen=True)
+class Call:
+    hook: str
+    latency_ms: float
+    status_code: int
+    error_kind: str | None
+
+
+@dataclass(frozen=True)
+class ShownCard:
+    uuid: str
+    indicator: str
+    rules: tuple[str, ...]
+    suggestions: tuple[tuple[str, str], ...]  # (uuid, label)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    card_uuid: str
+    outcome: str
+    accepted: tuple[str, ...]
+    reason_system: str | None
+    reason_code: str | None
+    reason_display: str | None
+    outcome_at: datetime
+    row_id: int
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending, non-empty sequence."""
+    # p * n first: p / 100 * n is inexact (0.9 * 100 > 90) and would skip a rank.
+    rank = max(1, math.ceil(p * len(sorted_values) / 100))
+    return sorted_values[rank - 1]
+
+
+def _window(column: Any, start: datetime | None, end: datetime | None) -> Any:
+    clauses = []
+    if start is not None:
+        clauses.append(column >= start)
+    if end is not None:
+        clauses.append(column < end)
+    return and_(*clauses) if clauses else None
+
+
+async def summary(conn: AsyncConnection, start: datetime | None, end: datetime | None) -> dict:
+    """Read the window's calls, cards and their feedback, and summarise them."""
+    in_window = _window(audit_event.c.received_at, start, end)
+
+    calls_q = select(
+        audit_event.c.hook,
+        audit_event.c.latency_ms,
+        audit_event.c.status_code,
+        audit_event.c.error_kind,
+    )
+    cards_q = (
+        select(
+            audit_card.c.uuid,
+            audit_card.c.indicator,
+            audit_card.c.rules,
+            audit_card.c.suggestions,
+        )
+        .join(audit_event, audit_card.c.event_id == audit_event.c.id)
+        .order_by(audit_card.c.id)
+    )
+    uuids_q = select(audit_card.c.uuid).join(audit_event, audit_card.c.event_id == audit_event.c.id)
+    if in_window is not None:
+        calls_q = calls_q.where(in_window)
+        cards_q = cards_q.where(in_window)
+        uuids_q = uuids_q.where(in_window)
+    feedback_q = select(
+        feedback.c.card_uuid,
+        feedback.c.outcome,
+        feedback.c.accepted_suggestions,
+        feedback.c.reason_system,
+        feedback.c.reason_code,
+        feedback.c.reason_display,
+        feedback.c.outcome_at,
+        feedback.c.id,
+    ).where(feedback.c.card_uuid.in_(uuids_q))
+
+    orphans_q = (
+        select(func.count())
+        .select_from(feedback)
+        .where(~feedback.c.card_uuid.in_(select(audit_card.c.uuid)))
+    )
+    orphan_window = _window(feedback.c.outcome_at, start, end)
+    if orphan_window is not None:
+        orphans_q = orphans_q.where(orphan_window)
+
+    calls = [Call(*row) for row in await conn.execute(calls_q)]
+    cards = [
+        ShownCard(
+            uuid=uuid,
+            indicator=indicator,
+            rules=tuple(rules or ()),
+            suggestions=tuple((s["uuid"], s.get("label") or s["uuid"]) for s in sugg or ()),
+        )
+        for uuid, indicator, rules, sugg in await conn.execute(cards_q)
+    ]
+    outcomes = [
+        Outcome(uuid, outcome, tuple(accepted or ()), system, code, display, at, row_id)
+        for uuid, outcome, accepted, system, code, display, at, row_id in await conn.execute(
+            feedback_q
+        )
+    ]
+    orphans = (await conn.execute(orphans_q)).scalar_one()
+    window = {}
+    if start is not None:
+        window["from"] = start.isoformat()
+    if end is not None:
+        window["to"] = end.isoformat()
+    return {**window, **summarise(calls, cards, outcomes), "feedbackWithoutCard": orphans}
+
+
+def summarise(
+    calls: Iterable[Call], cards: Iterable[ShownCard], outcomes: Iterable[Outcome]
+) -> dict[str, Any]:
+    """The analytics of a window from its calls, the cards they showed and those cards' feedback."""
+    calls = list(calls)
+    latest = _latest_outcomes(outcomes)
+    distinct: dict[str, ShownCard] = {}
+    for n, card in enumerate(cards):
+        # A card without uuid cannot be answered, but it was shown.
+        distinct.setdefault(card.uuid or f"#{n}", card)
+
+    totals = _tally()
+    by_rule: dict[str, dict[str, Any]] = defaultdict(_rule_entry)
+    by_indicator: dict[str, dict[str, int]] = defaultdict(_tally)
+    suggestions: dict[str, Counter[str]] = defaultdict(Counter)
+    reasons: Counter[tuple[str, str | None, str | None]] = Counter()
+    reason_display: dict[tuple[str, str | None, str | None], str] = {}
+
+    for card in distinct.values():
+        outcome = latest.get(card.uuid)
+        column = _column(outcome)
+        _count(totals, column)
+        _count(by_indicator[card.indicator], column)
+        labels = {uuid: label or uuid for uuid, label in card.suggestions}
+        offered = set(labels.values())
+        chosen = (
+            {labels.get(i, i) for i in outcome.accepted}
+            if outcome is not None and outcome.outcome == "accepted"
+            else set()
+        )
+        reason = _reason_key(outcome) if column == "overridden" and outcome else None
+        if reason is not None and outcome is not None and outcome.reason_display:
+            reason_display.setdefault(reason, outcome.reason_display)
+        _count_suggestions(suggestions, offered, chosen)
+        if reason is not None:
+            reasons[reason] += 1
+        for rule in card.rules or (UNATTRIBUTED,):
+            _count(by_rule[rule]["tally"], column)
+            _count_suggestions(by_rule[rule]["suggestions"], offered, chosen)
+            if reason is not None:
+                by_rule[rule]["reasons"][reason] += 1
+
+    return {
+        "hookCalls": len(calls),
+        "hooks": _hooks(calls),
+        "cards": totals,
+        "rules": [
+            {
+                "rule": rule,
+                **entry["tally"],
+                "suggestions": _suggestion_list(entry["suggestions"]),
+                "overrideReasons": _reason_list(entry["reasons"], reason_display),
+            }
+            for rule, entry in sorted(by_rule.items())
+        ],
+        "indicators": [
+            {"indicator": indicator, **tally}
+            for indicator, tally in sorted(
+                by_indicator.items(), key=lambda kv: (_INDICATOR_ORDER.get(kv[0], 9), kv[0])
+            )
+        ],
+        "suggestions": _suggestion_list(suggestions),
+        "overrideReasons": _reason_list(reasons, reason_display),
+    }
+
+
+def _tally() -> dict[str, int]:
+    return {"shown": 0, "accepted": 0, "overridden": 0, "noResponse": 0}
+
+
+def _count(tally: dict[str, int], column: str) -> None:
+    tally["shown"] += 1
+    tally[column] += 1
+
+
+def _rule_entry() -> dict[str, Any]:
+    return {"tally": _tally(), "suggestions": defaultdict(Counter), "reasons": Counter()}
+
+
+def _count_suggestions(
+    counters: dict[str, Counter[str]], offered: set[str], chosen: set[str]
+) -> None:
+    for label in offered:
+        counters[label]["offered"] += 1
+    for label in chosen:
+        counters[label]["accepted"] += 1
+
+
+def _column(outcome: Outcome | None) -> str:
+    return "noResponse" if outcome is None else outcome.outcome
+
+
+def _latest_outcomes(outcomes: Iterable[Outcome]) -> dict[str, Outcome]:
+    latest: dict[str, Outcome] = {}
+    for o in outcomes:
+        seen = latest.get(o.card_uuid)
+        if seen is None or (o.outcome_at, o.row_id) > (seen.outcome_at, seen.row_id):
+            latest[o.card_uuid] = o
+    return latest
+
+
+def _reason_key(outcome: Outcome) -> tuple[str, str | None, str | None]:
+    if outcome.reason_code is None:
+        return (UNCODED, None, None)
+    return (
+        f"{outcome.reason_system}|{outcome.reason_code}",
+        outcome.reason_system,
+        outcome.reason_code,
+    )
+
+
+def _suggestion_list(counters: dict[str, Counter[str]]) -> list[dict[str, Any]]:
+    return [
+        {"suggestion": label, "offered": c["offered"], "accepted": c["accepted"]}
+        for label, c in sorted(counters.items())
+    ]
+
+
+def _reason_list(
+    reasons: Counter[tuple[str, str | None, str | None]],
+    display: dict[tuple[str, str | None, str | None], str],
+) -> list[dict[str, Any]]:
+    entries = []
+    for key, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0][0])):
+        entry: dict[str, Any] = {"reason": key[0]}
+        if key[1] is not None:
+            entry["system"] = key[1]
+        if key[2] is not None:
+            entry["code"] = key[2]
+        if key in display:
+            entry["display"] = display[key]
+        entry["count"] = count
+        entries.append(entry)
+    return entries
+
+
+def _hooks(calls: list[Call]) -> list[dict[str, Any]]:
+    by_hook: dict[str, list[Call]] = defaultdict(list)
+    for call in calls:
+        by_hook[call.hook].append(call)
+    entries = []
+    for hook, hook_calls in sorted(by_hook.items()):
+        latencies = sorted(c.latency_ms for c in hook_calls)
+        entry: dict[str, Any] = {
+            "hook": hook,
+            "calls": len(hook_calls),
+            "errors": sum(1 for c in hook_calls if c.status_code >= 400),
+            "latencyMs": {
+                **{f"p{p}": percentile(latencies, p) for p in _PERCENTILES},
+                "max": latencies[-1],
+            },
+        }
+        kinds = Counter(c.error_kind for c in hook_calls if c.error_kind)
+        if kinds:
+            entry["errorKinds"] = dict(sorted(kinds.items()))
+        entries.append(entry)
+    return entries

@@ -1,0 +1,158 @@
+"""The analytics summary as a text report or as CSV (``cds-service report``)."""
+
+from __future__ import annotations
+
+import csv as _csv
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+_OUTCOMES = ("shown", "accepted", "overridden", "noResponse")
+_LATENCY = ("p50", "p90", "p95", "p99", "max")
+
+
+def render_report(summary: dict[str, Any], csv: bool) -> str:
+    """Render ``Store.summary()``: aligned text tables, or long-format CSV for spreadsheets.
+
+    CSV columns are ``section,key,item,metric,value``, one number per row.
+    """
+    return _render_csv(summary) if csv else _render_text(summary)
+
+
+def _rate(accepted: int, total: int) -> str:
+    return f"{100 * accepted / total:.1f}" if total else "-"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _table(title: str, header: Sequence[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return [title, "  (none)", ""]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = cells
+        return (
+            "  "
+            + "  ".join(
+                [
+                    first.ljust(widths[0]),
+                    *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)),
+                ]
+            ).rstrip()
+        )
+
+    return [title, line(header), *(line(r) for r in rows), ""]
+
+
+def _outcome_row(name: str, entry: dict[str, Any]) -> list[str]:
+    return [
+        name,
+        *(str(entry[k]) for k in _OUTCOMES),
+        _rate(entry["accepted"], entry["shown"]),
+    ]
+
+
+def _render_text(summary: dict[str, Any]) -> str:
+    window = f"from {summary.get('from', 'the beginning')} to {summary.get('to', 'now')}"
+    cards = summary["cards"]
+    lines = [
+        f"Radix CDS analytics, hook calls received {window}",
+        f"Hook calls: {summary['hookCalls']}. Cards shown: {cards['shown']} "
+        f"(accepted {cards['accepted']}, overridden {cards['overridden']}, "
+        f"no response {cards['noResponse']}). "
+        f"Feedback for cards not on record: {summary['feedbackWithoutCard']}.",
+        "",
+    ]
+    outcome_header = ["shown", "accepted", "overridden", "no response", "accepted %"]
+    lines += _table(
+        "Latency per hook (ms)",
+        ["hook", "calls", "errors", *_LATENCY],
+        [
+            [
+                h["hook"],
+                str(h["calls"]),
+                str(h["errors"]),
+                *(_ms(h["latencyMs"][k]) for k in _LATENCY),
+            ]
+            for h in summary["hooks"]
+        ],
+    )
+    lines += _table(
+        "Cards per indicator",
+        ["indicator", *outcome_header],
+        [_outcome_row(i["indicator"], i) for i in summary["indicators"]],
+    )
+    lines += _table(
+        "Cards per rule",
+        ["rule", *outcome_header],
+        [_outcome_row(r["rule"], r) for r in summary["rules"]],
+    )
+    lines += _table(
+        "Suggestions",
+        ["suggestion", "offered", "accepted", "accepted %"],
+        [
+            [
+                s["suggestion"],
+                str(s["offered"]),
+                str(s["accepted"]),
+                _rate(s["accepted"], s["offered"]),
+            ]
+            for s in summary["suggestions"]
+        ],
+    )
+    lines += _table(
+        "Override reasons",
+        ["reason", "display", "count"],
+        [[o["reason"], o.get("display", ""), str(o["count"])] for o in summary["overrideReasons"]],
+    )
+    per_rule = [
+        [r["rule"], o["reason"], str(o["count"])]
+        for r in summary["rules"]
+        for o in r["overrideReasons"]
+    ]
+    lines += _table("Override reasons per rule", ["rule", "reason", "count"], per_rule)
+    return "\n".join(lines)
+
+
+def _csv_rows(summary: dict[str, Any]) -> Iterator[list[Any]]:
+    for bound in ("from", "to"):
+        if bound in summary:
+            yield ["window", bound, "", "", summary[bound]]
+    yield ["total", "", "", "hookCalls", summary["hookCalls"]]
+    for k in _OUTCOMES:
+        yield ["total", "", "", k, summary["cards"][k]]
+    yield ["total", "", "", "feedbackWithoutCard", summary["feedbackWithoutCard"]]
+    for h in summary["hooks"]:
+        yield ["hook", h["hook"], "", "calls", h["calls"]]
+        yield ["hook", h["hook"], "", "errors", h["errors"]]
+        for k in _LATENCY:
+            yield ["hook", h["hook"], "", f"{k}_ms", h["latencyMs"][k]]
+        for kind, count in h.get("errorKinds", {}).items():
+            yield ["hook", h["hook"], kind, "errorKind", count]
+    for i in summary["indicators"]:
+        for k in _OUTCOMES:
+            yield ["indicator", i["indicator"], "", k, i[k]]
+    for r in summary["rules"]:
+        for k in _OUTCOMES:
+            yield ["rule", r["rule"], "", k, r[k]]
+        for s in r["suggestions"]:
+            yield ["rule-suggestion", r["rule"], s["suggestion"], "offered", s["offered"]]
+            yield ["rule-suggestion", r["rule"], s["suggestion"], "accepted", s["accepted"]]
+        for o in r["overrideReasons"]:
+            yield ["rule-override-reason", r["rule"], o["reason"], "count", o["count"]]
+    for s in summary["suggestions"]:
+        yield ["suggestion", s["suggestion"], "", "offered", s["offered"]]
+        yield ["suggestion", s["suggestion"], "", "accepted", s["accepted"]]
+    for o in summary["overrideReasons"]:
+        yield ["override-reason", o["reason"], o.get("display", ""), "count", o["count"]]
+
+
+def _render_csv(summary: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = _csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "key", "item", "metric", "value"])
+    writer.writerows(_csv_rows(summary))
+    return out.getvalue()

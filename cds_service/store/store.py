@@ -1,0 +1,260 @@
+"""The store: audit trail, feedback and analytics on SQLite (embedded) or PostgreSQL (replicas)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cds_service.settings import Settings
+from cds_service.store import analytics
+from cds_service.store.audit_record import AuditRecord
+from cds_service.store.audit_writer import AuditWriter
+from cds_service.store.engine import create_engine, is_sqlite, sqlite_path
+from cds_service.store.feedback import feedback_rows
+from cds_service.store.migration import current_revision, head_revision, upgrade
+from cds_service.store.schema import audit_card, audit_event
+from cds_service.store.schema import feedback as _feedback
+
+logger = logging.getLogger("cds_service.store")
+
+_DAY = 86_400.0
+
+
+class Store:
+    """One storage layer over SQLAlchemy async; the backend is chosen by the database URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        audit_queue_size: int = 10_000,
+        audit_batch_size: int = 200,
+        retention_days: int = 0,
+        connect_args: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        self._connect_args = connect_args
+        self._retention_days = retention_days
+        self._engine: AsyncEngine | None = None
+        self._writer = AuditWriter(
+            self._write_audit, queue_size=audit_queue_size, batch_size=audit_batch_size
+        )
+        # SQLite has one writer at a time; queueing here is cheaper than its busy-wait loop.
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+        self._retention: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(
+            settings.sqlalchemy_url,
+            audit_queue_size=settings.audit_queue_size,
+            audit_batch_size=settings.audit_batch_size,
+            retention_days=settings.audit_retention_days,
+        )
+
+    @property
+    def audit_overflow(self) -> int:
+        """Audit records refused (queue full or store closed) since start."""
+        return self._writer.overflow
+
+    @property
+    def audit_failed(self) -> int:
+        """Audit records accepted but lost to database errors after every retry."""
+        return self._writer.failed
+
+    @property
+    def audit_pending(self) -> int:
+        return self._writer.pending
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        """SQLite: create its folder and migrate to head. PostgreSQL: refuse a stale schema."""
+        path = sqlite_path(self.url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine = create_engine(self.url, self._connect_args)
+        try:
+            async with self._engine.begin() as conn:
+                if self.sqlite:
+                    await upgrade(conn)
+                else:
+                    found, head = await current_revision(conn), head_revision()
+                    if found != head:
+                        raise RuntimeError(
+                            f"database schema is at {found or 'no revision'}, this service "
+                            f"needs {head}: run `cds-service migrate`"
+                        )
+        except BaseException:
+            await self._engine.dispose()
+            self._engine = None
+            raise
+        self._writer.start()
+        if self._retention_days > 0:
+            self._retention = asyncio.create_task(self._purge_daily(), name="radix-retention")
+
+    async def close(self) -> None:
+        """Write every audit record already accepted, then release the database."""
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
+        await self._writer.close()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def audit(self, record: AuditRecord) -> None:
+        """Queue a hook call's record; never waits, never raises (overflow is counted)."""
+        try:
+            self._writer.put(record)
+        except Exception:  # the answer to the EHR must not depend on its audit record
+            logger.exception("audit record refused: hook_instance=%s", record.hook_instance)
+
+    async def flush_audit(self) -> None:
+        """Wait until every audit record queued so far is written (reports, tests)."""
+        await self._writer.flush()
+
+    async def save_feedback(
+        self,
+        service_id: str,
+        feedback: list[dict[str, Any]],
+        issuer: str | None,
+        tenant: str | None,
+    ) -> int:
+        """Store schema-valid feedback items; return how many were new (repeats are not).
+
+        Committed when it returns. Identity of an item: ``cds_service.store.feedback``.
+        """
+        rows = feedback_rows(service_id, feedback, issuer, tenant, datetime.now(UTC))
+        if not rows:
+            return 0
+        dialect_insert = sqlite.insert if self.sqlite else postgresql.insert
+        statement = (
+            dialect_insert(_feedback)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[_feedback.c.identity])
+            .returning(_feedback.c.id)
+        )
+        async with self._writing(), self.engine.begin() as conn:
+            return len((await conn.execute(statement)).all())
+
+    async def ready(self) -> bool:
+        """True when the database answers and the audit writer runs."""
+        if self._engine is None or not self._writer.running:
+            return False
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            logger.warning("store not ready", exc_info=True)
+            return False
+        return True
+
+    async def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        """Analytics of the hook calls received in [start, end); see ``store.analytics``."""
+        async with self.engine.begin() as conn:
+            return await analytics.summary(conn, start, end)
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Delete audit and feedback rows older than ``older_than``; return hook calls removed."""
+        cutoff = datetime.now(UTC) - older_than
+        old_events = select(audit_event.c.id).where(audit_event.c.received_at < cutoff)
+        async with self._writing(), self.engine.begin() as conn:
+            await conn.execute(delete(audit_card).where(audit_card.c.event_id.in_(old_events)))
+            removed = await conn.execute(
+                delete(audit_event).where(audit_event.c.received_at < cutoff)
+            )
+            await conn.execute(delete(_feedback).where(_feedback.c.received_at < cutoff))
+        return removed.rowcount
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            async with self._write_lock:
+                yield
+
+    async def _write_audit(self, records: Sequence[AuditRecord]) -> None:
+        async with self._writing(), self.engine.begin() as conn:
+            ids = (
+                (
+                    await conn.execute(
+                        insert(audit_event).returning(
+                            audit_event.c.id, sort_by_parameter_order=True
+                        ),
+                        [_event_row(r) for r in records],
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            cards = [
+                _card_row(event_id, card)
+                for event_id, record in zip(ids, records, strict=True)
+                for card in record.cards
+            ]
+            if cards:
+                await conn.execute(insert(audit_card), cards)
+
+    async def _purge_daily(self) -> None:
+        while True:
+            try:
+                removed = await self.purge(timedelta(days=self._retention_days))
+                logger.info(
+                    "retention: %d audit records older than %d days purged",
+                    removed,
+                    self._retention_days,
+                )
+            except Exception:
+                logger.exception("retention purge failed; trying again tomorrow")
+            await asyncio.sleep(_DAY)
+
+
+def _event_row(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "hook_instance": record.hook_instance,
+        "service_id": record.service_id,
+        "hook": record.hook,
+        "received_at": record.received_at,
+        "latency_ms": float(record.latency_ms),
+        "issuer": record.issuer,
+        "tenant": record.tenant,
+        "patient_reference": record.patient_reference,
+        "assessment": record.assessment,
+        "order_ratings": [dict(r) for r in record.order_ratings] or None,
+        "knowledge_version": record.knowledge_version,
+        "status_code": record.status_code,
+        "error_kind": record.error_kind,
+    }
+
+
+def _card_row(event_id: int, card: dict[str, Any]) -> dict[str, Any]:
+    suggestions = [
+        {"uuid": str(s["uuid"]), **({"label": str(s["label"])} if s.get("label") else {})}
+        for s in card.get("suggestions") or ()
+        if isinstance(s, dict) and s.get("uuid")
+    ]
+    return {
+        "event_id": event_id,
+        "uuid": str(card.get("uuid") or ""),
+        "summary": str(card.get("summary", ""))[:512],
+        "indicator": str(card.get("indicator", "")),
+        "rules": [str(r) for r in card.get("rules") or ()],
+        "suggestions": suggestions or None,
+    }

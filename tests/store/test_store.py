@@ -1,0 +1,322 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from cds_service.settings import Settings
+from cds_service.store.audit_record import AuditRecord
+from cds_service.store.feedback import identity
+from cds_service.store.schema import audit_card, audit_event, feedback
+from cds_service.store.store import Store
+from tests.store.conftest import Backend, migrate_backend
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def record(n: int, *, received_at: datetime = T0, cards: int = 1, **extra: Any) -> AuditRecord:
+    fields: dict[str, Any] = {
+        "hook_instance": f"hi-{n}",
+        "service_id": "radix-patient-view",
+        "hook": "patient-view",
+        "received_at": received_at,
+        "latency_ms": 12.5,
+        "issuer": "https://ehr.example.org",
+        "tenant": "north",
+        "patient_reference": f"Patient/p{n}",
+        "cards": [
+            {
+                "uuid": f"card-{n}-{c}",
+                "summary": "Physiotherapy referral",
+                "indicator": "info",
+                "rules": ["disposition/physiotherapy"],
+            }
+            for c in range(cards)
+        ],
+        "assessment": {"disposition": "physiotherapy", "rules": ["disposition/physiotherapy"]},
+        "order_ratings": [],
+        "knowledge_version": "2026.11.0",
+        "status_code": 200,
+        "error_kind": None,
+    }
+    fields.update(extra)
+    return AuditRecord(**fields)
+
+
+def item(card: str, outcome: str = "overridden", at: str = "2026-03-02T09:31:00Z", **extra: Any):
+    body: dict[str, Any] = {"card": card, "outcome": outcome, "outcomeTimestamp": at}
+    if outcome == "accepted":
+        body["acceptedSuggestions"] = [{"id": f"{card}-s1"}]
+    body.update(extra)
+    return body
+
+
+async def count(store: Store, table: Any) -> int:
+    async with store.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+async def test_sqlite_store_from_settings_creates_its_folder_in_wal_mode(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "a" / "b")
+    store = Store.from_settings(settings)
+    await store.open()
+    try:
+        assert (tmp_path / "a" / "b" / "radix.sqlite3").is_file()
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+            # 2 = FULL: an acknowledged feedback survives a power cut, not only a crash.
+            assert (await conn.execute(text("PRAGMA synchronous"))).scalar_one() == 2
+        assert await store.ready()
+    finally:
+        await store.close()
+    assert not await store.ready()
+
+
+async def test_postgres_store_refuses_a_database_that_was_not_migrated(backend: Backend) -> None:
+    if backend.name != "postgres":
+        pytest.skip("SQLite migrates itself at start")
+    store = backend.store()
+    with pytest.raises(RuntimeError, match="cds-service migrate"):
+        await store.open()
+
+
+async def test_an_audit_record_is_kept_whole(store: Store) -> None:
+    when = datetime(2026, 3, 2, 11, 30, 15, 250_000, tzinfo=timezone(timedelta(hours=2)))
+    sent = record(
+        1,
+        received_at=when,
+        cards=2,
+        order_ratings=[{"reference": "ServiceRequest/mri-1", "rating": "not-appropriate"}],
+        status_code=200,
+    )
+    store.audit(sent)
+    store.audit(record(2, status_code=412, error_kind="prefetch-unavailable", cards=0))
+    await store.flush_audit()
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(audit_event).order_by(audit_event.c.id))).mappings().all()
+        cards = (await conn.execute(select(audit_card).order_by(audit_card.c.id))).mappings().all()
+    first, second = rows
+    assert first["hook_instance"] == "hi-1"
+    assert first["received_at"] == when and first["received_at"].utcoffset() == timedelta(0)
+    assert first["issuer"] == "https://ehr.example.org" and first["tenant"] == "north"
+    assert first["patient_reference"] == "Patient/p1"
+    assert first["assessment"] == sent.assessment
+    assert first["order_ratings"] == sent.order_ratings
+    assert first["knowledge_version"] == "2026.11.0"
+    assert (first["status_code"], first["error_kind"]) == (200, None)
+    assert (second["status_code"], second["error_kind"]) == (412, "prefetch-unavailable")
+    assert second["order_ratings"] is None
+    assert [(c["event_id"], c["uuid"], c["rules"]) for c in cards] == [
+        (first["id"], "card-1-0", ["disposition/physiotherapy"]),
+        (first["id"], "card-1-1", ["disposition/physiotherapy"]),
+    ]
+
+
+async def test_every_audited_call_is_a_row_after_close(backend: Backend) -> None:
+    await migrate_backend(backend)
+    store = backend.store(audit_batch_size=17)
+
+    async def client(c: int) -> None:
+        for n in range(c * 40, (c + 1) * 40):
+            store.audit(record(n))
+            await asyncio.sleep(0)
+
+    await store.open()
+    await asyncio.gather(*(client(c) for c in range(25)))
+    await store.close()  # drains what is still queued
+    reopened = backend.store()
+    await reopened.open()
+    try:
+        assert await count(reopened, audit_event) == 1000
+        assert await count(reopened, audit_card) == 1000
+        assert reopened.audit_overflow == 0 and store.audit_overflow == 0
+    finally:
+        await reopened.close()
+
+
+async def test_close_drains_a_full_queue(backend: Backend) -> None:
+    await migrate_backend(backend)
+    store = backend.store(audit_queue_size=500, audit_batch_size=7)
+    await store.open()
+    for n in range(500):  # no await: the writer has not taken a single record yet
+        store.audit(record(n, cards=2))
+    assert store.audit_pending == 500
+    await store.close()
+    reopened = backend.store()
+    await reopened.open()
+    try:
+        assert await count(reopened, audit_event) == 500
+        assert await count(reopened, audit_card) == 1000
+    finally:
+        await reopened.close()
+
+
+async def test_overflow_is_counted_and_logged_and_the_call_goes_on(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    await migrate_backend(backend)
+    store = backend.store(audit_queue_size=5)
+    await store.open()
+    with caplog.at_level(logging.WARNING, logger="cds_service.store"):
+        for n in range(20):
+            store.audit(record(n))  # never raises, never waits
+    assert store.audit_overflow == 15
+    assert any("audit record dropped" in r.getMessage() for r in caplog.records)
+    await store.close()
+    store.audit(record(99))  # after close: counted, not raised
+    assert store.audit_overflow == 16
+    reopened = backend.store()
+    await reopened.open()
+    try:
+        assert await count(reopened, audit_event) == 5
+    finally:
+        await reopened.close()
+
+
+async def test_feedback_repeats_are_not_new_rows(store: Store) -> None:
+    first = item("c1", "accepted", "2026-03-02T09:31:00Z")
+    first["acceptedSuggestions"] = [{"id": "b"}, {"id": "a"}]
+    assert await store.save_feedback("svc", [first], "iss", "north") == 1
+    same = item("c1", "accepted", "2026-03-02T10:31:00.000+01:00")
+    same["acceptedSuggestions"] = [{"id": "a"}, {"id": "b"}, {"id": "a"}]
+    assert await store.save_feedback("svc", [same, same], "iss", "north") == 0
+    assert await store.save_feedback("svc", [first], "iss", "south") == 1  # another tenant
+    later = item("c1", "overridden", "2026-03-02T09:35:00Z", overrideReason={"userComment": "no"})
+    assert await store.save_feedback("svc", [later, first], "iss", "north") == 1
+    assert await count(store, feedback) == 3
+
+
+async def test_feedback_fields_are_stored(store: Store) -> None:
+    body = item(
+        "c9",
+        "overridden",
+        "2026-03-02t09:31:00.5z",
+        overrideReason={
+            "reason": {
+                "system": "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes",
+                "code": "patient-refuses",
+                "display": "Patient refuses",
+            },
+            "userComment": "Wants to wait",
+        },
+    )
+    assert await store.save_feedback("radix-order-select", [body], None, None) == 1
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(feedback))).mappings().one()
+    assert row["identity"] == identity("radix-order-select", body, None, None)
+    assert row["card_uuid"] == "c9" and row["outcome"] == "overridden"
+    assert row["reason_code"] == "patient-refuses" and row["reason_display"] == "Patient refuses"
+    assert row["user_comment"] == "Wants to wait" and row["accepted_suggestions"] is None
+    assert row["outcome_at"] == datetime(2026, 3, 2, 9, 31, 0, 500_000, tzinfo=UTC)
+    assert (row["issuer"], row["tenant"]) == (None, None)
+
+
+async def test_feedback_is_committed_when_save_returns(backend: Backend, store: Store) -> None:
+    await store.save_feedback("svc", [item("durable")], "iss", None)
+    other = backend.engine()  # another connection pool, as another process would see it
+    try:
+        async with other.connect() as conn:
+            cards = (await conn.execute(select(feedback.c.card_uuid))).scalars().all()
+    finally:
+        await other.dispose()
+    assert cards == ["durable"]
+
+
+async def test_concurrent_feedback_with_repeats_leaves_exactly_the_distinct_rows(
+    store: Store,
+) -> None:
+    rng = random.Random(5)
+    distinct = [
+        item(
+            f"card-{n % 240}",
+            "accepted" if n % 2 else "overridden",
+            f"2026-03-02T09:{n % 60:02d}:00Z",
+            overrideReason={"userComment": "x"},
+        )
+        for n in range(400)
+    ]
+    # every distinct item goes out at least once, most of them several times, some respelled
+    posts = [[distinct[n % 400], *rng.sample(distinct, rng.randint(0, 2))] for n in range(1000)]
+    posts = [[_respelled(i) if rng.random() < 0.3 else i for i in post] for post in posts]
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for post in posts:
+        queue.put_nowait(post)
+    inserted: list[int] = []
+
+    async def client() -> None:
+        while not queue.empty():
+            inserted.append(await store.save_feedback("svc", queue.get_nowait(), "iss", "t"))
+
+    await asyncio.gather(*(client() for _ in range(50)))
+    # card n and card n + 240 coincide (same card, outcome and minute): repeats across the list
+    expected = {
+        (i["card"], i["outcome"], i["outcomeTimestamp"].replace("+00:00", "Z"))
+        for post in posts
+        for i in post
+    }
+    assert len(expected) == 240
+    assert len(inserted) == 1000
+    assert await count(store, feedback) == len(expected) == sum(inserted)
+    async with store.engine.connect() as conn:
+        stored = (await conn.execute(select(feedback.c.card_uuid, feedback.c.outcome))).all()
+    assert sorted(stored) == sorted((card, outcome) for card, outcome, _ in expected)
+
+
+def _respelled(body: dict[str, Any]) -> dict[str, Any]:
+    """The same feedback with its instant written another way, as a retrying client might."""
+    return {**body, "outcomeTimestamp": body["outcomeTimestamp"].replace("Z", "+00:00")}
+
+
+async def test_purge_removes_old_calls_their_cards_and_old_feedback(store: Store) -> None:
+    now = datetime.now(UTC)
+    for n in range(3):
+        store.audit(record(n, received_at=now - timedelta(days=40), cards=2))
+    for n in range(3, 5):
+        store.audit(record(n, received_at=now - timedelta(days=5), cards=2))
+    await store.flush_audit()
+    await store.save_feedback("svc", [item("card-3-0")], "iss", None)
+    async with store.engine.begin() as conn:  # feedback received long ago
+        await conn.execute(
+            feedback.insert().values(
+                identity="old",
+                service_id="svc",
+                card_uuid="card-0-0",
+                outcome="overridden",
+                outcome_at=now - timedelta(days=40),
+                received_at=now - timedelta(days=40),
+            )
+        )
+    assert await store.purge(timedelta(days=30)) == 3
+    assert await count(store, audit_event) == 2
+    assert await count(store, audit_card) == 4
+    async with store.engine.connect() as conn:
+        left = (await conn.execute(select(feedback.c.card_uuid))).scalars().all()
+    assert left == ["card-3-0"]
+    assert await store.purge(timedelta(days=30)) == 0
+
+
+async def test_retention_setting_purges_at_start(backend: Backend) -> None:
+    await migrate_backend(backend)
+    seeding = backend.store()
+    await seeding.open()
+    seeding.audit(record(1, received_at=datetime.now(UTC) - timedelta(days=10)))
+    seeding.audit(record(2, received_at=datetime.now(UTC) - timedelta(days=1)))
+    await seeding.close()
+    store = backend.store(retention_days=7)
+    await store.open()
+    try:
+        for _ in range(200):  # the daily purge runs first thing after open
+            if await count(store, audit_event) == 1:
+                break
+            await asyncio.sleep(0.05)
+        async with store.engine.connect() as conn:
+            left = (await conn.execute(select(audit_event.c.hook_instance))).scalars().all()
+        assert left == ["hi-2"]
+    finally:
+        await store.close()
