@@ -1,0 +1,71 @@
+"""``GET /analytics/summary?from=&to=``: governance analytics, for holders of the admin token."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, date, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cds_service.app.json_response import FhirJsonResponse, JsonResponse
+from cds_service.errors import operation_outcome
+from cds_service.settings import Settings
+from cds_service.store.store import Store
+
+
+def parse_bound(value: str, *, end: bool) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC instant; a bare date is a whole UTC day.
+
+    ``from=2026-03-01`` starts at that midnight; ``to=2026-03-31`` ends at the next one, so the
+    31st is included. A date-time without offset is taken as UTC.
+    """
+    text = value.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return midnight + timedelta(days=1) if end else midnight
+    parsed = datetime.fromisoformat(text.upper())
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _authorised(request: Request, token: str) -> bool:
+    if not token:
+        return False
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Constant time, so the token cannot be guessed a byte at a time from response timings.
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+def _bad_request(message: str) -> Response:
+    return FhirJsonResponse(operation_outcome("invalid", message), status_code=400)
+
+
+def analytics_routes(store: Store, settings: Settings) -> list[Route]:
+    """The analytics route, bound to ``store`` and protected by ``settings.admin_token``."""
+    token = settings.admin_token.get_secret_value()
+
+    async def summary(request: Request) -> Response:
+        if not _authorised(request, token):
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        bounds: dict[str, datetime | None] = {"from": None, "to": None}
+        for name in bounds:
+            raw = request.query_params.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                bounds[name] = parse_bound(raw, end=name == "to")
+            except ValueError:
+                return _bad_request(
+                    f"'{name}' must be an ISO 8601 date (2026-03-01) or date-time "
+                    "(2026-03-01T08:00:00Z)."
+                )
+        start, end = bounds["from"], bounds["to"]
+        if start is not None and end is not None and start >= end:
+            return _bad_request("'from' must be earlier than 'to'.")
+        return JsonResponse(await store.summary(start, end))
+
+    return [Route("/analytics/summary", summary, methods=["GET"])]

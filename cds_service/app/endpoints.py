@@ -1,0 +1,176 @@
+"""The HTTP endpoints: discovery, hook calls, feedback, health."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cds_service.app.json_response import JsonResponse
+from cds_service.app.request_body import read_body
+from cds_service.errors import ServiceError
+from cds_service.protocol.request_parser import parse_feedback
+from cds_service.store.audit_record import AuditRecord
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cds_service.advisor import Advice, Advisor
+    from cds_service.auth.client_authenticator import ClientAuthenticator
+    from cds_service.auth.client_identity import ClientIdentity
+    from cds_service.settings import Settings
+    from cds_service.store.store import Store
+
+logger = logging.getLogger("radix.app")
+
+
+@dataclass
+class Runtime:
+    """What the endpoints share; built by ``create_app`` and opened in the lifespan."""
+
+    settings: Settings
+    advisor: Advisor
+    store: Store
+    http: httpx.AsyncClient
+    authenticator: ClientAuthenticator | None = None
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | None:
+    if runtime.authenticator is None:
+        return None
+    from cds_service.auth.authentication_failed import AuthenticationFailed
+
+    # aud is the URL the client was configured to call: the public base URL plus the path,
+    # never the Host header a proxy or an attacker controls.
+    audience = runtime.settings.public_base_url.rstrip("/") + request.url.path
+    try:
+        return await runtime.authenticator.authenticate(
+            request.headers.get("authorization"), audience
+        )
+    except AuthenticationFailed:
+        raise ServiceError(401, "login", "Authentication failed.", kind="unauthenticated") from None
+
+
+async def discovery(request: Request) -> Response:
+    runtime = _runtime(request)
+    await _authenticate(request, runtime)
+    return JsonResponse(runtime.advisor.catalogue.discovery())
+
+
+async def hook_call(request: Request) -> Response:
+    runtime = _runtime(request)
+    service_id: str = request.path_params["service_id"]
+    received_at = runtime.advisor.clock()
+    started = time.perf_counter()
+    identity: ClientIdentity | None = None
+    advice: Advice | None = None
+    status, error_kind = 200, None
+    try:
+        identity = await _authenticate(request, runtime)
+        runtime.advisor.service(service_id)
+        body = await read_body(request, runtime.settings.max_body_bytes)
+        advice = await runtime.advisor.advise(service_id, body)
+        return JsonResponse(advice.response)
+    except ServiceError as exc:
+        status, error_kind = exc.status, exc.kind
+        raise
+    except Exception:
+        status, error_kind = 500, "internal-error"
+        raise
+    finally:
+        runtime.store.audit(
+            _audit_record(service_id, received_at, started, identity, advice, status, error_kind)
+        )
+
+
+async def feedback(request: Request) -> Response:
+    runtime = _runtime(request)
+    service_id: str = request.path_params["service_id"]
+    identity = await _authenticate(request, runtime)
+    runtime.advisor.service(service_id)
+    body = await read_body(request, runtime.settings.max_body_bytes)
+    items = parse_feedback(body, runtime.advisor.catalogue.feedback_validator)
+    stored = await runtime.store.save_feedback(
+        service_id,
+        items,
+        identity.iss if identity else None,
+        identity.tenant if identity else None,
+    )
+    return JsonResponse({"received": len(items), "stored": stored})
+
+
+async def livez(request: Request) -> Response:
+    return JsonResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    runtime = _runtime(request)
+    ready = await runtime.store.ready()
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "knowledgeVersion": runtime.advisor.knowledge.version,
+        "store": "ok" if ready else "unavailable",
+    }
+    return JsonResponse(body, status_code=200 if ready else 503)
+
+
+def _audit_record(
+    service_id: str,
+    received_at: Any,
+    started: float,
+    identity: ClientIdentity | None,
+    advice: Advice | None,
+    status: int,
+    error_kind: str | None,
+) -> AuditRecord:
+    cards: list[dict[str, Any]] = []
+    assessment: dict[str, Any] | None = None
+    ratings: list[dict[str, Any]] = []
+    hook_instance, hook, patient = "", "", None
+    if advice is not None:
+        request = advice.request
+        hook_instance, hook = request.hook_instance, request.hook
+        patient = f"Patient/{request.patient_id}"
+        assessment = advice.evaluation.assessment.to_extension()
+        for card in advice.response.get("cards", []):
+            cards.append(
+                {
+                    "uuid": card.get("uuid"),
+                    "summary": card.get("summary"),
+                    "indicator": card.get("indicator"),
+                    "rules": card.get("extension", {})
+                    .get("org.radix-cds.assessment", {})
+                    .get("rules", []),
+                    "suggestions": [
+                        {"uuid": s.get("uuid"), "label": s.get("label")}
+                        for s in card.get("suggestions", [])
+                    ],
+                }
+            )
+        ratings = [
+            {"reference": r.reference, "rating": r.rating} for r in advice.evaluation.order_ratings
+        ]
+    return AuditRecord(
+        hook_instance=hook_instance,
+        service_id=service_id,
+        hook=hook,
+        received_at=received_at,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        issuer=identity.iss if identity else None,
+        tenant=identity.tenant if identity else None,
+        patient_reference=patient,
+        cards=cards,
+        assessment=assessment,
+        order_ratings=ratings,
+        knowledge_version=assessment.get("knowledgeVersion") if assessment else None,
+        status_code=status,
+        error_kind=error_kind,
+    )

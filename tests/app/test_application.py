@@ -1,0 +1,316 @@
+"""The service over real HTTP (uvicorn on a free loopback port): protocol, errors, CORS, health."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from cds_service.app import create_app
+from cds_service.settings import Settings
+from tests.cds_response_rules import assert_valid_response
+from tests.live_server import serve
+from tests.vignettes import Vignette, load_vignettes
+
+VIGNETTES = {v.id: v for v in load_vignettes()}
+SERVICE_OF = {
+    "patient-view": "radix-lumbar-radiculopathy",
+    "order-select": "radix-lumbar-imaging-select",
+    "order-sign": "radix-lumbar-imaging-sign",
+}
+
+
+def prefetch_from(vignette: Vignette) -> dict[str, Any]:
+    """The prefetch a complete EHR would send, resolved in memory from the vignette's record."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in vignette.resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    patient = next(iter(by_type.get("Patient", [])), None)
+
+    def bundle(kind: str) -> dict[str, Any]:
+        entries = [{"resource": r} for r in by_type.get(kind, [])]
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(entries),
+            **({"entry": entries} if entries else {}),
+        }
+
+    return {
+        "patient": patient,
+        "conditions": bundle("Condition"),
+        "observations": bundle("Observation"),
+        "procedures": bundle("Procedure"),
+        "serviceRequests": bundle("ServiceRequest"),
+        "imagingStudies": bundle("ImagingStudy"),
+        "diagnosticReports": bundle("DiagnosticReport"),
+    }
+
+
+def hook_request(
+    vignette: Vignette, hook_instance: str = "3f1c9d2e-7b4a-4c1e-9f0d-2a6b8c4e1d00", **changes: Any
+) -> dict[str, Any]:
+    body = {
+        "hook": vignette.hook,
+        "hookInstance": hook_instance,
+        "context": copy.deepcopy(vignette.context),
+        "prefetch": prefetch_from(vignette),
+    }
+    body.update(changes)
+    return body
+
+
+def _settings(tmp_path, **overrides: Any) -> Settings:
+    values = {
+        "data_dir": tmp_path,
+        "fhir_allow_loopback": True,
+        "fhir_deadline_seconds": 2.0,
+        "auth_required": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def radix(tmp_path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for Radix running on embedded defaults, clock frozen at the vignettes' asOf."""
+    as_of = VIGNETTES["p07-ces-urinary-retention"].as_of
+    app = create_app(_settings(tmp_path), clock=lambda: as_of)
+    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        yield client
+
+
+def _outcome(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    issue = body["issue"][0]
+    assert issue["severity"] == "error" and issue["code"] and issue["diagnostics"]
+    assert "Traceback" not in response.text
+    return issue["diagnostics"]
+
+
+# --- discovery, health, CORS ----------------------------------------------------------------
+
+
+async def test_discovery_lists_one_service_per_hook(radix):
+    response = await radix.get("/cds-services")
+    assert response.status_code == 200
+    services = response.json()["services"]
+    assert {s["hook"]: s["id"] for s in services} == SERVICE_OF
+    assert all(s["prefetch"]["patient"] == "Patient/{{context.patientId}}" for s in services)
+
+
+async def test_health_endpoints(radix):
+    assert (await radix.get("/livez")).json() == {"status": "ok"}
+    ready = await radix.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["knowledgeVersion"].startswith("20")
+
+
+async def test_cors_preflight_allows_the_sandbox_headers(radix):
+    response = await radix.options(
+        "/cds-services/radix-lumbar-radiculopathy",
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 200
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed
+    simple = await radix.get("/cds-services", headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert simple.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+async def test_cors_origins_are_configurable(tmp_path):
+    app = create_app(_settings(tmp_path, cors_origins="https://ehr.example.org"))
+    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ok = await client.get("/cds-services", headers={"Origin": "https://ehr.example.org"})
+        other = await client.get("/cds-services", headers={"Origin": "https://evil.example"})
+    assert ok.headers["access-control-allow-origin"] == "https://ehr.example.org"
+    assert "access-control-allow-origin" not in other.headers
+
+
+# --- the one rule proven end to end: cauda equina ------------------------------------------
+
+
+async def test_cauda_equina_gives_a_critical_card_with_two_stat_suggestions(radix):
+    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    response = await radix.post(
+        "/cds-services/radix-lumbar-radiculopathy", json=hook_request(vignette)
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_valid_response(body)
+    critical = [c for c in body["cards"] if c["indicator"] == "critical"]
+    assert len(critical) == 1
+    card = critical[0]
+    created = [
+        a["resource"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "create"
+    ]
+    assert len(created) == 2 and all(r["priority"] == "stat" for r in created)
+    assert card["selectionBehavior"] in ("any", "at-most-one")
+    assert card["links"] and all(link["type"] == "absolute" for link in card["links"])
+    assessment = card["extension"]["org.radix-cds.assessment"]
+    assert assessment["disposition"] == "emergency-referral"
+    assert "cauda-equina" in {f["id"] for f in assessment["redFlags"]}
+    assert any(rule.startswith("cauda-equina/") for rule in assessment["rules"])
+
+
+async def test_card_and_suggestion_ids_are_stable_per_hook_instance(radix):
+    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    url = "/cds-services/radix-lumbar-radiculopathy"
+
+    def ids(body: dict) -> list[str]:
+        return [c["uuid"] for c in body["cards"]] + [
+            s["uuid"] for c in body["cards"] for s in c.get("suggestions", [])
+        ]
+
+    first = (await radix.post(url, json=hook_request(vignette, "hook-instance-a"))).json()
+    again = (await radix.post(url, json=hook_request(vignette, "hook-instance-a"))).json()
+    other = (await radix.post(url, json=hook_request(vignette, "hook-instance-b"))).json()
+    assert ids(first) == ids(again)
+    assert set(ids(first)).isdisjoint(ids(other))
+
+
+async def test_no_radicular_syndrome_and_no_flag_answers_an_empty_card_list(radix):
+    vignette = VIGNETTES["p16-hypertension-only"]
+    response = await radix.post(
+        "/cds-services/radix-lumbar-radiculopathy", json=hook_request(vignette)
+    )
+    assert response.status_code == 200 and response.json() == {"cards": []}
+
+
+# --- errors: every status reads as an OperationOutcome -------------------------------------
+
+
+async def test_400_for_a_body_that_is_not_json(radix):
+    response = await radix.post(
+        "/cds-services/radix-lumbar-radiculopathy",
+        content=b"{oops",
+        headers={"Content-Type": "application/json"},
+    )
+    assert "not valid JSON" in _outcome(response, 400)
+
+
+async def test_400_for_the_wrong_hook(radix):
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    response = await radix.post("/cds-services/radix-lumbar-imaging-sign", json=body)
+    assert "order-sign" in _outcome(response, 400)
+
+
+async def test_400_for_missing_required_context(radix):
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    del body["context"]["userId"]
+    response = await radix.post("/cds-services/radix-lumbar-radiculopathy", json=body)
+    assert "userId" in _outcome(response, 400)
+
+
+async def test_400_for_fhir_authorization_without_fhir_server(radix):
+    body = hook_request(
+        VIGNETTES["p07-ces-urinary-retention"],
+        fhirAuthorization={
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "s",
+            "subject": "r",
+        },
+    )
+    response = await radix.post("/cds-services/radix-lumbar-radiculopathy", json=body)
+    assert "fhirServer" in _outcome(response, 400)
+
+
+async def test_404_for_an_unknown_service(radix):
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    assert "no-such-service" in _outcome(
+        await radix.post("/cds-services/no-such-service", json=body), 404
+    )
+    _outcome(await radix.post("/cds-services/no-such-service/feedback", json={}), 404)
+    _outcome(await radix.get("/nowhere"), 404)
+
+
+async def test_405_for_the_wrong_method(radix):
+    _outcome(await radix.get("/cds-services/radix-lumbar-radiculopathy"), 405)
+    _outcome(await radix.delete("/cds-services"), 405)
+
+
+async def test_413_for_a_body_over_the_limit(tmp_path):
+    app = create_app(_settings(tmp_path, max_body_bytes=2_000))
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        declared = await client.post("/cds-services/radix-lumbar-radiculopathy", json=body)
+        _outcome(declared, 413)
+
+        async def chunks():  # no Content-Length: the limit holds while streaming
+            yield b'{"hook": "patient-view", "pad": "'
+            for _ in range(10):
+                yield b"x" * 500
+
+        streamed = await client.post("/cds-services/radix-lumbar-radiculopathy", content=chunks())
+        _outcome(streamed, 413)
+
+
+async def test_412_when_essential_data_is_neither_prefetched_nor_fetchable(radix):
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    del body["prefetch"]["conditions"]
+    diagnostics = _outcome(
+        await radix.post("/cds-services/radix-lumbar-radiculopathy", json=body), 412
+    )
+    assert "conditions" in diagnostics
+
+
+async def test_an_internal_failure_is_a_500_outcome_without_internals(tmp_path):
+    def broken_clock() -> datetime:
+        raise RuntimeError("internal detail that must not leak")
+
+    app = create_app(_settings(tmp_path), clock=broken_clock)
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        response = await client.post("/cds-services/radix-lumbar-radiculopathy", json=body)
+    diagnostics = _outcome(response, 500)
+    assert "internal detail" not in response.text and "RuntimeError" not in diagnostics
+
+
+# --- feedback -----------------------------------------------------------------------------
+
+
+async def test_feedback_is_stored_once_however_often_it_is_sent(radix):
+    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    cards = (
+        await radix.post("/cds-services/radix-lumbar-radiculopathy", json=hook_request(vignette))
+    ).json()["cards"]
+    card = cards[0]
+    feedback = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                "outcomeTimestamp": "2026-11-20T09:35:00Z",
+            }
+        ]
+    }
+    url = "/cds-services/radix-lumbar-radiculopathy/feedback"
+    first = await radix.post(url, json=feedback)
+    repeat = await radix.post(url, json=feedback)
+    assert first.status_code == 200 and first.json() == {"received": 1, "stored": 1}
+    assert repeat.status_code == 200 and repeat.json() == {"received": 1, "stored": 0}
+
+
+async def test_invalid_feedback_is_a_400(radix):
+    url = "/cds-services/radix-lumbar-radiculopathy/feedback"
+    response = await radix.post(
+        url,
+        json={
+            "feedback": [
+                {"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-20T09:35:00Z"}
+            ]
+        },
+    )
+    assert "acceptedSuggestions" in _outcome(response, 400)

@@ -1,0 +1,89 @@
+"""Every clinical vignette through the real HTTP stack, run as the vignettes README describes:
+once with every prefetch template resolved against a real FHIR server holding the record, once
+with no prefetch but ``fhirServer`` + ``fhirAuthorization``. Both must meet ``expected``."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+import pytest
+
+from cds_service.app import create_app
+from cds_service.data.prefetch_template import render_template
+from cds_service.protocol.catalogue import load_catalogue
+from cds_service.settings import Settings
+from tests.cds_response_rules import assert_valid_response
+from tests.live_server import serve
+from tests.vignette_expectations import check
+from tests.vignettes import Vignette, load_vignettes
+
+pytestmark = pytest.mark.integration
+
+VIGNETTES = load_vignettes()
+CATALOGUE = load_catalogue()
+TOKEN = "vignette-access-token"
+
+
+@pytest.fixture(scope="module")
+def ehr(fhir_server):
+    fhir_server.reset()
+    fhir_server.clear_faults()
+    fhir_server.require_token(None)
+    fhir_server.load([r for v in VIGNETTES for r in v.resources])
+    return fhir_server
+
+
+def _service(hook: str):
+    return next(s for s in CATALOGUE.services.values() if s.hook == hook)
+
+
+def resolved_prefetch(vignette: Vignette, base_url: str) -> dict[str, Any]:
+    """What an EHR sends: each template run against its FHIR server; a read that finds nothing
+    is ``null``; a failed query is left out."""
+    prefetch: dict[str, Any] = {}
+    for key, template in _service(vignette.hook).prefetch.items():
+        query = render_template(template, vignette.context)
+        response = httpx.get(f"{base_url}/{query}")
+        if response.status_code == 404 and "?" not in template:
+            prefetch[key] = None
+        elif response.status_code == 200:
+            prefetch[key] = response.json()
+    return prefetch
+
+
+@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.id for v in VIGNETTES])
+async def test_vignette_over_http(vignette: Vignette, ehr, tmp_path):
+    settings = Settings(data_dir=tmp_path, fhir_allow_loopback=True, auth_required=False)
+    app = create_app(settings, clock=lambda: vignette.as_of)
+    service = _service(vignette.hook)
+    base = {
+        "hook": vignette.hook,
+        "hookInstance": f"{vignette.id}-instance",
+        "context": copy.deepcopy(vignette.context),
+    }
+    with_prefetch = {**base, "prefetch": resolved_prefetch(vignette, ehr.base_url)}
+    with_fallback = {
+        **base,
+        "fhirServer": ehr.base_url,
+        "fhirAuthorization": {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "radix",
+        },
+    }
+
+    answers = []
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=15) as client:
+        for body in (with_prefetch, with_fallback):
+            response = await client.post(f"/cds-services/{service.id}", json=body)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+
+    for run, answer in zip(("prefetch", "fallback"), answers, strict=True):
+        assert_valid_response(answer)
+        assert check(vignette, answer) == [], f"{run}: {vignette.description}"
+    assert answers[0] == answers[1], "prefetch and FHIR fallback must give the same answer"
