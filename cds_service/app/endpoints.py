@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -72,6 +73,7 @@ async def hook_call(request: Request) -> Response:
     started = time.perf_counter()
     identity: ClientIdentity | None = None
     advice: Advice | None = None
+    body = b""
     status, error_kind = 200, None
     try:
         identity = await _authenticate(request, runtime)
@@ -86,9 +88,12 @@ async def hook_call(request: Request) -> Response:
         status, error_kind = 500, "internal-error"
         raise
     finally:
-        runtime.store.audit(
-            _audit_record(service_id, received_at, started, identity, advice, status, error_kind)
+        record = _audit_record(
+            service_id, received_at, started, identity, advice, status, error_kind
         )
+        if advice is None:
+            record = _with_request_ids(record, runtime, service_id, body)
+        runtime.store.audit(record)
 
 
 async def feedback(request: Request) -> Response:
@@ -120,6 +125,21 @@ async def readyz(request: Request) -> Response:
         "store": "ok" if ready else "unavailable",
     }
     return JsonResponse(body, status_code=200 if ready else 503)
+
+
+def _with_request_ids(
+    record: AuditRecord, runtime: Runtime, service_id: str, body: bytes
+) -> AuditRecord:
+    """For a refused call, keep what identifies it: the service's hook and the hookInstance."""
+    service = runtime.advisor.catalogue.services.get(service_id)
+    hook_instance = ""
+    try:
+        doc = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("hookInstance"), str):
+        hook_instance = doc["hookInstance"][:256]
+    return replace(record, hook=service.hook if service else "", hook_instance=hook_instance)
 
 
 def _audit_record(
