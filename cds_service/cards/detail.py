@@ -131,10 +131,8 @@ def _differentials(assessment: Assessment) -> str:
 
 
 def _not_counted(assessment: Assessment) -> str:
-    lines = [
-        f"- {line[2:]} (long-standing, not counted)" for line in _evidence(assessment.not_counted)
-    ]
-    return _section("Not counted", lines)
+    # Each evidence line already says why it was not counted (long-standing, no back pain).
+    return _section("Not counted", _evidence(assessment.not_counted))
 
 
 def _unavailable(assessment: Assessment) -> str:

@@ -24,9 +24,6 @@ from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Assessment, Evaluation, RedFlag
 from cds_service.protocol.hook_request import HookRequest
 
-#: GIRFT suspected-CES pathway: emergency MRI "within 4 hours of the request". A service
-#: standard quoted in the wording, not a threshold any rule compares against.
-CES_MRI_HOURS = 4
 #: Red flags for which MRI is done without and with contrast (ACR variant 7).
 _CONTRAST_FLAGS = frozenset({"malignancy", "infection"})
 _MOTOR_FLAGS = frozenset(
@@ -81,8 +78,8 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
     ]
     if ces:
         lead.append(
-            "Suspected cauda equina syndrome: refer to hospital now; MRI as soon as possible"
-            f" and within {CES_MRI_HOURS} hours of the request (GIRFT pathway). Suspected, not"
+            "Suspected cauda equina syndrome: refer to hospital now; MRI as soon as possible and"
+            f" within {config.ces_mri_hours} hours of the request (GIRFT pathway). Suspected, not"
             " diagnosed: the MRI decides. A bladder scan must not delay the MRI; a post-void"
             f" residual under {phrase.number(config.pvr_ml)} mL does not exclude it."
         )
@@ -102,6 +99,12 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
             if draft.resource.get("priority") == "stat":
                 lead.append(f"The MRI being ordered ({name}) is already stat.")
             continue
+        if draft.rating == "not-appropriate":
+            lead.append(
+                f"The MRI being ordered ({name}) repeats one done within the last"
+                f" {config.prior_mri_months} months and no evidence of the flag is newer:"
+                " agree with the spinal team whether to repeat it; if it is kept, make it stat."
+            )
         # The full resource replaces the draft: keep the rating the system action adds.
         resource = with_priority(rated(draft.resource, draft.rating), "stat")
         suggestions.append(
@@ -113,7 +116,8 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
                 recommended=True,
             )
         )
-        lead.append(f"The MRI being ordered ({name}) is not stat: change it to stat.")
+        if draft.rating != "not-appropriate":
+            lead.append(f"The MRI being ordered ({name}) is not stat: change it to stat.")
     if not drafts:
         mri = service_request(
             code,
@@ -139,7 +143,7 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
 
     action = "same-day spinal surgical review and emergency MRI"
     if ces:
-        action += f" within {CES_MRI_HOURS} h"
+        action += f" within {config.ces_mri_hours} h"
     return card(
         hook_instance,
         key,

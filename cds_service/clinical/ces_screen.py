@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from cds_service.clinical.chart import Chart
 from cds_service.clinical.evaluation import CesScreen
 from cds_service.clinical.exam import sides_of
+from cds_service.clinical.finding import STRENGTH
 
 #: Screening item → the concepts whose documentation answers it.
 ITEMS: Mapping[str, tuple[str, ...]] = {
@@ -38,12 +39,13 @@ def screen(chart: Chart) -> CesScreen:
 
 
 def _sides_documented(chart: Chart) -> bool:
-    """A sided radicular diagnosis, or both legs examined with SLR or strength."""
-    if any(f.side for f in chart.asserted("radicular-syndrome")):
+    """Both legs examined (SLR or a key muscle on each side), or radicular pain in both legs.
+
+    A one-sided diagnosis says nothing about the other leg: that stays unknown, never negative.
+    """
+    if any(f.side == "bilateral" for f in chart.asserted("radicular-syndrome")):
         return True
-    for concept in ("straight-leg-raise", "strength-great-toe-extension",
-                    "strength-ankle-dorsiflexion", "strength-ankle-plantarflexion",
-                    "strength-knee-extension"):
+    for concept in ("straight-leg-raise", *STRENGTH):
         sides = {s for side in chart.latest(concept) for s in sides_of(side)}
         if {"left", "right"} <= sides:
             return True

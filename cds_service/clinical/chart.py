@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.evaluation import Side
@@ -12,6 +13,7 @@ from cds_service.clinical.finding import Finding, as_utc, parse_instant, read_fi
 from cds_service.clinical.knowledge import Knowledge
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+_NONE: Mapping[Any, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Chart:
         return cls(
             as_utc(now), findings, birth, _reference(patient),
             {k: tuple(v) for k, v in index.items()},
-            {k: _latest(v) for k, v in index.items()},
+            {k: MappingProxyType(_latest(v)) for k, v in index.items()},
         )
 
     def of(self, concept: str) -> tuple[Finding, ...]:
@@ -49,9 +51,9 @@ class Chart:
             if f.resource_type == "Condition" and (history or f.current)
         )
 
-    def latest(self, concept: str) -> dict[Side | None, Finding]:
+    def latest(self, concept: str) -> Mapping[Side | None, Finding]:
         """The current Observation per side (bilateral counts for both); None = unsided."""
-        return dict((self._latest or {}).get(concept, {}))
+        return (self._latest or _NONE).get(concept, _NONE)
 
     def asserted(self, concept: str, *, history: bool = False) -> tuple[Finding, ...]:
         """Facts that say ``concept`` is present: Conditions and current positive Observations."""

@@ -32,5 +32,7 @@ class ClinicalConfig:
     fever_window_days: int = 7
     #: Post-void residual (mL) at or above which urinary retention is supported.
     pvr_ml: float = 200.0
+    #: Hours from request to emergency MRI for suspected cauda equina (GIRFT 2023 pathway).
+    ces_mri_hours: int = 4
     #: "us" (ACR/ACP: MRI after 6 weeks) or "uk" (NICE NG59: spinal / MSK interface referral).
     practice_mode: PracticeMode = "us"

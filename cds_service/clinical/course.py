@@ -12,7 +12,8 @@ from cds_service.clinical.exam import Exam
 from cds_service.clinical.finding import Finding, evidence
 
 _WEEK = timedelta(weeks=1)
-_PROVOCATION = ("straight-leg-raise", "femoral-nerve-stretch")
+# A crossed SLR is a straight-leg raise positive for the symptomatic leg (it is recorded there).
+_PROVOCATION = ("straight-leg-raise", "crossed-straight-leg-raise", "femoral-nerve-stretch")
 _BACK_PAIN = ("radicular-syndrome", "lumbar-stenosis", "low-back-pain")
 
 
@@ -53,7 +54,7 @@ class Course:
             conservative_care=bool(care),
             conservative_care_weeks=_weeks(chart.now, care_start),
             recent_mri=_recent_mri(chart, prior_mri_months),
-            prior_surgery=chart.asserted("prior-lumbar-surgery", history=True),
+            prior_surgery=_prior_surgery(chart),
         )
 
 
@@ -72,10 +73,25 @@ def _exam_radicular(exam: Exam) -> tuple[Finding, ...]:
     return ()
 
 
+def _prior_surgery(chart: Chart) -> tuple[Finding, ...]:
+    """A Condition or Observation of it (history counts), or a completed Procedure (contract)."""
+    done = (f for f in chart.of("prior-lumbar-surgery") if f.resource_type == "Procedure")
+    return tuple(dict.fromkeys((*chart.asserted("prior-lumbar-surgery", history=True), *done)))
+
+
 def _recent_mri(chart: Chart, months: int) -> Finding | None:
+    """The latest lumbar MRI inside the window; else an undated one, which may be recent.
+
+    An MRI of unknown date is not known to be older than the window, and unknown is never
+    negative: the existing imaging is reviewed before it is repeated.
+    """
     cutoff = months_before(chart.now, months)
-    dated = [f for f in chart.of("lumbar-mri") if f.when is not None and f.when >= cutoff]
-    return max(dated, key=lambda f: (f.when, f.reference), default=None)
+    studies = chart.of("lumbar-mri")
+    dated = [f for f in studies if f.when is not None and f.when >= cutoff]
+    latest = max(dated, key=lambda f: (f.when, f.reference), default=None)
+    if latest is None:
+        latest = next((f for f in studies if f.when is None), None)
+    return latest
 
 
 def months_before(moment: datetime, months: int) -> datetime:

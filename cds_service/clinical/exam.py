@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cds_service.clinical.chart import Chart
 from cds_service.clinical.config import ClinicalConfig
@@ -46,9 +47,16 @@ class Exam:
 
     chart: Chart
     config: ClinicalConfig
+    # Several rules ask the same questions of one exam; each answer is worked out once.
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def motor_deficits(self) -> tuple[Deficit, ...]:
         """MRC ≤ ``deficit_mrc_max`` in a key muscle, and foot drop as ankle dorsiflexion."""
+        if "motor" not in self._memo:
+            self._memo["motor"] = self._motor_deficits()
+        return self._memo["motor"]  # type: ignore[no-any-return]
+
+    def _motor_deficits(self) -> tuple[Deficit, ...]:
         found = [
             Deficit(muscle, side, finding)
             for muscle in STRENGTH
@@ -85,6 +93,11 @@ class Exam:
 
     def umn_signs(self) -> tuple[Finding, ...]:
         """Babinski or clonus positive, or a reflex of grade 4 (rules §1.2)."""
+        if "umn" not in self._memo:
+            self._memo["umn"] = self._umn_signs()
+        return self._memo["umn"]  # type: ignore[no-any-return]
+
+    def _umn_signs(self) -> tuple[Finding, ...]:
         signs = [f for c in ("babinski", "clonus") for f in self.positive(c).values()]
         signs.extend(self._current(REFLEXES, lambda f: f.grade == _REFLEX_UMN))
         return tuple(dict.fromkeys(signs))

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
 from cds_service.clinical.evaluation import Evidence, Side
@@ -36,8 +37,12 @@ EXAM = frozenset((*STRENGTH, *REFLEXES, *GRADED, *SIGNS, "post-void-residual"))
 #: Concepts carried by orders and care records rather than by Conditions / Observations.
 CARE = frozenset({"conservative-care", "lumbar-mri", "lumbar-other-imaging",
                   "prior-lumbar-surgery"})
+# Prior lumbar surgery is also a finding of the contract's §2 table, so an Observation of it
+# counts like a Condition; care given and imaging done only count from their own resources.
+_NOT_OBSERVED = CARE - {"prior-lumbar-surgery"}
 _VALUES = frozenset({"present", "absent", "normal", "reduced"})
 _SIDES = frozenset({"left", "right", "bilateral"})
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _MAX_GRADE = {**dict.fromkeys(STRENGTH, 5), **dict.fromkeys(REFLEXES, 4)}
 _OBSERVATION_COUNTS = frozenset({"final", "amended", "corrected", "preliminary"})
@@ -64,7 +69,13 @@ _ICD_SIDE: Mapping[str, Side] = {
 _CELSIUS = frozenset({"cel", "°c", "c", "degc"})
 _FAHRENHEIT = frozenset({"[degf]", "°f", "f", "degf"})
 _MILLILITRES = {"ml": 1.0, "cm3": 1.0, "l": 1000.0, "dl": 100.0}
-_AGE_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
+_AGE_DAYS = {
+    **dict.fromkeys(("a", "yr", "yrs", "year", "years"), 365.25),
+    **dict.fromkeys(("mo", "month", "months"), 30.4375),
+    **dict.fromkeys(("wk", "week", "weeks"), 7.0),
+    **dict.fromkeys(("d", "day", "days"), 1.0),
+    "h": 1 / 24,
+}
 _INSTANT = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?)?)?)?"
@@ -172,7 +183,9 @@ def _observation(
 ) -> Iterator[Finding]:
     if resource.get("status") not in _OBSERVATION_COUNTS:
         return
-    concepts = knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES - CARE
+    concepts = (
+        knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES - _NOT_OBSERVED
+    )
     if not concepts:
         return
     when = _first_instant(
@@ -352,11 +365,15 @@ def _onset(resource: Mapping[str, Any], birth: datetime | None) -> datetime | No
 def _age_days(age: Any) -> float | None:
     age = _mapping(age)
     value = age.get("value")
-    unit = age.get("code") or age.get("unit") or "a"
-    if not _is_number(value) or not isinstance(unit, str) or not 0 <= value < 200 * 366:
+    if not _is_number(value) or not 0 <= value < 200 * 366:
         return None
-    factor = _AGE_DAYS.get(unit.strip().lower())
-    return None if factor is None else float(value) * factor
+    # UCUM code first; EHRs often send only the human unit ("years"). Age defaults to years.
+    units = [u for u in (age.get("code"), age.get("unit")) if isinstance(u, str)] or ["a"]
+    for unit in units:
+        factor = _AGE_DAYS.get(unit.strip().lower())
+        if factor is not None:
+            return float(value) * factor
+    return None
 
 
 def _quantity(resource: Mapping[str, Any], convert: Any) -> dict[str, Any]:
@@ -459,7 +476,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    # JSON gives plain dicts: the exact type check spares the slow ABC check on the hot path.
+    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
 
 
 def _list(value: Any) -> list[Any]:

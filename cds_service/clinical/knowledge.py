@@ -98,14 +98,15 @@ class Knowledge:
 
     def concepts_of(self, concept: Mapping[str, Any] | None) -> frozenset[str]:
         """Union over a CodeableConcept's codings; text-only / unknown / malformed → empty."""
-        if not isinstance(concept, Mapping):
+        if type(concept) is not dict and not isinstance(concept, Mapping):
             return frozenset()
         codings = concept.get("coding")
         if not isinstance(codings, list):
             return frozenset()
         found: frozenset[str] = frozenset()
         for coding in codings:
-            if isinstance(coding, Mapping):
+            # Exact dict first: the Mapping ABC check is the slowest step of a lookup.
+            if type(coding) is dict or isinstance(coding, Mapping):
                 found = found | self.concepts(coding.get("system"), coding.get("code"))
         return found
 

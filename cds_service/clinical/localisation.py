@@ -160,7 +160,11 @@ def _side(votes: list[_Vote], root: Root, fallback: Side | None) -> Side | None:
     right = _score(votes, root, "right", shared=False)
     if left == right == 0:
         return fallback
-    if min(left, right) > 0 and min(left, right) >= BILATERAL_SHARE * max(left, right):
+    # A crossed SLR speaks for the leg it is recorded on but never makes a root bilateral by
+    # itself (rules §1.2), so the bilateral test weighs the other findings only.
+    uncrossed = [v for v in votes if v.finding.concept != "crossed-straight-leg-raise"]
+    both = sorted(_score(uncrossed, root, side, shared=False) for side in ("left", "right"))
+    if both[0] > 0 and both[0] >= BILATERAL_SHARE * both[1]:
         return "bilateral"
     return "left" if left > right else "right"
 

@@ -68,10 +68,11 @@ def _rate(
     config: ClinicalConfig,
 ) -> OrderRating:
     rating, rule, reason = _rating(kind, flags, course, config)
+    # Rules §4 ties the upgrade to the disposition alone: even a repeat MRI, if the clinician
+    # keeps it while an emergency flag stands, must not wait in the routine queue.
     upgrade = (
         disposition == "emergency-referral"
         and kind == "lumbar-mri"
-        and rating != "not-appropriate"
         and order.get("priority") != "stat"
     )
     return OrderRating(reference, dict(order), kind, rating, rule, reason, upgrade)

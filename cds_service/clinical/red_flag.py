@@ -1,11 +1,8 @@
 """Red flags and their tiers, exactly per decision-rules.md §2 (sources: clinical.md §2.1).
 
-Each trigger has a rule id ``<flag>/<trigger>``. Risk factors that are not spinal disease
-(cancer, immunosuppression, fever with drug use, osteoporosis, steroids, age, UMN signs) only
-count in a patient with back pain or a leg motor deficit: they are red flags *of back pain*
-(Verhagen 2016; ACP 2011), and in a chart with no spinal complaint they would order spinal
-imaging for nobody's benefit. Spinal disease itself (cauda equina, cord compression, spinal
-infection, vertebral fracture) and the exam-based flags stand on their own.
+Each trigger has a rule id ``<flag>/<trigger>``. Only the cauda-equina symptoms need back pain
+(rules §1.6); every other trigger stands on its own, as rules §2 and the order-rating row "no
+back pain, radicular syndrome or red flag" are written.
 """
 
 from __future__ import annotations
@@ -66,9 +63,6 @@ def find_red_flags(
 ) -> RedFlagReport:
     """Every red flag that stands, with its evidence and whether it is newer than the MRI."""
     not_counted: list[Evidence] = []
-    # Rules §2 as written: only the cauda-equina symptoms need back pain (rules §1.6); the
-    # risk-factor flags stand on their own, as the order-rating table's "no back pain,
-    # radicular syndrome or red flag" presumes.
     triggers = [
         *_cauda_equina(chart, exam, course, config, not_counted),
         *_motor(chart, exam, config),
@@ -76,9 +70,10 @@ def find_red_flags(
         *_risk_factors(chart, exam, config),
         *_spinal_disease(chart),
     ]
-    mri = course.recent_mri.when if course.recent_mri else None
+    recent = course.recent_mri
     flags = tuple(
-        _flag(flag, [t for t in triggers if t.flag == flag], mri)
+        _flag(flag, [t for t in triggers if t.flag == flag], recent is not None,
+              recent.when if recent else None)
         for flag in TIERS
         if any(t.flag == flag for t in triggers)
     )
@@ -87,11 +82,16 @@ def find_red_flags(
     )
 
 
-def _flag(flag: str, triggers: list[_Trigger], mri: datetime | None) -> RedFlag:
+def _flag(
+    flag: str, triggers: list[_Trigger], after_mri: bool, mri: datetime | None
+) -> RedFlag:
     facts = [f for t in triggers for f in t.facts]
     items = [evidence(f) for f in facts] + [e for t in triggers for e in t.extra]
-    # Rules §1.8: undated evidence counts as new; a flag with no dated fact (age) never does.
-    new = mri is None or any(f.when is None or f.when > mri for f in facts)
+    # Rules §1.8: undated evidence counts as new, and so does any fact when the MRI itself is
+    # undated (not known to be older); a flag resting on no fact at all (age) never is.
+    new = not after_mri or any(
+        mri is None or f.when is None or f.when > mri for f in facts
+    )
     return RedFlag(
         id=flag,
         tier=TIERS[flag],
@@ -138,9 +138,10 @@ def _cauda_equina(
 
 def _bilateral(chart: Chart, exam: Exam) -> tuple[Finding, ...]:
     """Radicular symptoms on both sides; stenosis never counts (often bilateral and chronic)."""
+    stenosis = {f.reference for f in chart.of("lumbar-stenosis")}
     radicular = [
         f for f in chart.asserted("radicular-syndrome")
-        if f.resource_type != "Condition" or "lumbar-stenosis" not in _concepts_of(chart, f)
+        if f.resource_type != "Condition" or f.reference not in stenosis
     ]
     for facts in (
         radicular,
@@ -155,10 +156,6 @@ def _bilateral(chart: Chart, exam: Exam) -> tuple[Finding, ...]:
 def _both_sides(facts: Iterable[Finding]) -> bool:
     sides = {side for f in facts for side in sides_of(f.side)}
     return {"left", "right"} <= sides
-
-
-def _concepts_of(chart: Chart, finding: Finding) -> set[str]:
-    return {f.concept for f in chart.findings if f.reference == finding.reference}
 
 
 def _motor(chart: Chart, exam: Exam, config: ClinicalConfig) -> Iterator[_Trigger]:
@@ -282,7 +279,8 @@ def _weak_flags(chart: Chart, config: ClinicalConfig) -> tuple[str, ...]:
     """Mentioned in the detail, changing no tier (ACP 2011; Downie 2013)."""
     weak: list[str] = []
     age = chart.age_years
-    if age is not None and age > config.weak_flag_age:
+    # From the fracture age on, age is a red flag (rules §2), not also a weak one.
+    if age is not None and config.weak_flag_age < age < config.fracture_age:
         weak.append(f"age-over-{config.weak_flag_age}")
     if chart.asserted("weight-loss"):
         weak.append("weight-loss")

@@ -54,3 +54,18 @@ def test_actions():
         "description": "d",
         "resourceId": "ServiceRequest/x",
     }
+
+
+def test_every_topic_is_published_in_the_card_topic_code_system():
+    import json
+
+    from cds_service.cards.card import _TOPICS, TOPIC_SYSTEM
+    from cds_service.resources import data_dir
+
+    path = data_dir("valuesets") / "CodeSystem-card-topic.json"
+    published = json.loads(path.read_text(encoding="utf-8"))
+    assert published["url"] == TOPIC_SYSTEM
+    assert {c["code"]: c["display"] for c in published["concept"]} == _TOPICS
+    for topic in _TOPICS:
+        shown = _card(topic=topic)["source"]["topic"]
+        assert (shown["system"], shown["display"]) == (TOPIC_SYSTEM, _TOPICS[topic])

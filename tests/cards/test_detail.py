@@ -44,13 +44,21 @@ def test_weak_flags_differentials_not_counted_and_unavailable_data():
     a = assessment(
         weak_flags=("age-over-50", "weight-loss"),
         differentials=("peripheral-arterial-disease",),
-        not_counted=(Evidence("Condition/old", "Stress incontinence since 2019"),),
+        not_counted=(
+            Evidence(
+                "Condition/old", "Stress incontinence since 2019 — long-standing, not counted"
+            ),
+            Evidence("Condition/r33", "Urinary retention — no back pain recorded, not counted"),
+        ),
         unavailable_data=("procedures",),
     )
     text = detail(a, CONFIG)
     assert "Age over 50 and unexplained weight loss: noted, urgency unchanged" in text
     assert "Consider peripheral arterial disease" in text
-    assert "Stress incontinence since 2019 (long-standing, not counted)" in text
+    # The engine's line says why; the detail adds no second (and possibly wrong) reason.
+    assert "- Stress incontinence since 2019 — long-standing, not counted\n" in text
+    assert text.count("long-standing") == 1
+    assert "- Urinary retention — no back pain recorded, not counted" in text
     assert "Procedures: could not be retrieved" in text
 
 

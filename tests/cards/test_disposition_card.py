@@ -59,6 +59,15 @@ def test_emergency_is_critical_with_stat_referral_and_stat_mri():
     assert card["overrideReasons"]
 
 
+def test_the_cauda_equina_mri_target_comes_from_the_configuration():
+    from dataclasses import replace
+
+    card = _render(evaluation("emergency-referral"), replace(CONFIG, ces_mri_hours=2))
+    assert "within 2 h" in card["summary"]
+    assert "within 2 hours" in card["detail"]
+    assert "4 h" not in card["summary"]
+
+
 def test_emergency_without_cauda_equina_has_no_four_hour_target():
     card = _render(evaluation("emergency-referral", red_flags=(SEVERE_FLAG,)))
     assert card["summary"].startswith("Severe motor deficit:")

@@ -112,6 +112,7 @@ def procedure(
     res: dict[str, Any] = {
         "resourceType": "Procedure", "id": _id("proc"), "status": status,
         "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": "Patient/x"},
     }
     if days is not None:
         res["performedDateTime"] = ago(days)
@@ -126,6 +127,7 @@ def service_request(
         "resourceType": "ServiceRequest", "id": _id("sr"), "status": status,
         "intent": "order", "priority": priority,
         "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": "Patient/x"},
     }
     if days is not None:
         res["authoredOn"] = ago(days)
@@ -139,3 +141,34 @@ def draft_mri(code: str = "72148", system: str = CPT, priority: str = "routine")
 def sciatica(days: float = 14, side: str | None = None) -> dict[str, Any]:
     code = {"left": "M54.32", "right": "M54.31"}.get(side or "", "M54.30")
     return condition(code, days=days)
+
+
+def imaging_study(
+    code: str = "72148", system: str = CPT, *, days: float | None = 90, status: str = "available"
+) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "ImagingStudy", "id": _id("img"), "status": status,
+        "subject": {"reference": "Patient/x"},
+        "procedureCode": [{"coding": [{"system": system, "code": code}]}],
+    }
+    if days is not None:
+        res["started"] = ago(days)
+    return res
+
+
+def diagnostic_report(
+    code: str = "24967-2", system: str = LOINC, *, days: float | None = 90, status: str = "final"
+) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "DiagnosticReport", "id": _id("dr"), "status": status,
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
+    if days is not None:
+        res["effectiveDateTime"] = ago(days)
+    return res
+
+
+def birth_years_ago(years: int, days: int = 0) -> str:
+    """A birthDate exactly ``years`` calendar years before NOW, moved ``days`` later."""
+    day = NOW.date().replace(year=NOW.year - years) + timedelta(days=days)
+    return day.isoformat()

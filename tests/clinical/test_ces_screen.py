@@ -16,10 +16,20 @@ def test_negated_items_are_documented(knowledge: Knowledge) -> None:
     record = [r.sciatica(side="left"), r.observed("267064002", value=False),
               r.exam("sensation-saddle", "normal"), r.exam("anal-tone", "normal")]
     result = screen(Chart.read(record, knowledge, r.NOW))
-    assert set(result.documented) == {"urinary-retention", "saddle-anaesthesia", "anal-tone",
-                                      "bilateral-symptoms"}
+    assert set(result.documented) == {"urinary-retention", "saddle-anaesthesia", "anal-tone"}
+    # A left-sided sciatica says nothing about the right leg.
     assert set(result.unknown) == {"urinary-incontinence", "faecal-incontinence",
-                                   "sexual-dysfunction"}
+                                   "sexual-dysfunction", "bilateral-symptoms"}
+
+
+def test_both_legs_examined_documents_bilateral_symptoms(knowledge: Knowledge) -> None:
+    record = [r.sciatica(side="left"), r.exam("straight-leg-raise", True, side="left"),
+              r.exam("straight-leg-raise", False, side="right")]
+    assert "bilateral-symptoms" in screen(Chart.read(record, knowledge, r.NOW)).documented
+    one_leg = [r.sciatica(side="left"), r.exam("strength-hip-abduction", 4, side="left")]
+    assert "bilateral-symptoms" in screen(Chart.read(one_leg, knowledge, r.NOW)).unknown
+    both = [r.condition("23056005", r.SCT, side="bilateral")]
+    assert "bilateral-symptoms" in screen(Chart.read(both, knowledge, r.NOW)).documented
 
 
 def test_an_observation_without_a_value_documents_nothing(knowledge: Knowledge) -> None:

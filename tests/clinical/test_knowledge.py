@@ -645,3 +645,19 @@ def test_a_malformed_value_set_is_refused(tmp_path: Path, mutate, problem: str) 
     with pytest.raises(KnowledgeError, match="ValueSet-") as info:
         load_knowledge(valuesets_dir=folder)
     assert problem in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["CodeSystem-override-reason.json", "CodeSystem-card-topic.json"])
+def test_published_card_code_systems_are_loaded_into_the_version(
+    baseline: Knowledge, tmp_path: Path, name: str
+) -> None:
+    path = VALUESETS / name
+    CodeSystem.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    folder = _copy_valuesets(tmp_path)
+    resource = json.loads((folder / name).read_text(encoding="utf-8"))
+    resource["concept"][0]["display"] += " (edited)"
+    (folder / name).write_text(json.dumps(resource), encoding="utf-8")
+    # Not a ValueSet, so no concept of its own, but part of what the version names.
+    changed = load_knowledge(valuesets_dir=folder)
+    assert changed.concept_ids == baseline.concept_ids
+    assert changed.version != baseline.version
