@@ -16,6 +16,7 @@ END = "<!-- accepted-codes:end -->"
 _SYSTEM_LABELS = {
     "http://snomed.info/sct": "SNOMED CT",
     ICD10CM: "ICD-10-CM",
+    ICD10_WHO: "WHO ICD-10",
     "http://loinc.org": "LOINC",
     "http://www.ama-assn.org/go/cpt": "CPT",
     "https://radix-cds.org/fhir/CodeSystem/neuro-exam": "radix",

