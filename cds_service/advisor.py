@@ -19,7 +19,7 @@ from cds_service.data.patient_record import PatientRecord, RecordGatherer
 from cds_service.errors import ServiceError
 from cds_service.protocol.catalogue import Catalogue, ServiceDefinition
 from cds_service.protocol.hook_request import HookRequest
-from cds_service.protocol.request_parser import parse_hook_request
+from cds_service.protocol.request_parser import RequestLimits, parse_hook_request
 
 Clock = Callable[[], datetime]
 
@@ -43,6 +43,7 @@ class Advisor:
     gatherer: RecordGatherer
     clinical: ClinicalConfig
     clock: Clock = utc_now
+    limits: RequestLimits | None = None
 
     def service(self, service_id: str) -> ServiceDefinition:
         try:
@@ -55,9 +56,31 @@ class Advisor:
                 kind="unknown-service",
             ) from None
 
-    async def advise(self, service_id: str, body: bytes) -> Advice:
+    def service_for_hook(self, hook: object) -> ServiceDefinition:
+        """The service that answers ``hook`` (the catalogue has one per hook), or a 400."""
+        for service in self.catalogue.services.values():
+            if service.hook == hook:
+                return service
+        message = (
+            f"No service here answers the hook '{hook[:64]}'; see GET /cds-services."
+            if isinstance(hook, str)
+            else "The request names no hook (a string is required)."
+        )
+        raise ServiceError(400, "invalid", message, kind="wrong-hook")
+
+    def parse(self, service_id: str, body: bytes) -> HookRequest:
+        """The validated request for the service, within the request limits; or a 4xx."""
         service = self.service(service_id)
-        request = parse_hook_request(body, service, self.catalogue.request_validators[service.hook])
+        return parse_hook_request(
+            body, service, self.catalogue.request_validators[service.hook], self.limits
+        )
+
+    async def advise(self, service_id: str, body: bytes) -> Advice:
+        return await self.respond(self.parse(service_id, body))
+
+    async def respond(self, request: HookRequest) -> Advice:
+        """Gather the record, evaluate it, render the cards."""
+        service = self.service(request.service_id)
         record = await self.gatherer.gather(request, service)
         evaluation = evaluate(
             record.resources,

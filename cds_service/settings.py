@@ -29,7 +29,20 @@ class Settings(BaseSettings):
     cors_origins: str = "*"
     #: Largest request body accepted, in bytes (413 above it).
     max_body_bytes: int = 1_048_576
+    #: Deepest nesting of arrays and objects in a request body (400 above it).
+    max_json_depth: int = Field(default=64, gt=0)
+    #: Most resources in a request's prefetch, counting Bundle entries (413 above it).
+    max_prefetch_resources: int = Field(default=5_000, gt=0)
+    #: Most entries in ``context.draftOrders`` (413 above it).
+    max_draft_orders: int = Field(default=100, gt=0)
+    #: CDS calls per minute per client (JWT ``iss`` + ``tenant``, else peer address); 0 turns
+    #: rate limiting off. One client is a whole EHR tenant: size it to the busiest hour.
+    rate_limit_per_minute: int = Field(default=12_000, ge=0)
+    #: Calls a client may make at once before the per-minute rate applies.
+    rate_limit_burst: int = Field(default=2_000, gt=0)
     log_level: str = "INFO"
+    #: ``json`` (one object per line, with the request id) or ``text`` for a terminal.
+    log_format: Literal["json", "text"] = "json"
 
     # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
     #: One deadline, in seconds, for every FHIR query a hook call makes.
@@ -42,6 +55,9 @@ class Settings(BaseSettings):
     fhir_allow_loopback: bool = False
     #: Allow FHIR servers on private (RFC 1918 / ULA) addresses, e.g. inside a hospital network.
     fhir_allow_private: bool = False
+    #: FHIR server host names allowed (comma-separated); empty allows any host whose addresses
+    #: pass the checks above. A listed name is still checked address by address.
+    fhir_server_hosts: str = ""
 
     # --- Storage ------------------------------------------------------------------------
     #: Folder for the embedded SQLite database.
@@ -94,6 +110,7 @@ class Settings(BaseSettings):
     fever_celsius: float = Field(default=ClinicalConfig.fever_celsius, gt=30)
     fever_window_days: int = Field(default=ClinicalConfig.fever_window_days, gt=0)
     pvr_ml: float = Field(default=ClinicalConfig.pvr_ml, gt=0)
+    ces_mri_hours: int = Field(default=ClinicalConfig.ces_mri_hours, gt=0)
 
     @cached_property
     def clinical(self) -> ClinicalConfig:
@@ -108,6 +125,7 @@ class Settings(BaseSettings):
             fever_celsius=self.fever_celsius,
             fever_window_days=self.fever_window_days,
             pvr_ml=self.pvr_ml,
+            ces_mri_hours=self.ces_mri_hours,
             practice_mode=self.practice_mode,
         )
 
@@ -116,6 +134,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'radix.sqlite3').resolve()}"
+
+    @property
+    def fhir_server_host_set(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.fhir_server_hosts.split(",") if h.strip())
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -17,12 +17,17 @@ from starlette.routing import Route
 from cds_service.advisor import Advisor, Clock, utc_now
 from cds_service.app import endpoints, error_handlers
 from cds_service.app.analytics import analytics_routes
+from cds_service.app.openapi_document import openapi
+from cds_service.app.rate_limiter import RateLimiter
+from cds_service.app.request_id import RequestIdMiddleware
 from cds_service.clinical.knowledge import load_knowledge
 from cds_service.data.fhir_client import FhirClient
 from cds_service.data.fhir_server_policy import FhirServerPolicy
+from cds_service.data.guarded_transport import GuardedTransport
 from cds_service.data.patient_record import RecordGatherer
 from cds_service.errors import ServiceError
 from cds_service.protocol.catalogue import load_catalogue
+from cds_service.protocol.request_parser import RequestLimits
 from cds_service.settings import Settings
 from cds_service.store.store import Store
 
@@ -32,11 +37,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger("radix.app")
 
 
+def fhir_server_policy(settings: Settings) -> FhirServerPolicy:
+    return FhirServerPolicy(
+        allow_loopback=settings.fhir_allow_loopback,
+        allow_private=settings.fhir_allow_private,
+        allowed_hosts=settings.fhir_server_host_set,
+    )
+
+
 def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = utc_now) -> Advisor:
     """Everything a hook call needs but HTTP: catalogue, knowledge, FHIR access, thresholds."""
-    policy = FhirServerPolicy(
-        allow_loopback=settings.fhir_allow_loopback, allow_private=settings.fhir_allow_private
-    )
+    policy = fhir_server_policy(settings)
     catalogue = load_catalogue()
     return Advisor(
         catalogue=catalogue,
@@ -49,6 +60,11 @@ def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = ut
         ),
         clinical=settings.clinical,
         clock=clock,
+        limits=RequestLimits(
+            max_depth=settings.max_json_depth,
+            max_prefetch_resources=settings.max_prefetch_resources,
+            max_draft_orders=settings.max_draft_orders,
+        ),
     )
 
 
@@ -69,12 +85,29 @@ def _warm_fhir_models() -> None:
 def new_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """The one pooled client for FHIR servers (and JWKS); per-request time is bounded too."""
+    """The pooled client for FHIR servers; per-request time is bounded too.
+
+    Unless a test injects ``transport``, every connection goes to an address the FHIR server
+    policy checked at connect time (``GuardedTransport``), which defeats DNS rebinding.
+    """
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     return httpx.AsyncClient(
-        transport=transport,
+        transport=transport or GuardedTransport(fhir_server_policy(settings), limits),
         timeout=httpx.Timeout(settings.fhir_deadline_seconds),
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=limits,
+        trust_env=False,
+    )
+
+
+def _jwks_http_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    # JWKS URLs are the operator's allowlist, not the caller's choice: no address policy here.
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(settings.jwks_timeout_seconds),
+        follow_redirects=False,
         trust_env=False,
     )
 
@@ -90,16 +123,24 @@ def create_app(
     """Build the app. Tests inject an HTTP transport (to intercept outbound calls) and a clock."""
     settings = settings or Settings()
     http = new_http_client(settings, http_transport)
+    jwks_http: httpx.AsyncClient | None = None
     if authenticator is None and settings.auth_required:
         from cds_service.auth.client_authenticator import ClientAuthenticator
 
-        authenticator = ClientAuthenticator.from_settings(settings, http)
+        jwks_http = _jwks_http_client(settings, http_transport)
+        authenticator = ClientAuthenticator.from_settings(settings, jwks_http)
     runtime = endpoints.Runtime(
         settings=settings,
         advisor=build_advisor(settings, http, clock),
         store=store or Store.from_settings(settings),
         http=http,
         authenticator=authenticator,
+        rate_limiter=(
+            RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+            if settings.rate_limit_per_minute > 0
+            else None
+        ),
+        jwks_http=jwks_http,
     )
 
     @contextlib.asynccontextmanager
@@ -124,6 +165,8 @@ def create_app(
             if runtime.authenticator is not None:
                 await runtime.authenticator.aclose()
             await runtime.http.aclose()
+            if runtime.jwks_http is not None:
+                await runtime.jwks_http.aclose()
 
     routes = [
         Route("/cds-services", endpoints.discovery, methods=["GET"]),
@@ -131,18 +174,22 @@ def create_app(
         Route("/cds-services/{service_id}/feedback", endpoints.feedback, methods=["POST"]),
         Route("/livez", endpoints.livez, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         *analytics_routes(runtime.store, settings),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
+            # Outermost, so every answer (CORS preflights and 500s too) carries the request id.
+            Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
                 max_age=600,
-            )
+            ),
         ],
         exception_handlers={
             ServiceError: error_handlers.service_error,

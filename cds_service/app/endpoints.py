@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     import httpx
 
     from cds_service.advisor import Advice, Advisor
+    from cds_service.app.rate_limiter import RateLimiter
     from cds_service.auth.client_authenticator import ClientAuthenticator
     from cds_service.auth.client_identity import ClientIdentity
+    from cds_service.protocol.hook_request import HookRequest
     from cds_service.settings import Settings
     from cds_service.store.store import Store
 
@@ -38,6 +40,8 @@ class Runtime:
     store: Store
     http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
+    rate_limiter: RateLimiter | None = None
+    jwks_http: httpx.AsyncClient | None = None
 
 
 def _runtime(request: Request) -> Runtime:
@@ -60,9 +64,24 @@ async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | 
         raise ServiceError(401, "login", "Authentication failed.", kind="unauthenticated") from None
 
 
+async def _admit(request: Request, runtime: Runtime) -> ClientIdentity | None:
+    """Authenticate, then spend one of the client's rate-limit tokens."""
+    identity = await _authenticate(request, runtime)
+    if runtime.rate_limiter is not None:
+        runtime.rate_limiter.acquire(_client_key(request, identity))
+    return identity
+
+
+def _client_key(request: Request, identity: ClientIdentity | None) -> str:
+    # Authenticated clients are limited per EHR (issuer and tenant), whatever address they use.
+    if identity is not None:
+        return f"jwt {identity.iss} {identity.tenant or ''}"
+    return f"peer {request.client.host if request.client else 'unknown'}"
+
+
 async def discovery(request: Request) -> Response:
     runtime = _runtime(request)
-    await _authenticate(request, runtime)
+    await _admit(request, runtime)
     return JsonResponse(runtime.advisor.catalogue.discovery())
 
 
@@ -72,14 +91,16 @@ async def hook_call(request: Request) -> Response:
     received_at = runtime.advisor.clock()
     started = time.perf_counter()
     identity: ClientIdentity | None = None
+    hook_request: HookRequest | None = None
     advice: Advice | None = None
     body = b""
     status, error_kind = 200, None
     try:
-        identity = await _authenticate(request, runtime)
+        identity = await _admit(request, runtime)
         runtime.advisor.service(service_id)
         body = await read_body(request, runtime.settings.max_body_bytes)
-        advice = await runtime.advisor.advise(service_id, body)
+        hook_request = runtime.advisor.parse(service_id, body)
+        advice = await runtime.advisor.respond(hook_request)
         return JsonResponse(advice.response)
     except ServiceError as exc:
         status, error_kind = exc.status, exc.kind
@@ -88,21 +109,28 @@ async def hook_call(request: Request) -> Response:
         status, error_kind = 500, "internal-error"
         raise
     finally:
-        record = _audit_record(
-            service_id, received_at, started, identity, advice, status, error_kind
+        runtime.store.audit(
+            _audit_record(
+                _CallIds.of(runtime, service_id, hook_request, body),
+                received_at,
+                started,
+                identity,
+                advice,
+                status,
+                error_kind,
+            )
         )
-        if advice is None:
-            record = _with_request_ids(record, runtime, service_id, body)
-        runtime.store.audit(record)
 
 
 async def feedback(request: Request) -> Response:
     runtime = _runtime(request)
     service_id: str = request.path_params["service_id"]
-    identity = await _authenticate(request, runtime)
+    identity = await _admit(request, runtime)
     runtime.advisor.service(service_id)
     body = await read_body(request, runtime.settings.max_body_bytes)
-    items = parse_feedback(body, runtime.advisor.catalogue.feedback_validator)
+    items = parse_feedback(
+        body, runtime.advisor.catalogue.feedback_validator, runtime.advisor.limits
+    )
     stored = await runtime.store.save_feedback(
         service_id,
         items,
@@ -127,23 +155,40 @@ async def readyz(request: Request) -> Response:
     return JsonResponse(body, status_code=200 if ready else 503)
 
 
-def _with_request_ids(
-    record: AuditRecord, runtime: Runtime, service_id: str, body: bytes
-) -> AuditRecord:
-    """For a refused call, keep what identifies it: the service's hook and the hookInstance."""
-    service = runtime.advisor.catalogue.services.get(service_id)
-    hook_instance = ""
-    try:
-        doc = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("hookInstance"), str):
-        hook_instance = doc["hookInstance"][:256]
-    return replace(record, hook=service.hook if service else "", hook_instance=hook_instance)
+@dataclass(frozen=True)
+class _CallIds:
+    """What identifies a hook call in the audit trail, however far it got."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_reference: str | None
+
+    @classmethod
+    def of(
+        cls, runtime: Runtime, service_id: str, request: HookRequest | None, body: bytes
+    ) -> _CallIds:
+        if request is not None:
+            return cls(
+                service_id, request.hook, request.hook_instance, f"Patient/{request.patient_id}"
+            )
+        # Refused before it parsed: keep the service's hook and, if readable, the hookInstance.
+        service = runtime.advisor.catalogue.services.get(service_id)
+        try:
+            doc = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            doc = None
+        instance = doc.get("hookInstance") if isinstance(doc, dict) else None
+        return cls(
+            service_id,
+            service.hook if service else "",
+            instance[:256] if isinstance(instance, str) else "",
+            None,
+        )
 
 
 def _audit_record(
-    service_id: str,
+    ids: _CallIds,
     received_at: Any,
     started: float,
     identity: ClientIdentity | None,
@@ -154,11 +199,7 @@ def _audit_record(
     cards: list[dict[str, Any]] = []
     assessment: dict[str, Any] | None = None
     ratings: list[dict[str, Any]] = []
-    hook_instance, hook, patient = "", "", None
     if advice is not None:
-        request = advice.request
-        hook_instance, hook = request.hook_instance, request.hook
-        patient = f"Patient/{request.patient_id}"
         assessment = advice.evaluation.assessment.to_extension()
         for card in advice.response.get("cards", []):
             cards.append(
@@ -179,14 +220,14 @@ def _audit_record(
             {"reference": r.reference, "rating": r.rating} for r in advice.evaluation.order_ratings
         ]
     return AuditRecord(
-        hook_instance=hook_instance,
-        service_id=service_id,
-        hook=hook,
+        hook_instance=ids.hook_instance,
+        service_id=ids.service_id,
+        hook=ids.hook,
         received_at=received_at,
         latency_ms=(time.perf_counter() - started) * 1000,
         issuer=identity.iss if identity else None,
         tenant=identity.tenant if identity else None,
-        patient_reference=patient,
+        patient_reference=ids.patient_reference,
         cards=cards,
         assessment=assessment,
         order_ratings=ratings,

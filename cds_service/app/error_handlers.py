@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import FhirJsonResponse
+from cds_service.app.rate_limiter import RateLimited
 from cds_service.errors import ServiceError, operation_outcome
 
 logger = logging.getLogger("radix.app")
@@ -22,6 +23,8 @@ async def service_error(request: Request, exc: Exception) -> Response:
         "request refused: %s %s -> %d (%s)", request.method, request.url.path, exc.status, exc.kind
     )
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return FhirJsonResponse(exc.operation_outcome(), status_code=exc.status, headers=headers)
 
 

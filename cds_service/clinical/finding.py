@@ -183,7 +183,7 @@ def _condition(
 def _observation(
     resource: Mapping[str, Any], knowledge: Knowledge, order: int
 ) -> Iterator[Finding]:
-    if resource.get("status") not in _OBSERVATION_COUNTS:
+    if _code(resource.get("status")) not in _OBSERVATION_COUNTS:
         return
     concepts = (
         knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES - _NOT_OBSERVED
@@ -243,7 +243,7 @@ def _care(resource: Mapping[str, Any], knowledge: Knowledge, order: int) -> Iter
     concepts: frozenset[str] = frozenset()
     for code in codes:
         concepts |= knowledge.concepts_of(_mapping(code))
-    status = resource.get("status")
+    status = _code(resource.get("status"))
     for concept in sorted(concepts & CARE):
         if status not in _CARE_STATUS.get((kind, concept), ()):
             continue
@@ -433,7 +433,7 @@ def _side(body_site: Any, knowledge: Knowledge) -> Side | None:
 
 def _icd_side(code: Any) -> Side | None:
     for coding in _list(_mapping(code).get("coding")):
-        if isinstance(coding, Mapping) and coding.get("system") in _ICD:
+        if isinstance(coding, Mapping) and _code(coding.get("system")) in _ICD:
             value = coding.get("code")
             if isinstance(value, str):
                 side = _ICD_SIDE.get(value.strip().upper().replace(".", ""))
@@ -480,6 +480,11 @@ def _is_number(value: Any) -> bool:
 def _mapping(value: Any) -> Mapping[str, Any]:
     # JSON gives plain dicts: the exact type check spares the slow ABC check on the hot path.
     return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+
+
+def _code(value: Any) -> str | None:
+    """A FHIR ``code`` element's value; anything else (a list, an object) is no code at all."""
+    return value if isinstance(value, str) else None
 
 
 def _list(value: Any) -> list[Any]:

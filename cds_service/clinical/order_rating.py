@@ -46,7 +46,8 @@ def review_orders(
         scope.append(reference)
         if order.get("resourceType") != "ServiceRequest":
             continue
-        if order.get("status") in _IGNORED_STATUS:
+        status = order.get("status")
+        if isinstance(status, str) and status in _IGNORED_STATUS:
             continue
         code = order.get("code")
         concepts = knowledge.concepts_of(code if isinstance(code, Mapping) else None)

@@ -50,6 +50,9 @@ class FhirClient:
                 if response.status_code >= 400:
                     raise FetchFailed(f"HTTP {response.status_code}")
                 body = await self._read_bounded(response)
+        except UntrustedFhirServer as exc:
+            # The guarded transport re-resolved the name and got an address the policy refuses.
+            raise FetchFailed(f"refused: {exc.reason}") from None
         except httpx.TimeoutException:
             raise FetchFailed("timed out") from None
         except httpx.HTTPError as exc:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cds_service.errors import ServiceError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: ``(host, port) -> addresses``; tests inject one to play a rebinding DNS server.
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 # Cloud instance-metadata endpoints that are not link-local (AWS IPv6, Alibaba, Oracle legacy).
 _METADATA_ADDRESSES = frozenset(
@@ -31,25 +34,42 @@ class UntrustedFhirServer(ServiceError):
         self.reason = reason
 
 
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """The operating system's resolver (``getaddrinfo``), run off the event loop."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise UntrustedFhirServer("the host name does not resolve") from None
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
 @dataclass(frozen=True)
 class FhirServerPolicy:
     allow_loopback: bool = False
     allow_private: bool = False
+    #: Host names (lower case) that may be fetched from; empty means any host whose every
+    #: address passes ``check_address``.
+    allowed_hosts: frozenset[str] = frozenset()
+    resolver: Resolver = field(default=system_resolver, compare=False, repr=False)
 
     def check_url(self, url: str) -> tuple[str, int]:
         """Check the URL's form; return (host, port) to resolve. Raises ``UntrustedFhirServer``."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise UntrustedFhirServer("the URL is malformed or has an invalid port") from None
         if parts.scheme not in ("http", "https"):
             raise UntrustedFhirServer("only http and https URLs are fetched")
         if parts.username or parts.password:
             raise UntrustedFhirServer("credentials in the URL are not accepted")
         if not parts.hostname:
             raise UntrustedFhirServer("the URL has no host")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise UntrustedFhirServer("the URL has an invalid port") from None
-        return parts.hostname, port
+        if self.allowed_hosts and parts.hostname.lower() not in self.allowed_hosts:
+            # Checked before any DNS query: an unlisted name is never even looked up.
+            raise UntrustedFhirServer("the host is not in RADIX_FHIR_SERVER_HOSTS")
+        return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
     def check_address(self, address: IPAddress) -> None:
         """Refuse addresses no CDS service should reach on an EHR's behalf."""
@@ -66,21 +86,21 @@ class FhirServerPolicy:
         if address.is_private and not self.allow_private:
             raise UntrustedFhirServer("private network addresses are not allowed")
 
+    async def addresses(self, host: str, port: int) -> list[IPAddress]:
+        """Resolve ``host`` and return its addresses, all checked; refuse if any one fails.
+
+        One bad address refuses the host: a name that also points at metadata is hostile.
+        """
+        try:
+            found = [ipaddress.ip_address(host.strip("[]"))]
+        except ValueError:
+            found = await self.resolver(host, port)
+        if not found:
+            raise UntrustedFhirServer("the host name does not resolve")
+        for address in found:
+            self.check_address(address)
+        return found
+
     async def check(self, url: str) -> None:
         """Check the URL and every address its host resolves to."""
-        host, port = self.check_url(url)
-        for address in await _resolve(host, port):
-            self.check_address(address)
-
-
-async def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise UntrustedFhirServer("the host name does not resolve") from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        await self.addresses(*self.check_url(url))

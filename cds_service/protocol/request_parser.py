@@ -1,18 +1,90 @@
-"""Bytes → validated ``HookRequest`` or feedback items; every failure is a clear 400."""
+"""Bytes → validated ``HookRequest`` or feedback items; every failure is a clear 4xx.
+
+Limits: nesting deeper than ``max_json_depth`` is a malformed request (400 ``structure``: no
+FHIR resource nests anywhere near it); more resources than configured is too large a request
+(413 ``too-costly``), like a body over the byte limit.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from cds_service.errors import bad_request
+from cds_service.errors import ServiceError, bad_request
 from cds_service.protocol.catalogue import ServiceDefinition
 from cds_service.protocol.hook_request import FhirAuthorization, HookRequest
 
 _MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """How large a decoded request may be, beyond its size in bytes."""
+
+    max_depth: int = 64
+    max_prefetch_resources: int = 5_000
+    max_draft_orders: int = 100
+
+
+def check_limits(doc: Any, limits: RequestLimits) -> None:
+    """Refuse documents nested too deeply (400) or carrying too many resources (413)."""
+    if json_depth(doc, limits.max_depth) > limits.max_depth:
+        raise ServiceError(
+            400,
+            "structure",
+            f"The request nests arrays and objects deeper than {limits.max_depth} levels.",
+            kind="too-deep",
+        )
+    if not isinstance(doc, dict):
+        return
+    prefetch = doc.get("prefetch")
+    if isinstance(prefetch, dict):
+        count = sum(_resource_count(value) for value in prefetch.values())
+        if count > limits.max_prefetch_resources:
+            raise _too_many(f"prefetch holds more than {limits.max_prefetch_resources} resources")
+    context = doc.get("context")
+    orders = context.get("draftOrders") if isinstance(context, dict) else None
+    if isinstance(orders, dict) and _resource_count(orders) > limits.max_draft_orders:
+        raise _too_many(f"context.draftOrders holds more than {limits.max_draft_orders} orders")
+
+
+def json_depth(doc: Any, stop_above: int) -> int:
+    """Nesting depth of arrays and objects (a scalar is 0); stops counting past ``stop_above``."""
+    # Iterative, so a hostile document cannot exhaust the Python stack.
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(doc, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_above:
+            return deepest
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _resource_count(value: Any) -> int:
+    if not isinstance(value, dict):
+        return 0
+    if value.get("resourceType") == "Bundle" or "entry" in value:
+        entries = value.get("entry")
+        return len(entries) if isinstance(entries, list) else 0
+    return 1
+
+
+def _too_many(what: str) -> ServiceError:
+    return ServiceError(413, "too-costly", f"The request is too large: {what}.", kind="too-many")
 
 
 def decode_json(body: bytes) -> Any:
@@ -25,10 +97,15 @@ def decode_json(body: bytes) -> Any:
 
 
 def parse_hook_request(
-    body: bytes, service: ServiceDefinition, validator: Draft202012Validator
+    body: bytes,
+    service: ServiceDefinition,
+    validator: Draft202012Validator,
+    limits: RequestLimits | None = None,
 ) -> HookRequest:
-    """Decode and validate a service call against the hook's schema."""
+    """Decode and validate a service call against the hook's schema (and ``limits``, if given)."""
     doc = decode_json(body)
+    if limits is not None:
+        check_limits(doc, limits)
     if not isinstance(doc, dict):
         raise bad_request("The request body must be a JSON object.", "not-an-object")
     hook = doc.get("hook")
@@ -38,6 +115,8 @@ def parse_hook_request(
             "wrong-hook",
         )
     _validate(doc, validator)
+    if "fhirServer" in doc:
+        _check_fhir_server(doc["fhirServer"])
     auth = doc.get("fhirAuthorization")
     return HookRequest(
         service_id=service.id,
@@ -61,13 +140,51 @@ def parse_hook_request(
     )
 
 
-def parse_feedback(body: bytes, validator: Draft202012Validator) -> list[dict[str, Any]]:
+def parse_feedback(
+    body: bytes, validator: Draft202012Validator, limits: RequestLimits | None = None
+) -> list[dict[str, Any]]:
     """Decode and validate a feedback request; returns its feedback items."""
     doc = decode_json(body)
+    if limits is not None:
+        check_limits(doc, limits)
     if not isinstance(doc, dict):
         raise bad_request("The request body must be a JSON object.", "not-an-object")
     _validate(doc, validator)
-    return list(doc["feedback"])
+    items = list(doc["feedback"])
+    for index, item in enumerate(items):
+        _check_instant(item["outcomeTimestamp"], f"feedback[{index}].outcomeTimestamp")
+    return items
+
+
+def _check_instant(text: str, where: str) -> None:
+    """The schema checks the RFC 3339 shape; this checks it names a real, representable instant."""
+    try:
+        # fromisoformat in 3.11 rejects a lowercase "t"/"z", which RFC 3339 allows.
+        datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise bad_request(
+            f"The request does not conform to CDS Hooks 2.0: {where}: {text[:40]!r} is not a "
+            "real date-time.",
+            "invalid-request",
+        ) from None
+
+
+def _check_fhir_server(url: str) -> None:
+    """Only the form: whether its host may be fetched from is decided when Radix fetches."""
+    try:
+        parts = urlsplit(url)
+        acceptable = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not (parts.username or parts.password)
+        )
+    except ValueError:
+        acceptable = False
+    if not acceptable:
+        raise bad_request(
+            "fhirServer must be an http or https URL with a host and without credentials.",
+            "invalid-fhir-server",
+        )
 
 
 def _validate(doc: dict[str, Any], validator: Draft202012Validator) -> None:

@@ -70,3 +70,58 @@ async def test_a_host_name_is_checked_by_every_address_it_resolves_to():
 
 async def test_public_addresses_pass():
     await STRICT.check("https://93.184.215.14/fhir")
+
+
+def _resolver(answers: dict[str, list[str]], asked: list[str]):
+    async def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        asked.append(host)
+        return [ipaddress.ip_address(a) for a in answers.get(host, [])]
+
+    return resolve
+
+
+async def test_a_host_outside_the_allowlist_is_refused_before_any_lookup():
+    asked: list[str] = []
+    policy = FhirServerPolicy(
+        allowed_hosts=frozenset({"fhir.hospital.example"}),
+        resolver=_resolver({"evil.example": ["93.184.215.14"]}, asked),
+    )
+    with pytest.raises(UntrustedFhirServer, match="RADIX_FHIR_SERVER_HOSTS"):
+        await policy.check("https://evil.example/fhir")
+    assert asked == []
+
+
+async def test_an_allowlisted_host_is_still_checked_address_by_address():
+    asked: list[str] = []
+    policy = FhirServerPolicy(
+        allowed_hosts=frozenset({"fhir.hospital.example"}),
+        resolver=_resolver({"fhir.hospital.example": ["10.0.0.7"]}, asked),
+    )
+    with pytest.raises(UntrustedFhirServer, match="private"):
+        await policy.check("https://FHIR.hospital.example/fhir")
+    assert asked == ["fhir.hospital.example"]
+
+
+async def test_one_forbidden_address_among_good_ones_refuses_the_host():
+    policy = FhirServerPolicy(
+        resolver=_resolver({"mixed.example": ["93.184.215.14", "169.254.169.254"]}, [])
+    )
+    with pytest.raises(UntrustedFhirServer, match="link-local"):
+        await policy.check("https://mixed.example/fhir")
+
+
+async def test_a_name_without_addresses_is_refused():
+    policy = FhirServerPolicy(resolver=_resolver({}, []))
+    with pytest.raises(UntrustedFhirServer, match="does not resolve"):
+        await policy.check("https://nowhere.example/fhir")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:99999/fhir", "http://host:x/"])
+async def test_malformed_urls_are_refused_not_raised(url):
+    with pytest.raises(UntrustedFhirServer):
+        await STRICT.check(url)
+
+
+async def test_addresses_returns_what_was_checked():
+    policy = FhirServerPolicy(resolver=_resolver({"ehr.example": ["93.184.215.14"]}, []))
+    assert await policy.addresses("ehr.example", 443) == [ipaddress.ip_address("93.184.215.14")]

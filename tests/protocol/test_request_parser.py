@@ -3,7 +3,13 @@ import pytest
 
 from cds_service.errors import ServiceError
 from cds_service.protocol.catalogue import load_catalogue
-from cds_service.protocol.request_parser import parse_feedback, parse_hook_request
+from cds_service.protocol.request_parser import (
+    RequestLimits,
+    check_limits,
+    json_depth,
+    parse_feedback,
+    parse_hook_request,
+)
 
 CATALOGUE = load_catalogue()
 SERVICES = {s.hook: s for s in CATALOGUE.services.values()}
@@ -193,3 +199,100 @@ def test_override_reason_needs_a_reason_or_a_comment():
 
 def test_outcome_timestamp_must_be_a_date_time():
     _feedback_refused(_feedback(outcomeTimestamp="yesterday"))
+
+
+# --- limits: depth (400) and resource counts (413) -----------------------------------------
+LIMITS = RequestLimits(max_depth=10, max_prefetch_resources=3, max_draft_orders=2)
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for n in range(depth):
+        value = [value] if n % 2 else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 9, 10, 11, 500])
+def test_json_depth_counts_arrays_and_objects(depth):
+    assert json_depth(_nested(depth), 1000) == depth
+
+
+def test_json_depth_stops_counting_past_the_limit():
+    assert 11 <= json_depth(_nested(100_000), 10) <= 12
+
+
+def test_nesting_at_the_limit_passes_and_beyond_it_is_a_400():
+    body = _request(extension={"x": _nested(7)})  # request → extension → x → 7 levels = 9
+    parse_hook_request(
+        orjson.dumps(body), SERVICES["patient-view"], CATALOGUE.request_validators["patient-view"],
+        LIMITS,
+    )
+    body = _request(extension={"x": _nested(9)})
+    with pytest.raises(ServiceError) as caught:
+        check_limits(body, LIMITS)
+    assert (caught.value.status, caught.value.code, caught.value.kind) == (
+        400, "structure", "too-deep"
+    )
+
+
+def _bundle(n: int) -> dict:
+    return {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition"}}] * n}
+
+
+def test_prefetch_resources_are_counted_across_keys_and_bundles():
+    patient = {"resourceType": "Patient"}
+    check_limits(_request(prefetch={"patient": patient, "c": _bundle(2)}), LIMITS)
+    with pytest.raises(ServiceError) as caught:
+        check_limits(
+            _request(prefetch={"patient": {"resourceType": "Patient"}, "c": _bundle(3)}), LIMITS
+        )
+    assert (caught.value.status, caught.value.code) == (413, "too-costly")
+    assert "prefetch" in caught.value.message
+
+
+def test_null_and_odd_prefetch_values_count_nothing():
+    check_limits(_request(prefetch={"a": None, "b": 7, "c": {"entry": "x"}, "d": []}), LIMITS)
+
+
+def test_draft_orders_over_the_limit_are_a_413():
+    body = _request("order-sign")
+    body["context"]["draftOrders"] = _bundle(2)
+    check_limits(body, LIMITS)
+    body["context"]["draftOrders"] = _bundle(3)
+    with pytest.raises(ServiceError) as caught:
+        check_limits(body, LIMITS)
+    assert caught.value.status == 413 and "draftOrders" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "gopher://ehr.example/", "https://u:p@ehr.example/fhir", "http:///fhir",
+     "http://[::1/fhir"],
+)
+def test_a_fhir_server_that_is_not_an_http_url_with_a_host_is_a_400(url):
+    error = _refused(_request(fhirServer=url))
+    assert error.kind == "invalid-fhir-server" and "fhirServer" in error.message
+
+
+def test_a_well_formed_fhir_server_is_kept_for_the_fetch_stage_to_judge():
+    assert _parse(_request(fhirServer="http://169.254.169.254/fhir")).fhir_server == (
+        "http://169.254.169.254/fhir"
+    )
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2026-13-01T00:00:00Z", "2026-02-30T09:00:00Z", "2026-11-20T25:00:00Z",
+     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+)
+def test_feedback_with_an_impossible_instant_is_a_400(timestamp):
+    body = {"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": timestamp}]}
+    with pytest.raises(ServiceError) as caught:
+        parse_feedback(orjson.dumps(body), CATALOGUE.feedback_validator)
+    assert caught.value.status == 400 and "outcomeTimestamp" in caught.value.message
+
+
+def test_feedback_with_a_lowercase_rfc3339_instant_parses():
+    body = {"feedback": [{"card": "c", "outcome": "overridden",
+                          "outcomeTimestamp": "2026-11-20t09:35:00.5z"}]}
+    assert parse_feedback(orjson.dumps(body), CATALOGUE.feedback_validator)[0]["card"] == "c"

@@ -1,0 +1,74 @@
+"""Per-client rate limiting: an in-memory token bucket per client, answered with 429."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cds_service.errors import ServiceError
+
+#: Buckets kept before idle (full) ones are dropped; bounds memory under a flood of addresses.
+_MAX_BUCKETS = 10_000
+
+
+class RateLimited(ServiceError):
+    """A client called more often than allowed; ``retry_after`` is in whole seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429,
+            "throttled",
+            f"Too many requests from this client; retry after {retry_after} s.",
+            kind="rate-limited",
+        )
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """``per_minute`` calls per client on average, up to ``burst`` at once."""
+
+    def __init__(
+        self, per_minute: int, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def acquire(self, client: str) -> None:
+        """Spend one token of ``client``'s bucket, or raise ``RateLimited``."""
+        now = self._clock()
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._forget_idle(now)
+            bucket = self._buckets[client] = _Bucket(self._burst, now)
+        else:
+            bucket.tokens = self._refilled(bucket, now)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return
+        raise RateLimited(max(1, math.ceil((1.0 - bucket.tokens) / self._rate)))
+
+    def _refilled(self, bucket: _Bucket, now: float) -> float:
+        return min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
+
+    def _forget_idle(self, now: float) -> None:
+        # A full bucket is indistinguishable from a new one, so dropping it changes nothing.
+        idle = [k for k, b in self._buckets.items() if self._refilled(b, now) >= self._burst]
+        for key in idle:
+            del self._buckets[key]
+        if len(self._buckets) >= _MAX_BUCKETS:
+            # Still full of active clients: drop the longest idle rather than grow without bound.
+            oldest = sorted(self._buckets, key=lambda k: self._buckets[k].updated)
+            for key in oldest[: len(oldest) // 2]:
+                del self._buckets[key]

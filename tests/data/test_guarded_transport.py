@@ -1,0 +1,101 @@
+"""GuardedTransport over real sockets on 127.0.0.1: it connects only to the address it checked."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from cds_service.data.fhir_client import FetchFailed, FhirClient
+from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+from cds_service.data.guarded_transport import GuardedTransport
+from tests.live_server import free_port, serve
+
+
+class Origin:
+    """A FHIR-ish server on loopback that records the Host header of every request it gets."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    def app(self) -> Starlette:
+        async def patient(request: Request) -> JSONResponse:
+            self.hosts.append(request.headers["host"])
+            return JSONResponse({"resourceType": "Patient", "id": request.path_params["pid"]})
+
+        return Starlette(routes=[Route("/fhir/Patient/{pid}", patient)])
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[tuple[Origin, int]]:
+    state = Origin()
+    port = free_port()
+    async with serve(state.app(), port):
+        yield state, port
+
+
+def _resolver(*answers: list[str]):
+    """Answers in turn, like a rebinding DNS server; the last answer repeats."""
+    calls: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        answer = answers[min(len(calls), len(answers) - 1)]
+        calls.append(host)
+        return [ipaddress.ip_address(a) for a in answer]
+
+    return resolve
+
+
+async def test_connects_to_the_checked_address_and_keeps_the_host_name(origin):
+    server, port = origin
+    policy = FhirServerPolicy(allow_loopback=True, resolver=_resolver(["127.0.0.1"]))
+    async with httpx.AsyncClient(transport=GuardedTransport(policy)) as http:
+        client = FhirClient(http, policy, 10_000)
+        doc = await client.get(f"http://fhir.test:{port}/fhir/Patient/p1", "token")
+    assert doc == {"resourceType": "Patient", "id": "p1"}
+    assert server.hosts == [f"fhir.test:{port}"]
+
+
+async def test_dns_rebinding_between_check_and_connect_is_refused(origin):
+    server, port = origin
+    # The pre-check sees a public address; the lookup at connect time answers loopback.
+    policy = FhirServerPolicy(resolver=_resolver(["93.184.215.14"], ["127.0.0.1"]))
+    async with httpx.AsyncClient(transport=GuardedTransport(policy)) as http:
+        client = FhirClient(http, policy, 10_000)
+        with pytest.raises(FetchFailed, match="refused: loopback"):
+            await client.get(f"http://rebind.test:{port}/fhir/Patient/p1", "token")
+    assert server.hosts == []
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "127.0.0.1", "10.0.0.1", "0.0.0.0"])
+async def test_the_transport_alone_refuses_forbidden_addresses(origin, address):
+    server, port = origin
+    policy = FhirServerPolicy(resolver=_resolver([address]))
+    async with httpx.AsyncClient(transport=GuardedTransport(policy)) as http:
+        with pytest.raises(UntrustedFhirServer):
+            await http.get(f"http://name.test:{port}/fhir/Patient/p1")
+        with pytest.raises(UntrustedFhirServer):
+            await http.get(f"http://{address}:{port}/fhir/Patient/p1")
+    assert server.hosts == []
+
+
+async def test_a_connection_failure_is_an_httpx_connect_error():
+    policy = FhirServerPolicy(allow_loopback=True)
+    async with httpx.AsyncClient(transport=GuardedTransport(policy)) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{free_port()}/fhir/Patient/p1")
+
+
+async def test_the_next_address_is_tried_when_one_does_not_connect(origin):
+    server, port = origin
+    # ::1 is not listened on by the origin (it binds 127.0.0.1), so 127.0.0.1 must be tried.
+    policy = FhirServerPolicy(allow_loopback=True, resolver=_resolver(["::1", "127.0.0.1"]))
+    async with httpx.AsyncClient(transport=GuardedTransport(policy)) as http:
+        response = await http.get(f"http://dual.test:{port}/fhir/Patient/p2")
+    assert response.json()["id"] == "p2" and server.hosts == [f"dual.test:{port}"]
