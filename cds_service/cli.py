@@ -4,29 +4,52 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError
 
 from cds_service.errors import ServiceError
 from cds_service.settings import Settings
+
+if TYPE_CHECKING:
+    from cds_service.store.store import Store
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+#: What ``_store_call`` returns when the database could not be used (the reason is printed).
+_FAILED: Any = object()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.start is not None and args.end is not None and args.start >= args.end:
+        parser.error("--from must be earlier than --to")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # A mistyped RADIX_* variable is the operator's to fix: say which, without a traceback.
+        print(f"cds-service: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=Settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    return int(args.command(args) or 0)
+    # Alembic names each of its plugins at INFO; an operator wants only the migrations it ran.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    command: Command = args.command
+    return command(args, settings)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="Radix CDS Hooks service")
+    parser.set_defaults(start=None, end=None)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="start the HTTP service (uvicorn)")
@@ -43,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--now",
+        type=_instant,
         help="evaluate as of this ISO date-time instead of the clock (e.g. a vignette's asOf)",
     )
     evaluate.set_defaults(command=_evaluate)
@@ -51,116 +75,191 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(command=_migrate)
 
     report = commands.add_parser("report", help="card acceptance and override analytics")
-    report.add_argument("--from", dest="start", help="ISO date or date-time (inclusive)")
-    report.add_argument("--to", dest="end", help="ISO date or date-time (exclusive)")
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=_start_bound,
+        help="ISO date (from its UTC midnight) or date-time, inclusive",
+    )
+    report.add_argument(
+        "--to",
+        dest="end",
+        type=_end_bound,
+        help="ISO date (that whole UTC day included) or date-time, exclusive",
+    )
     report.add_argument("--csv", action="store_true", help="CSV instead of text tables")
     report.set_defaults(command=_report)
 
-    purge = commands.add_parser("purge", help="delete audit rows older than N days")
-    purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    purge = commands.add_parser("purge", help="delete audit and feedback rows older than N days")
+    purge.add_argument("--older-than", type=_days, required=True, metavar="DAYS")
     purge.set_defaults(command=_purge)
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from cds_service.app import create_app
+    from cds_service.log_format import configure_logging
 
-    settings = Settings()
+    # JSON lines with the request id; uvicorn's loggers go through the same handler, and the
+    # app writes its own access line (without uvicorn's, which would duplicate it).
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
-        port=args.port or settings.port,
+        port=settings.port if args.port is None else args.port,
         log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
         server_header=False,
         timeout_graceful_shutdown=20,
     )
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.app.application import build_advisor, new_http_client
+    from cds_service.protocol.request_parser import decode_json
 
-    body = sys.stdin.buffer.read() if str(args.request) == "-" else args.request.read_bytes()
-    settings = Settings()
-    now = _instant(args.now) if args.now else None
+    try:
+        body = sys.stdin.buffer.read() if str(args.request) == "-" else args.request.read_bytes()
+    except OSError as exc:
+        print(f"cds-service evaluate: cannot read {args.request}: {exc.strerror}", file=sys.stderr)
+        return 2
+    now: datetime | None = args.now
 
-    async def run() -> dict:
+    async def run() -> dict[str, Any]:
         async with new_http_client(settings) as http:
             advisor = build_advisor(settings, http, (lambda: now) if now else _utc_now)
-            service_id = args.service or _service_for(advisor, body)
+            if args.service:
+                service_id = args.service
+            else:
+                doc = decode_json(body)
+                hook = doc.get("hook") if isinstance(doc, dict) else None
+                service_id = advisor.service_for_hook(hook).id
             return (await advisor.advise(service_id, body)).response
 
     try:
         response = asyncio.run(run())
     except ServiceError as exc:
-        sys.stdout.buffer.write(orjson.dumps(exc.operation_outcome(), option=orjson.OPT_INDENT_2))
-        sys.stdout.write("\n")
+        _print_json(exc.operation_outcome())
         return 1
-    sys.stdout.buffer.write(orjson.dumps(response, option=orjson.OPT_INDENT_2))
-    sys.stdout.write("\n")
+    _print_json(response)
     return 0
 
 
-def _service_for(advisor: object, body: bytes) -> str:
-    from cds_service.advisor import Advisor
-    from cds_service.protocol.request_parser import decode_json
-
-    assert isinstance(advisor, Advisor)
-    doc = decode_json(body)
-    hook = doc.get("hook") if isinstance(doc, dict) else None
-    for service in advisor.catalogue.services.values():
-        if service.hook == hook:
-            return service.id
-    raise ServiceError(400, "invalid", f"No service answers the hook {hook!r}.", kind="wrong-hook")
-
-
-def _migrate(args: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.store.migration import migrate
 
-    asyncio.run(migrate(Settings()))
+    if _store_call(lambda: migrate(settings), "migrate") is _FAILED:
+        return 1
     print("database schema is at the newest version")
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.store.report import render_report
-    from cds_service.store.store import Store
 
-    start = _instant(args.start) if args.start else None
-    end = _instant(args.end) if args.end else None
+    async def run() -> dict[str, Any]:
+        async with _opened_store(settings) as store:
+            return await store.summary(args.start, args.end)
 
-    async def run() -> dict:
-        store = Store.from_settings(Settings())
-        await store.open()
-        try:
-            return await store.summary(start, end)
-        finally:
-            await store.close()
-
-    sys.stdout.write(render_report(asyncio.run(run()), csv=args.csv))
+    summary = _store_call(run, "report")
+    if summary is _FAILED:
+        return 1
+    sys.stdout.write(render_report(summary, csv=args.csv))
     return 0
 
 
-def _purge(args: argparse.Namespace) -> int:
-    from cds_service.store.store import Store
-
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
-        store = Store.from_settings(Settings())
-        await store.open()
-        try:
+        async with _opened_store(settings) as store:
             return await store.purge(timedelta(days=args.older_than))
-        finally:
-            await store.close()
 
-    print(f"deleted {asyncio.run(run())} audit rows older than {args.older_than} days")
+    removed = _store_call(run, "purge")
+    if removed is _FAILED:
+        return 1
+    print(
+        f"deleted {removed} hook calls older than {args.older_than} days, with their cards, "
+        "and the feedback received before then"
+    )
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
+    from cds_service.store.engine import sqlite_path
+    from cds_service.store.store import Store
+
+    path = sqlite_path(settings.sqlalchemy_url)
+    if path is not None and not path.exists():
+        # Opening would create an empty database and report zeros for a mistyped folder.
+        raise RuntimeError(f"no database at {path}: check RADIX_DATA_DIR")
+    # Not Store.from_settings: a report or a purge must not also start the daily retention
+    # purge, which would delete by RADIX_AUDIT_RETENTION_DAYS instead of what was asked.
+    store = Store(settings.sqlalchemy_url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _store_call(run: Callable[[], Any], command: str) -> Any:
+    """``asyncio.run(run())``; a database that is unreachable or stale is a message, not a trace."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        result = asyncio.run(run())
+    except (RuntimeError, OSError, SQLAlchemyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"cds-service {command}: {reason}", file=sys.stderr)
+        return _FAILED
+    return result
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def _instant(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _bound(text: str, *, end: bool) -> datetime:
+    from cds_service.app.analytics import parse_bound
+
+    # The same reading as GET /analytics/summary, so the report and the endpoint agree.
+    try:
+        return parse_bound(text, end=end)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date (2026-03-01) or date-time (2026-03-01T08:00:00Z): {text!r}"
+        ) from None
+
+
+def _start_bound(text: str) -> datetime:
+    return _bound(text, end=False)
+
+
+def _end_bound(text: str) -> datetime:
+    return _bound(text, end=True)
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        # 0 or less would put the cut-off at or after now and delete the whole trail.
+        raise argparse.ArgumentTypeError(f"DAYS must be a whole number of at least 1: {text!r}")
+    return days
 
 
 def _utc_now() -> datetime:

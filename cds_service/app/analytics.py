@@ -44,13 +44,25 @@ def _bad_request(message: str) -> Response:
     return FhirJsonResponse(operation_outcome("invalid", message), status_code=400)
 
 
+def _unauthorised() -> Response:
+    # The same words for a missing, malformed or wrong token: nothing to learn by probing.
+    return FhirJsonResponse(
+        operation_outcome("login", "authentication required"),
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def analytics_routes(store: Store, settings: Settings) -> list[Route]:
-    """The analytics route, bound to ``store`` and protected by ``settings.admin_token``."""
+    """The analytics route, bound to ``store`` and protected by ``settings.admin_token``.
+
+    Every refusal is an OperationOutcome; a 401 says only that authentication is required.
+    """
     token = settings.admin_token.get_secret_value()
 
     async def summary(request: Request) -> Response:
         if not _authorised(request, token):
-            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return _unauthorised()
         bounds: dict[str, datetime | None] = {"from": None, "to": None}
         for name in bounds:
             raw = request.query_params.get(name)
@@ -58,7 +70,7 @@ def analytics_routes(store: Store, settings: Settings) -> list[Route]:
                 continue
             try:
                 bounds[name] = parse_bound(raw, end=name == "to")
-            except ValueError:
+            except (ValueError, OverflowError):  # 9999-12-31 has no next midnight
                 return _bad_request(
                     f"'{name}' must be an ISO 8601 date (2026-03-01) or date-time "
                     "(2026-03-01T08:00:00Z)."

@@ -90,7 +90,11 @@ async def test_anyone_else_gets_401_without_detail(
 ) -> None:
     response = await client.get("/analytics/summary", headers=headers)
     assert response.status_code == 401
-    assert response.content == b""
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    assert response.json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "login", "diagnostics": "authentication required"}],
+    }
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -105,6 +109,7 @@ async def test_no_configured_token_means_no_access(tmp_path: Path) -> None:
             for token in ("", " "):
                 response = await http.get("/analytics/summary", headers=_auth(token))
                 assert response.status_code == 401
+                assert response.json()["issue"][0]["diagnostics"] == "authentication required"
     finally:
         await store.close()
 
@@ -116,6 +121,8 @@ async def test_no_configured_token_means_no_access(tmp_path: Path) -> None:
         {"to": "2026-02-30"},
         {"from": "2026-03-03", "to": "2026-03-01"},
         {"from": "2026-03-02T10:00:00Z", "to": "2026-03-02T10:00:00Z"},
+        {"to": "9999-12-31"},  # no next midnight to end on
+        {"from": "0001-01-01T00:00:00+01:00"},  # before the first UTC instant
     ],
 )
 async def test_bad_bounds_get_an_operation_outcome(
