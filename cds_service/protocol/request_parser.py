@@ -21,6 +21,7 @@ from cds_service.protocol.catalogue import ServiceDefinition
 from cds_service.protocol.hook_request import FhirAuthorization, HookRequest
 
 _MAX_MESSAGE = 300
+_CONTAINERS = (dict, list)
 
 
 @dataclass(frozen=True)
@@ -56,22 +57,20 @@ def check_limits(doc: Any, limits: RequestLimits) -> None:
 
 def json_depth(doc: Any, stop_above: int) -> int:
     """Nesting depth of arrays and objects (a scalar is 0); stops counting past ``stop_above``."""
-    # Iterative, so a hostile document cannot exhaust the Python stack.
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(doc, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > stop_above:
-            return deepest
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    # Level by level, not recursive: a hostile document cannot exhaust the Python stack, and
+    # one list comprehension per container keeps this well under a millisecond for 60 resources.
+    level = [doc] if isinstance(doc, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > stop_above:
+            return depth
+        deeper: list[Any] = []
+        for value in level:
+            children = value.values() if isinstance(value, dict) else value
+            deeper.extend([child for child in children if isinstance(child, _CONTAINERS)])
+        level = deeper
+    return depth
 
 
 def _resource_count(value: Any) -> int:
