@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -398,3 +399,43 @@ async def test_authenticated_clients_are_rate_limited_per_tenant(guarded, client
         assert (await call("site-a")).status_code == 200
     _outcome(await call("site-a"), 429)
     assert (await call("site-b")).status_code == 200
+
+
+async def test_a_token_replayed_to_another_replica_sharing_redis_is_refused(
+    tmp_path, trust_file, client_key
+):
+    """Two app instances (replicas) behind one Redis: a jti spent on one is spent on both."""
+    prefix = f"radix:test:{uuid.uuid4().hex}:"
+    replicas = [
+        create_app(
+            _settings(
+                tmp_path / name,
+                auth_required=True,
+                trusted_clients_file=trust_file,
+                public_base_url=PUBLIC,
+                redis_url="redis://127.0.0.1:6379/0",
+                jti_key_prefix=prefix,
+            ),
+            clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of,
+        )
+        for name in ("a", "b")
+    ]
+    token = _token(client_key, SERVICE)
+    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    async with (
+        serve(replicas[0]) as url_a,
+        serve(replicas[1]) as url_b,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        first = await client.post(url_a + SERVICE, json=body, headers=_bearer(token))
+        replayed = await client.post(url_b + SERVICE, json=body, headers=_bearer(token))
+        fresh = await client.post(
+            url_b + SERVICE, json=body, headers=_bearer(_token(client_key, SERVICE))
+        )
+    assert first.status_code == 200 and fresh.status_code == 200
+    _outcome(replayed, 401)
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+    assert len(keys) == 2  # the two spent jtis, shared by both replicas
+    await redis.delete(*keys)
+    await redis.aclose()
