@@ -28,6 +28,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.vignettes import prefetch_from  # noqa: E402
+
 VIGNETTE = ROOT.parent / "shared" / "clinical" / "vignettes" / "p27-l5-right-with-noise.json"
 
 
@@ -72,27 +76,11 @@ def sixty_resource_request() -> dict[str, Any]:
             }
         )
 
-    def bundle(kind: str) -> dict[str, Any]:
-        entries = [{"resource": r} for r in resources if r["resourceType"] == kind]
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            **({"entry": entries} if entries else {}),
-        }
-
     return {
         "hook": "patient-view",
         "hookInstance": "bench-0001",
         "context": case["context"],
-        "prefetch": {
-            "patient": patient,
-            "conditions": bundle("Condition"),
-            "observations": bundle("Observation"),
-            "procedures": bundle("Procedure"),
-            "serviceRequests": bundle("ServiceRequest"),
-            "imagingStudies": bundle("ImagingStudy"),
-            "diagnosticReports": bundle("DiagnosticReport"),
-        },
+        "prefetch": prefetch_from(resources),
     }
 
 

@@ -114,3 +114,29 @@ def _whole_days(delta: timedelta) -> int:
 def _parse(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def prefetch_from(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The prefetch a complete EHR would send for Radix's templates, resolved in memory."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+
+    def bundle(kind: str) -> dict[str, Any]:
+        entries = [{"resource": r} for r in by_type.get(kind, [])]
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(entries),
+            **({"entry": entries} if entries else {}),
+        }
+
+    return {
+        "patient": next(iter(by_type.get("Patient", [])), None),
+        "conditions": bundle("Condition"),
+        "observations": bundle("Observation"),
+        "procedures": bundle("Procedure"),
+        "serviceRequests": bundle("ServiceRequest"),
+        "imagingStudies": bundle("ImagingStudy"),
+        "diagnosticReports": bundle("DiagnosticReport"),
+    }

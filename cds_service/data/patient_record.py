@@ -17,7 +17,7 @@ from cds_service.data.fhir_client import FetchFailed, FhirClient
 from cds_service.data.prefetch_template import is_read, render_template, template_resource_type
 from cds_service.errors import ServiceError, bad_request
 from cds_service.protocol.catalogue import ServiceDefinition
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.protocol.hook_request import HookRequest, bundle_resources
 
 logger = logging.getLogger("radix.data")
 
@@ -152,7 +152,7 @@ class RecordGatherer:
             if not page or page.get("resourceType") != "Bundle":
                 result.partial = True
                 break
-            result.resources.extend(_bundle_resources(page))
+            result.resources.extend(bundle_resources(page))
             result.fetched = True
             link = _next_link(page)
             pages += 1
@@ -186,21 +186,8 @@ def _from_prefetch(value: dict[str, Any] | None) -> _KeyResult:
     if kind == "OperationOutcome":
         return _KeyResult(failure="the CDS client reported an error for this prefetch key")
     if kind == "Bundle":
-        return _KeyResult(resources=_bundle_resources(value), partial=bool(_next_link(value)))
+        return _KeyResult(resources=bundle_resources(value), partial=bool(_next_link(value)))
     return _KeyResult(resources=[value])
-
-
-def _bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = bundle.get("entry")
-    if not isinstance(entries, list):
-        return []
-    return [
-        e["resource"]
-        for e in entries
-        if isinstance(e, dict)
-        and isinstance(e.get("resource"), dict)
-        and e["resource"].get("resourceType") != "OperationOutcome"
-    ]
 
 
 def _next_link(value: Any) -> str | None:

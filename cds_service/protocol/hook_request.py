@@ -45,17 +45,7 @@ class HookRequest:
     @property
     def draft_orders(self) -> list[dict[str, Any]]:
         """The draft order resources of ``context.draftOrders`` (any Bundle type, or none)."""
-        bundle = self.context.get("draftOrders")
-        if not isinstance(bundle, dict):
-            return []
-        entries = bundle.get("entry")
-        if not isinstance(entries, list):
-            return []
-        return [
-            e["resource"]
-            for e in entries
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-        ]
+        return bundle_resources(self.context.get("draftOrders"))
 
     @property
     def selections(self) -> list[str]:
@@ -69,3 +59,17 @@ class HookRequest:
             return orders
         selected = set(self.selections)
         return [o for o in orders if f"{o.get('resourceType')}/{o.get('id')}" in selected]
+
+
+def bundle_resources(bundle: Any) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries, skipping OperationOutcomes and malformed entries."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") != "OperationOutcome"
+    ]

@@ -14,7 +14,7 @@ from cds_service.app import create_app
 from cds_service.settings import Settings
 from tests.cds_response_rules import assert_valid_response
 from tests.live_server import serve
-from tests.vignettes import Vignette, load_vignettes
+from tests.vignettes import Vignette, load_vignettes, prefetch_from
 
 VIGNETTES = {v.id: v for v in load_vignettes()}
 SERVICE_OF = {
@@ -24,33 +24,6 @@ SERVICE_OF = {
 }
 
 
-def prefetch_from(vignette: Vignette) -> dict[str, Any]:
-    """The prefetch a complete EHR would send, resolved in memory from the vignette's record."""
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for resource in vignette.resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-    patient = next(iter(by_type.get("Patient", [])), None)
-
-    def bundle(kind: str) -> dict[str, Any]:
-        entries = [{"resource": r} for r in by_type.get(kind, [])]
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(entries),
-            **({"entry": entries} if entries else {}),
-        }
-
-    return {
-        "patient": patient,
-        "conditions": bundle("Condition"),
-        "observations": bundle("Observation"),
-        "procedures": bundle("Procedure"),
-        "serviceRequests": bundle("ServiceRequest"),
-        "imagingStudies": bundle("ImagingStudy"),
-        "diagnosticReports": bundle("DiagnosticReport"),
-    }
-
-
 def hook_request(
     vignette: Vignette, hook_instance: str = "3f1c9d2e-7b4a-4c1e-9f0d-2a6b8c4e1d00", **changes: Any
 ) -> dict[str, Any]:
@@ -58,7 +31,7 @@ def hook_request(
         "hook": vignette.hook,
         "hookInstance": hook_instance,
         "context": copy.deepcopy(vignette.context),
-        "prefetch": prefetch_from(vignette),
+        "prefetch": prefetch_from(vignette.resources),
     }
     body.update(changes)
     return body

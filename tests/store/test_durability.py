@@ -28,7 +28,7 @@ from cds_service.store.migration import migrate
 from cds_service.store.schema import audit_event, feedback
 from tests.live_server import free_port
 from tests.store.conftest import POSTGRES_URL
-from tests.vignettes import load_vignettes
+from tests.vignettes import load_vignettes, prefetch_from
 
 SERVICE = "radix-lumbar-radiculopathy"
 VIGNETTE = next(v for v in load_vignettes() if v.id == "p07-ces-urinary-retention")
@@ -37,31 +37,11 @@ NOW = datetime.now(UTC)
 
 def _hook_call(hook_instance: str) -> dict[str, Any]:
     vignette = VIGNETTE.shifted(NOW)
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for resource in vignette.resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-
-    def bundle(kind: str) -> dict[str, Any]:
-        entries = [{"resource": r} for r in by_type.get(kind, [])]
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            **({"entry": entries} if entries else {}),
-        }
-
     return {
         "hook": vignette.hook,
         "hookInstance": hook_instance,
         "context": vignette.context,
-        "prefetch": {
-            "patient": by_type["Patient"][0],
-            "conditions": bundle("Condition"),
-            "observations": bundle("Observation"),
-            "procedures": bundle("Procedure"),
-            "serviceRequests": bundle("ServiceRequest"),
-            "imagingStudies": bundle("ImagingStudy"),
-            "diagnosticReports": bundle("DiagnosticReport"),
-        },
+        "prefetch": prefetch_from(vignette.resources),
     }
 
 
