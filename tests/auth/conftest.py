@@ -9,12 +9,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import pytest
+import redis.asyncio as redis
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
@@ -146,3 +147,21 @@ def rs384_key() -> SigningKey:
 def other_es384_key() -> SigningKey:
     """A stranger's key: same algorithm, different private key."""
     return SigningKey(ec.generate_private_key(ec.SECP384R1()), "ES384", "stranger")
+
+
+#: The Redis every replica of a test shares (the machine's, on loopback).
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix unique to this test; its keys are deleted afterwards."""
+    prefix = f"radix-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import redis.asyncio as redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
@@ -29,13 +28,12 @@ from cds_service.auth.jwks_cache import JwksCache
 from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.trusted_client import TrustedClient, TrustFileError
 from cds_service.settings import Settings
-from tests.auth.conftest import JwksServer, SigningKey, jwks_of
+from tests.auth.conftest import REDIS_URL, JwksServer, SigningKey, jwks_of
 
 ISS = "https://ehr.example.org/fhir"
 BASE = "https://radix.example.org"
 SERVICE_URL = f"{BASE}/cds-services/radix-lumbar"
 DISCOVERY_URL = f"{BASE}/cds-services"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 _DROP = object()
 
 
@@ -373,19 +371,6 @@ async def test_a_replayed_jti_is_refused(
         _claims(jti=jwt.decode(token, options={"verify_signature": False})["jti"])
     )
     assert await _refused(authenticator, f"Bearer {again}", SERVICE_URL) == "replayed-jti"
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"radix-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.integration

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
 
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.auth.conftest import REDIS_URL
 
 
 class FakeClock:
@@ -57,20 +54,6 @@ async def test_memory_forgets_expired_entries() -> None:
     await cache.first_use("https://ehr.example", "fresh", clock.now + 10)
 
     assert len(cache._expiries) == 1
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A key prefix unique to this test; its keys are deleted afterwards."""
-    prefix = f"radix-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.integration
