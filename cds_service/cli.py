@@ -105,10 +105,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # JSON lines with the request id; uvicorn's loggers go through the same handler, and the
     # app writes its own access line (without uvicorn's, which would duplicate it).
     configure_logging(settings.log_level, settings.log_format)
+    # The command line wins over the environment, and the default JWT audiences follow the port.
+    overrides = {"host": args.host, "port": args.port}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     uvicorn.run(
         create_app(settings),
-        host=args.host or settings.host,
-        port=settings.port if args.port is None else args.port,
+        host=settings.host,
+        port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,
         access_log=False,

@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     # --- HTTP ---------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8080
-    #: The URL EHRs call, without trailing slash; JWT ``aud`` is computed from it, never from Host.
-    public_base_url: str = "http://127.0.0.1:8080"
+    #: The URL(s) EHRs call, comma-separated; JWT ``aud`` is computed from them, never from the
+    #: Host header. Empty: this machine's own, http://127.0.0.1:PORT and http://localhost:PORT.
+    public_base_url: str = ""
     #: Origins allowed by CORS (comma-separated, or ``*``).
     cors_origins: str = "*"
     #: Largest request body accepted, in bytes (413 above it).
@@ -138,6 +139,12 @@ class Settings(BaseSettings):
     @property
     def fhir_server_host_set(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.fhir_server_hosts.split(",") if h.strip())
+
+    @property
+    def public_base_urls(self) -> tuple[str, ...]:
+        """Every base URL a JWT ``aud`` may name (before the endpoint's path)."""
+        configured = tuple(u.strip() for u in self.public_base_url.split(",") if u.strip())
+        return configured or (f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}")
 
     @property
     def cors_origin_list(self) -> list[str]:

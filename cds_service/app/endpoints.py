@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from cds_service.app.json_response import JsonResponse
 from cds_service.app.request_body import read_body
+from cds_service.auth.audience import audience_url
 from cds_service.errors import ServiceError
 from cds_service.protocol.request_parser import parse_feedback
 from cds_service.store.audit_record import AuditRecord
@@ -53,12 +54,14 @@ async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | 
         return None
     from cds_service.auth.authentication_failed import AuthenticationFailed
 
-    # aud is the URL the client was configured to call: the public base URL plus the path,
+    # aud is the URL the client was configured to call: a public base URL plus the path,
     # never the Host header a proxy or an attacker controls.
-    audience = runtime.settings.public_base_url.rstrip("/") + request.url.path
+    audiences = [
+        audience_url(base, request.url.path) for base in runtime.settings.public_base_urls
+    ]
     try:
         return await runtime.authenticator.authenticate(
-            request.headers.get("authorization"), audience
+            request.headers.get("authorization"), audiences
         )
     except AuthenticationFailed:
         raise ServiceError(401, "login", "Authentication failed.", kind="unauthenticated") from None

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -84,8 +84,11 @@ class ClientAuthenticator:
             max_lifetime=settings.jwt_max_lifetime_seconds,
         )
 
-    async def authenticate(self, authorization: str | None, audience_url: str) -> ClientIdentity:
-        """Verify the bearer JWT of a call to ``audience_url`` (built from the public base URL)."""
+    async def authenticate(
+        self, authorization: str | None, audience_url: str | Sequence[str]
+    ) -> ClientIdentity:
+        """Verify the bearer JWT of a call to ``audience_url`` (built from the public base URL;
+        several when the service is reachable under several configured names)."""
         claims: Mapping[str, Any] = {}
         try:
             token = _bearer_token(authorization)
@@ -123,7 +126,11 @@ class ClientAuthenticator:
         return decoded["header"], claims
 
     async def _verify(
-        self, token: str, header: Mapping[str, Any], claims: Mapping[str, Any], audience_url: str
+        self,
+        token: str,
+        header: Mapping[str, Any],
+        claims: Mapping[str, Any],
+        audience_url: str | Sequence[str],
     ) -> ClientIdentity:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
@@ -221,13 +228,14 @@ def _bearer_token(authorization: str | None) -> str:
     return token
 
 
-def _audience_matches(aud: object, audience_url: str) -> bool:
+def _audience_matches(aud: object, audience_url: str | Sequence[str]) -> bool:
     """``aud`` (a string or an array of strings) names the endpoint that was called."""
     audiences = [aud] if isinstance(aud, str) else aud
     if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
         return False
-    expected = normalise_audience(audience_url)
-    return any(normalise_audience(a) == expected for a in audiences)
+    urls = [audience_url] if isinstance(audience_url, str) else audience_url
+    expected = {normalise_audience(url) for url in urls}
+    return any(normalise_audience(a) in expected for a in audiences)
 
 
 def _is_time(value: object) -> bool:

@@ -439,3 +439,36 @@ async def test_a_token_replayed_to_another_replica_sharing_redis_is_refused(
     assert len(keys) == 2  # the two spent jtis, shared by both replicas
     await redis.delete(*keys)
     await redis.aclose()
+
+
+async def test_by_default_both_loopback_names_of_the_port_are_audiences(
+    tmp_path, trust_file, client_key
+):
+    """Unconfigured, the service is its own machine's: 127.0.0.1 and localhost on its port."""
+    port = free_port()
+    settings = _settings(tmp_path, auth_required=True, trusted_clients_file=trust_file, port=port)
+    app = create_app(settings, clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of)
+    async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for base in (f"http://127.0.0.1:{port}", f"http://LOCALHOST:{port}/"):
+            token = _token(client_key, "/cds-services", base=base.rstrip("/"))
+            assert (await client.get("/cds-services", headers=_bearer(token))).status_code == 200
+        other_port = _token(client_key, "/cds-services", base=f"http://localhost:{port + 1}")
+        _outcome(await client.get("/cds-services", headers=_bearer(other_port)), 401)
+
+
+async def test_several_configured_public_urls_are_each_an_audience(
+    tmp_path, trust_file, client_key
+):
+    settings = _settings(
+        tmp_path,
+        auth_required=True,
+        trusted_clients_file=trust_file,
+        public_base_url=f"{PUBLIC}, https://radix.internal.example.org/cds",
+    )
+    app = create_app(settings, clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for base in (PUBLIC, "https://radix.internal.example.org/cds"):
+            token = _token(client_key, "/cds-services", base=base)
+            assert (await client.get("/cds-services", headers=_bearer(token))).status_code == 200
+        elsewhere = _token(client_key, "/cds-services", base="https://evil.example.org")
+        _outcome(await client.get("/cds-services", headers=_bearer(elsewhere)), 401)
