@@ -5,16 +5,20 @@ with no prefetch but ``fhirServer`` + ``fhirAuthorization``. Both must meet ``ex
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from cds_service.advisor import utc_now
 from cds_service.app import create_app
 from cds_service.data.prefetch_template import render_template
 from cds_service.protocol.catalogue import load_catalogue
 from cds_service.settings import Settings
 from tests.cds_response_rules import assert_valid_response
+from tests.fhir_server import FhirTestServer
 from tests.live_server import serve
 from tests.vignette_expectations import check
 from tests.vignettes import Vignette, load_vignettes
@@ -26,13 +30,27 @@ CATALOGUE = load_catalogue()
 TOKEN = "vignette-access-token"
 
 
-@pytest.fixture(scope="module")
-def ehr(fhir_server):
+@dataclass(frozen=True)
+class Ehr:
+    """The FHIR server holding every case, and the cases as loaded (dates as of when?)."""
+
+    server: FhirTestServer
+    cases: dict[str, Vignette]
+    frozen_clock: bool
+
+
+@pytest.fixture(scope="module", params=["clock-at-asOf", "dates-shifted-to-now"])
+def ehr(request, fhir_server) -> Ehr:
+    """Both ways the vignettes README allows: the clock frozen at asOf, or every date shifted so
+    that asOf is now and the service runs on the real clock (as the held-out evaluator does)."""
+    frozen = request.param == "clock-at-asOf"
+    now = datetime.now(UTC)
+    cases = {v.id: v if frozen else v.shifted(now) for v in VIGNETTES}
     fhir_server.reset()
     fhir_server.clear_faults()
     fhir_server.require_token(None)
-    fhir_server.load([r for v in VIGNETTES for r in v.resources])
-    return fhir_server
+    fhir_server.load([r for v in cases.values() for r in v.resources])
+    return Ehr(fhir_server, cases, frozen)
 
 
 def _service(hook: str):
@@ -54,19 +72,20 @@ def resolved_prefetch(vignette: Vignette, base_url: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.id for v in VIGNETTES])
-async def test_vignette_over_http(vignette: Vignette, ehr, tmp_path):
+async def test_vignette_over_http(vignette: Vignette, ehr: Ehr, tmp_path):
+    vignette = ehr.cases[vignette.id]
     settings = Settings(data_dir=tmp_path, fhir_allow_loopback=True, auth_required=False)
-    app = create_app(settings, clock=lambda: vignette.as_of)
+    app = create_app(settings, clock=(lambda: vignette.as_of) if ehr.frozen_clock else utc_now)
     service = _service(vignette.hook)
     base = {
         "hook": vignette.hook,
         "hookInstance": f"{vignette.id}-instance",
         "context": copy.deepcopy(vignette.context),
     }
-    with_prefetch = {**base, "prefetch": resolved_prefetch(vignette, ehr.base_url)}
+    with_prefetch = {**base, "prefetch": resolved_prefetch(vignette, ehr.server.base_url)}
     with_fallback = {
         **base,
-        "fhirServer": ehr.base_url,
+        "fhirServer": ehr.server.base_url,
         "fhirAuthorization": {
             "access_token": TOKEN,
             "token_type": "Bearer",
