@@ -29,7 +29,7 @@ from cds_service.store.engine import create_engine
 from cds_service.store.schema import audit_card, audit_event, feedback
 from cds_service.store.store import Store
 from tests.app.test_application import SERVICE_OF, VIGNETTES, _settings, hook_request
-from tests.auth.conftest import SigningKey
+from tests.auth.conftest import SigningKey, write_trust_file
 from tests.live_server import serve
 from tests.store.conftest import POSTGRES_URL, Backend, migrate_backend
 
@@ -400,14 +400,7 @@ async def test_a_call_refused_for_missing_data_keeps_its_patient(
 
 async def test_the_trail_names_the_authenticated_client(backend: Backend, tmp_path: Path) -> None:
     key = SigningKey(ec.generate_private_key(ec.SECP384R1()), "ES384", "ehr-audit")
-    trust = tmp_path / "trusted-clients.json"
-    client = {
-        "iss": ISSUER,
-        "jwks": {"keys": [key.public_jwk]},
-        "algorithms": ["ES384"],
-        "tenants": ["site-a", "site-b"],
-    }
-    trust.write_text(orjson.dumps({"clients": [client]}).decode())
+    trust = write_trust_file(tmp_path, ISSUER, key, ["site-a", "site-b"])
     public = "https://radix.example.org"
     service = SERVICE_OF["patient-view"]
     call_path, feedback_path = f"/cds-services/{service}", FEEDBACK_URL.format(service)

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from cds_service.app import create_app
 from cds_service.resources import data_dir
 from cds_service.settings import Settings
-from tests.auth.conftest import SigningKey
+from tests.auth.conftest import SigningKey, write_trust_file
 
 PUBLIC = "https://radix.example.org"
 ISS = "https://ehr.example.org/fhir"
@@ -159,9 +159,7 @@ def client_key() -> SigningKey:
 @pytest.fixture(scope="module")
 def guarded_app(tmp_path_factory, client_key: SigningKey) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("fuzz-guarded")
-    trust = folder / "trusted-clients.json"
-    client = {"iss": ISS, "jwks": {"keys": [client_key.public_jwk]}, "algorithms": ["ES384"]}
-    trust.write_text(json.dumps({"clients": [client]}))
+    trust = write_trust_file(folder, ISS, client_key)
     settings = _settings(folder, auth_required=True, trusted_clients_file=trust)
     yield from _run(settings, Refusing())
 

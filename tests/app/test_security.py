@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from cds_service.app import create_app
 from tests.app.test_application import VIGNETTES, _settings, hook_request
-from tests.auth.conftest import SigningKey
+from tests.auth.conftest import SigningKey, write_trust_file
 from tests.live_server import free_port, serve
 
 SERVICE = "/cds-services/radix-lumbar-radiculopathy"
@@ -253,15 +253,7 @@ def client_key() -> SigningKey:
 
 @pytest.fixture
 def trust_file(tmp_path, client_key) -> Path:
-    path = tmp_path / "trusted-clients.json"
-    client = {
-        "iss": ISS,
-        "jwks": {"keys": [client_key.public_jwk]},
-        "algorithms": ["ES384"],
-        "tenants": ["site-a", "site-b"],
-    }
-    path.write_text(json.dumps({"clients": [client]}))
-    return path
+    return write_trust_file(tmp_path, ISS, client_key, ["site-a", "site-b"])
 
 
 def _token(key: SigningKey, path: str, *, base: str = PUBLIC, **claims: Any) -> str:

@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -165,3 +166,15 @@ async def redis_prefix() -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def write_trust_file(
+    folder: Path, iss: str, key: SigningKey, tenants: list[str] | None = None
+) -> Path:
+    """A trusted-clients file pinning ``key`` for ``iss`` (and, if given, its tenants)."""
+    client: dict[str, Any] = {"iss": iss, "jwks": jwks_of(key), "algorithms": [key.alg]}
+    if tenants:
+        client["tenants"] = tenants
+    path = folder / "trusted-clients.json"
+    path.write_text(json.dumps({"clients": [client]}))
+    return path
