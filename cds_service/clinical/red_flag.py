@@ -1,8 +1,10 @@
 """Red flags and their tiers, exactly per decision-rules.md §2 (sources: clinical.md §2.1).
 
-Each trigger has a rule id ``<flag>/<trigger>``. Only the cauda-equina symptoms need back pain
-(rules §1.6); every other trigger stands on its own, as rules §2 and the order-rating row "no
-back pain, radicular syndrome or red flag" are written.
+Each trigger has a rule id ``<flag>/<trigger>``. Red flags are flags of back pain (rules §2):
+every trigger but the two diagnoses themselves (a cauda equina syndrome Condition, a spinal cord
+compression Condition) counts only in a patient with back pain. Without it a weak foot is more
+often a peroneal palsy or a stroke, and cancer, osteoporosis or age are risk factors of nothing
+Radix assesses; such triggers are listed as "not counted", never silently dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ CES_SYMPTOMS: tuple[str, ...] = (
     "urinary-retention", "urinary-incontinence", "faecal-incontinence", "saddle-anaesthesia",
     "sexual-dysfunction",
 )
+#: The diagnoses that are red flags on their own, with or without back pain (rules §2).
+WITHOUT_BACK_PAIN = frozenset({"cauda-equina/condition", "cord-compression/condition"})
 _ROOT_ORDER = ("L2", "L3", "L4", "L5", "S1")
 
 
@@ -64,12 +68,17 @@ def find_red_flags(
     """Every red flag that stands, with its evidence and whether it is newer than the MRI."""
     not_counted: list[Evidence] = []
     triggers = [
-        *_cauda_equina(chart, exam, course, config, not_counted),
+        *_cauda_equina(chart, exam, config, not_counted),
         *_motor(chart, exam, config),
         *_cord_compression(chart, exam),
         *_risk_factors(chart, exam, config),
         *_spinal_disease(chart),
     ]
+    if not course.back_pain:
+        for trigger in triggers:
+            if trigger.rule not in WITHOUT_BACK_PAIN:
+                not_counted.extend(_not_counted(trigger, "no back pain recorded, not counted"))
+        triggers = [t for t in triggers if t.rule in WITHOUT_BACK_PAIN]
     recent = course.recent_mri
     flags = tuple(
         _flag(flag, [t for t in triggers if t.flag == flag], recent is not None,
@@ -102,7 +111,7 @@ def _flag(
 
 
 def _cauda_equina(
-    chart: Chart, exam: Exam, course: Course, config: ClinicalConfig, not_counted: list[Evidence]
+    chart: Chart, exam: Exam, config: ClinicalConfig, not_counted: list[Evidence]
 ) -> Iterator[_Trigger]:
     ces = chart.asserted("cauda-equina-syndrome")
     if ces:
@@ -112,9 +121,7 @@ def _cauda_equina(
         recent: list[Finding] = []
         for fact in chart.asserted(symptom):
             if fact.when is not None and chart.now - fact.when > window:
-                not_counted.append(_note(fact, "long-standing, not counted"))
-            elif not course.back_pain:
-                not_counted.append(_note(fact, "no back pain recorded, not counted"))
+                not_counted.append(_annotated(evidence(fact), "long-standing, not counted"))
             else:
                 recent.append(fact)
         if recent:
@@ -287,6 +294,11 @@ def _weak_flags(chart: Chart, config: ClinicalConfig) -> tuple[str, ...]:
     return tuple(weak)
 
 
-def _note(fact: Finding, why: str) -> Evidence:
-    item = evidence(fact)
+def _not_counted(trigger: _Trigger, why: str) -> list[Evidence]:
+    return [_annotated(evidence(f), why) for f in trigger.facts] + [
+        _annotated(item, why) for item in trigger.extra
+    ]
+
+
+def _annotated(item: Evidence, why: str) -> Evidence:
     return Evidence(item.reference, f"{item.text} — {why}")

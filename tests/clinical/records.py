@@ -143,6 +143,10 @@ def sciatica(days: float = 14, side: str | None = None) -> dict[str, Any]:
     return condition(code, days=days)
 
 
+def low_back_pain(days: float = 14) -> dict[str, Any]:
+    return condition("M54.50", days=days)
+
+
 def imaging_study(
     code: str = "72148", system: str = CPT, *, days: float | None = 90, status: str = "available"
 ) -> dict[str, Any]:

@@ -122,7 +122,9 @@ def test_severe_deficit_and_foot_drop(knowledge: Knowledge) -> None:
     rules = _rules([r.sciatica(), r.exam("strength-ankle-plantarflexion", 3, side="left")],
                    knowledge)
     assert "severe-motor-deficit/mrc" in rules
-    assert "severe-motor-deficit/foot-drop" in _rules([r.condition("M21.372")], knowledge)
+    assert "severe-motor-deficit/foot-drop" in _rules(
+        [r.low_back_pain(), r.condition("M21.372")], knowledge
+    )
 
 
 def test_malignancy_with_umn_is_cord_compression(knowledge: Knowledge) -> None:
@@ -135,13 +137,29 @@ def test_malignancy_with_umn_is_cord_compression(knowledge: Knowledge) -> None:
     assert {f.id for f in umn_only.flags} == {"upper-motor-neuron"}
 
 
-def test_risk_factors_stand_without_a_spinal_complaint(knowledge: Knowledge) -> None:
-    # Rules §2 gate only the cauda-equina symptoms on back pain (rules §1.6).
+def test_red_flags_are_flags_of_back_pain(knowledge: Knowledge) -> None:
+    # Rules §2: without back pain, risk factors and exam findings flag nothing and say so.
     risk = [r.patient("1940-01-01"), r.condition("C61"), r.condition("B20"),
-            r.condition("64859006", r.SCT)]
-    expected = {"malignancy", "infection", "fracture"}
-    assert {f.id for f in _report(risk, knowledge).flags} == expected
-    assert {f.id for f in _report([*risk, r.sciatica()], knowledge).flags} == expected
+            r.condition("64859006", r.SCT), r.condition("M21.372"),
+            r.exam("strength-ankle-plantarflexion", 2, side="left"),
+            r.exam("babinski", True, side="left"), r.condition("R33.9", days=2)]
+    alone = _report(risk, knowledge)
+    assert alone.flags == ()
+    assert sum("no back pain recorded, not counted" in e.text for e in alone.not_counted) == 8
+    assert any(e.text.startswith("Age 86 — no back pain") for e in alone.not_counted)
+    expected = {"malignancy", "infection", "fracture", "severe-motor-deficit",
+                "cord-compression", "cauda-equina"}
+    for pain in (r.sciatica(), r.low_back_pain(), r.condition("M48.062")):
+        report = _report([*risk, pain], knowledge)
+        assert {f.id for f in report.flags} == expected
+        assert report.not_counted == ()
+
+
+def test_the_two_diagnoses_are_red_flags_without_back_pain(knowledge: Knowledge) -> None:
+    ces = _report([r.condition("G83.4", days=400)], knowledge)
+    assert ces.rules == ("cauda-equina/condition",)
+    cord = _report([r.condition("71286001", r.SCT), r.condition("C61")], knowledge)
+    assert cord.rules == ("cord-compression/condition",)
 
 
 def test_cauda_equina_symptoms_need_back_pain(knowledge: Knowledge) -> None:
