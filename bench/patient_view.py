@@ -30,17 +30,19 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.cases import own_case  # noqa: E402
 from tests.vignettes import prefetch_from  # noqa: E402
 
-VIGNETTE = ROOT.parent / "shared" / "clinical" / "vignettes" / "p27-l5-right-with-noise.json"
+#: The project's own realistic record: a left L4 radiculopathy among vital signs and noise.
+CASE = "l4-left-noise"
 
 
 def sixty_resource_request() -> dict[str, Any]:
-    """A realistic record (a vignette with noise) padded with vital signs to 60 resources."""
-    case = json.loads(VIGNETTE.read_text())
+    """A realistic record (a case with noise) padded with vital signs to 60 resources."""
+    case = own_case(CASE)
     kinds = ("Patient", "Condition", "Observation", "Procedure", "ServiceRequest", "ImagingStudy",
              "DiagnosticReport")
-    resources = [r for r in case["resources"] if r["resourceType"] in kinds]
+    resources = [r for r in case.resources if r["resourceType"] in kinds]
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     n = 0
     while len(resources) < 60:
@@ -79,7 +81,7 @@ def sixty_resource_request() -> dict[str, Any]:
     return {
         "hook": "patient-view",
         "hookInstance": "bench-0001",
-        "context": case["context"],
+        "context": case.context,
         "prefetch": prefetch_from(resources),
     }
 

@@ -28,7 +28,7 @@ from cds_service.store.engine import create_engine
 from cds_service.store.migration import current_revision, head_revision
 from cds_service.store.schema import audit_card, audit_event, feedback
 from cds_service.store.store import Store
-from tests.app.test_application import SERVICE_OF, VIGNETTES, _settings, hook_request
+from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
 from tests.live_server import free_port, serve
 from tests.store.conftest import POSTGRES_URL
 
@@ -72,10 +72,10 @@ def _no_traceback(run: Run) -> None:
 # --- evaluate -----------------------------------------------------------------------------
 
 EVALUATED = (
-    "p07-ces-urinary-retention",  # patient-view, a critical card
-    "p16-hypertension-only",  # patient-view, no card
-    "p19-os-mri-acute-sciatica",  # order-select, a card and a rating
-    "p26-sign-prior-mri-procedure",  # order-sign
+    "ces-retention",  # patient-view, a critical card
+    "hypertension",  # patient-view, no card
+    "mri-too-early",  # order-select, a card and a rating
+    "sign-repeat-mri",  # order-sign
 )
 
 
@@ -83,7 +83,7 @@ async def test_evaluate_prints_what_the_http_service_answers(tmp_path: Path) -> 
     env = _env(tmp_path / "data")
     answers = {}
     for vignette_id in EVALUATED:
-        vignette = VIGNETTES[vignette_id]
+        vignette = CASES[vignette_id]
         request = hook_request(vignette, f"cli-{vignette_id}")
         app = create_app(_settings(tmp_path / vignette_id), clock=lambda v=vignette: v.as_of)
         async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
@@ -98,7 +98,7 @@ async def test_evaluate_prints_what_the_http_service_answers(tmp_path: Path) -> 
         answers[vignette_id] = answer.json()
 
     # stdin and an explicit service give the same answer as a file and the hook's service
-    vignette = VIGNETTES[EVALUATED[0]]
+    vignette = CASES[EVALUATED[0]]
     run = await _cli(
         env,
         "evaluate",
@@ -115,7 +115,7 @@ async def test_evaluate_prints_what_the_http_service_answers(tmp_path: Path) -> 
 
 async def test_evaluate_answers_a_bad_request_with_an_operation_outcome(tmp_path: Path) -> None:
     env = _env(tmp_path / "data")
-    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    vignette = CASES["ces-retention"]
     no_user = hook_request(vignette)
     del no_user["context"]["userId"]
     app = create_app(_settings(tmp_path), clock=lambda: vignette.as_of)

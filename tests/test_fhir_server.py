@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests import fhir_server as fhir_server_module
+from tests.cases import own_case
 from tests.fhir_server import (
     FhirServerError,
     FhirTestServer,
@@ -23,13 +24,12 @@ from tests.fhir_server import (
 
 pytestmark = pytest.mark.integration
 
-VIGNETTES_DIR = Path(os.environ.get("RADIX_VIGNETTES_DIR", "/work/shared/clinical/vignettes"))
-# Between them these cases hold every resource type the service reads.
+# Between them these cases (tests/cases.py) hold every resource type the service reads.
 VIGNETTES = (
-    "p01-l5-left-acute",
-    "p19-os-mri-acute-sciatica",
-    "p25-os-prior-mri-imagingstudy",
-    "p39-specialist-review-prior-mri",
+    "l5-left-acute",
+    "mri-after-pt",
+    "repeat-mri",
+    "specialist-review",
 )
 SEARCHED_TYPES = (
     "Condition",
@@ -43,10 +43,11 @@ FHIR_JSON = "application/fhir+json"
 
 
 def _vignette(name: str) -> dict[str, Any]:
-    path = VIGNETTES_DIR / f"{name}.json"
-    if not path.is_file():
-        pytest.fail(f"vignette {path} not found; set RADIX_VIGNETTES_DIR to the vignettes folder")
-    return json.loads(path.read_text(encoding="utf-8"))
+    case = own_case(name)
+    # A deep copy: tests and the server must not change the shared, cached case.
+    return copy.deepcopy(
+        {"id": case.id, "context": case.context, "resources": case.resources}
+    )
 
 
 def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:

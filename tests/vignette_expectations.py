@@ -1,6 +1,14 @@
-"""Check a CDS Hooks response against a vignette's ``expected``, reading it as an integration
-team would: from the cards' ``org.radix-cds.assessment`` and from ``systemActions``
-(the rules of ``../shared/clinical/vignettes/README.md``)."""
+"""Check a CDS Hooks response against a case's ``expected``, reading it as an integration team
+would: from the cards' ``org.radix-cds.assessment`` (docs/assessment-contract.md) and from
+``systemActions``.
+
+``expected`` keys: ``disposition`` (the most severe card's; no card on patient-view = ``none``),
+``tier``, ``redFlags`` (each must appear), ``absentRedFlags`` (none may), ``root`` / ``side``,
+``noLocalisation``, ``orderRatings`` (reference -> pama-rating code; ``None`` = must not be
+rated; no other order may be), ``expectWarningCard``, ``expectPriorityUpgrade`` (an update or
+create of a stat lumbar MRI) and ``noCards``. On the order hooks the assessment is checked only
+when a card carries it, since a rating alone may answer.
+"""
 
 from __future__ import annotations
 

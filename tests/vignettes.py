@@ -1,6 +1,10 @@
-"""The clinical vignettes of ``../shared/clinical/vignettes``: loading and date shifting.
+"""Clinical cases as vignettes: the shape, date shifting, and the developers' shared set.
 
-Shared by the clinical tests and the HTTP tests. ``RADIX_VIGNETTES_DIR`` points elsewhere.
+The project's own cases (tests/cases.py) are ``Vignette``s. The developers' shared set
+(``../shared/clinical/vignettes`` beside the checkout, or the folder ``RADIX_VIGNETTES_DIR``
+names) is run in addition when it is there: a user's clone has no such folder and runs the
+project's own cases only. When ``RADIX_VIGNETTES_DIR`` is set (CI sets it), the folder must
+exist and hold cases, or collection fails: a promised set is never skipped silently.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "clinical" / "vignettes"
+_BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "clinical" / "vignettes"
 # FHIR date (YYYY-MM-DD) and dateTime / instant with a time and a zone (Z or ±hh:mm).
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})")
@@ -22,7 +26,7 @@ _DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]
 @dataclass(frozen=True)
 class Vignette:
     id: str
-    path: Path
+    path: Path | None  # the file of a shared vignette; None for the project's own cases
     description: str
     as_of: datetime
     hook: str
@@ -57,14 +61,28 @@ class Vignette:
         )
 
 
-def vignettes_dir() -> Path:
-    return Path(os.environ.get("RADIX_VIGNETTES_DIR", _DEFAULT_DIR))
+def every_case() -> list[Vignette]:
+    """The project's own cases, then the shared set when present."""
+    from tests.cases import own_cases
+
+    return [*own_cases(), *shared_vignettes()]
 
 
-def load_vignettes(folder: Path | None = None) -> list[Vignette]:
+def shared_vignettes() -> list[Vignette]:
+    """The developers' shared cases when present (see the module docstring), else none."""
+    configured = os.environ.get("RADIX_VIGNETTES_DIR", "").strip()
+    if not configured:
+        return load_vignettes(_BESIDE_CHECKOUT) if _BESIDE_CHECKOUT.is_dir() else []
+    cases = load_vignettes(Path(configured)) if Path(configured).is_dir() else []
+    if not cases:
+        raise FileNotFoundError(f"RADIX_VIGNETTES_DIR={configured} holds no vignette (*.json)")
+    return cases
+
+
+def load_vignettes(folder: Path) -> list[Vignette]:
     """Every ``*.json`` case in the folder, sorted by file name."""
     cases = []
-    for path in sorted((folder or vignettes_dir()).glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         raw = json.loads(path.read_text(encoding="utf-8"))
         cases.append(
             Vignette(

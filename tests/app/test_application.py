@@ -12,11 +12,12 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from tests.cases import own_cases
 from tests.cds_response_rules import assert_valid_response
 from tests.live_server import serve
-from tests.vignettes import Vignette, load_vignettes, prefetch_from
+from tests.vignettes import Vignette, prefetch_from
 
-VIGNETTES = {v.id: v for v in load_vignettes()}
+CASES = {v.id: v for v in own_cases()}
 SERVICE_OF = {
     "patient-view": "radix-lumbar-radiculopathy",
     "order-select": "radix-lumbar-imaging-select",
@@ -50,8 +51,8 @@ def _settings(tmp_path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 async def radix(tmp_path) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for Radix running on embedded defaults, clock frozen at the vignettes' asOf."""
-    as_of = VIGNETTES["p07-ces-urinary-retention"].as_of
+    """A client for Radix running on embedded defaults, clock frozen at the cases' asOf."""
+    as_of = CASES["ces-retention"].as_of
     app = create_app(_settings(tmp_path), clock=lambda: as_of)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         yield client
@@ -113,7 +114,7 @@ async def test_cors_origins_are_configurable(tmp_path):
 
 
 async def test_cauda_equina_gives_a_critical_card_with_two_stat_suggestions(radix):
-    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    vignette = CASES["ces-retention"]
     response = await radix.post(
         "/cds-services/radix-lumbar-radiculopathy", json=hook_request(vignette)
     )
@@ -136,7 +137,7 @@ async def test_cauda_equina_gives_a_critical_card_with_two_stat_suggestions(radi
 
 
 async def test_card_and_suggestion_ids_are_stable_per_hook_instance(radix):
-    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    vignette = CASES["ces-retention"]
     url = "/cds-services/radix-lumbar-radiculopathy"
 
     def ids(body: dict) -> list[str]:
@@ -152,7 +153,7 @@ async def test_card_and_suggestion_ids_are_stable_per_hook_instance(radix):
 
 
 async def test_no_radicular_syndrome_and_no_flag_answers_an_empty_card_list(radix):
-    vignette = VIGNETTES["p16-hypertension-only"]
+    vignette = CASES["hypertension"]
     response = await radix.post(
         "/cds-services/radix-lumbar-radiculopathy", json=hook_request(vignette)
     )
@@ -172,13 +173,13 @@ async def test_400_for_a_body_that_is_not_json(radix):
 
 
 async def test_400_for_the_wrong_hook(radix):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     response = await radix.post("/cds-services/radix-lumbar-imaging-sign", json=body)
     assert "order-sign" in _outcome(response, 400)
 
 
 async def test_400_for_missing_required_context(radix):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     del body["context"]["userId"]
     response = await radix.post("/cds-services/radix-lumbar-radiculopathy", json=body)
     assert "userId" in _outcome(response, 400)
@@ -186,7 +187,7 @@ async def test_400_for_missing_required_context(radix):
 
 async def test_400_for_fhir_authorization_without_fhir_server(radix):
     body = hook_request(
-        VIGNETTES["p07-ces-urinary-retention"],
+        CASES["ces-retention"],
         fhirAuthorization={
             "access_token": "t",
             "token_type": "Bearer",
@@ -200,7 +201,7 @@ async def test_400_for_fhir_authorization_without_fhir_server(radix):
 
 
 async def test_404_for_an_unknown_service(radix):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     assert "no-such-service" in _outcome(
         await radix.post("/cds-services/no-such-service", json=body), 404
     )
@@ -215,7 +216,7 @@ async def test_405_for_the_wrong_method(radix):
 
 async def test_413_for_a_body_over_the_limit(tmp_path):
     app = create_app(_settings(tmp_path, max_body_bytes=2_000))
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         declared = await client.post("/cds-services/radix-lumbar-radiculopathy", json=body)
         _outcome(declared, 413)
@@ -230,7 +231,7 @@ async def test_413_for_a_body_over_the_limit(tmp_path):
 
 
 async def test_412_when_essential_data_is_neither_prefetched_nor_fetchable(radix):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     del body["prefetch"]["conditions"]
     diagnostics = _outcome(
         await radix.post("/cds-services/radix-lumbar-radiculopathy", json=body), 412
@@ -243,7 +244,7 @@ async def test_an_internal_failure_is_a_500_outcome_without_internals(tmp_path):
         raise RuntimeError("internal detail that must not leak")
 
     app = create_app(_settings(tmp_path), clock=broken_clock)
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         response = await client.post("/cds-services/radix-lumbar-radiculopathy", json=body)
     diagnostics = _outcome(response, 500)
@@ -254,7 +255,7 @@ async def test_an_internal_failure_is_a_500_outcome_without_internals(tmp_path):
 
 
 async def test_feedback_is_stored_once_however_often_it_is_sent(radix):
-    vignette = VIGNETTES["p07-ces-urinary-retention"]
+    vignette = CASES["ces-retention"]
     cards = (
         await radix.post("/cds-services/radix-lumbar-radiculopathy", json=hook_request(vignette))
     ).json()["cards"]

@@ -28,14 +28,14 @@ from cds_service.app import create_app
 from cds_service.store.engine import create_engine
 from cds_service.store.schema import audit_card, audit_event, feedback
 from cds_service.store.store import Store
-from tests.app.test_application import SERVICE_OF, VIGNETTES, _settings, hook_request
+from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
 from tests.auth.conftest import SigningKey, write_trust_file
 from tests.live_server import serve
 from tests.store.conftest import POSTGRES_URL, Backend, migrate_backend
 
 TOKEN = "audit-trail-admin-token"
 ISSUER = "https://ehr.example.org/fhir"
-AS_OF = VIGNETTES["p07-ces-urinary-retention"].as_of
+AS_OF = CASES["ces-retention"].as_of
 PAMA_RATING = "http://fhir.org/argonaut/StructureDefinition/pama-rating"
 ASSESSMENT = "org.radix-cds.assessment"
 FEEDBACK_URL = "/cds-services/{}/feedback"
@@ -129,13 +129,13 @@ def _repeat_of(item: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 def _concurrent_hook_call(client: int, k: int) -> tuple[dict[str, Any], int]:
     """Hook call ``k`` of a client and the status it must get: cards, none, 400 or 412."""
-    p07, p16 = VIGNETTES["p07-ces-urinary-retention"], VIGNETTES["p16-hypertension-only"]
+    ces, quiet = CASES["ces-retention"], CASES["hypertension"]
     instance = f"client-{client}-call-{k}"
     if k % 4 == 0:
-        return hook_request(p07, instance), 200
+        return hook_request(ces, instance), 200
     if k % 4 == 1:
-        return hook_request(p16, instance), 200
-    body = hook_request(p07, instance)
+        return hook_request(quiet, instance), 200
+    body = hook_request(ces, instance)
     if k % 4 == 2:
         del body["context"]["userId"]
         return body, 400
@@ -214,13 +214,13 @@ async def test_concurrent_clients_leave_the_distinct_feedback_and_every_call(
 
 def _calls() -> list[dict[str, Any]]:
     """Hook calls of every outcome, with the audit row each must leave."""
-    p07, p01, p16 = (
-        VIGNETTES[v]
-        for v in ("p07-ces-urinary-retention", "p01-l5-left-acute", "p16-hypertension-only")
+    ces, l5, quiet = (
+        CASES[v]
+        for v in ("ces-retention", "l5-left-acute", "hypertension")
     )
     with_token = hook_request(
-        p01,
-        "hi-p01",
+        l5,
+        "hi-l5",
         fhirServer="http://127.0.0.1:9/fhir",
         fhirAuthorization={
             "access_token": "tok-never-stored-3141",
@@ -230,15 +230,15 @@ def _calls() -> list[dict[str, Any]]:
             "subject": "radix",
         },
     )
-    no_userid = hook_request(p07, "hi-no-user")
+    no_userid = hook_request(ces, "hi-no-user")
     del no_userid["context"]["userId"]
-    no_conditions = hook_request(p07, "hi-412")
+    no_conditions = hook_request(ces, "hi-412")
     del no_conditions["prefetch"]["conditions"]
-    padded = hook_request(p07, "hi-413", extension={"pad": "x" * 80_000})
+    padded = hook_request(ces, "hi-413", extension={"pad": "x" * 80_000})
     pv, sign = SERVICE_OF["patient-view"], SERVICE_OF["order-sign"]
 
     def ok(vignette_id: str, instance: str, body: Any = None) -> dict[str, Any]:
-        vignette = VIGNETTES[vignette_id]
+        vignette = CASES[vignette_id]
         return {
             "service": SERVICE_OF[vignette.hook],
             "body": body or hook_request(vignette, instance),
@@ -260,22 +260,22 @@ def _calls() -> list[dict[str, Any]]:
         }
 
     return [
-        ok("p07-ces-urinary-retention", "hi-p07"),
-        ok("p01-l5-left-acute", "hi-p01", with_token),
-        ok("p16-hypertension-only", "hi-p16"),  # 200 without cards
-        ok("p19-os-mri-acute-sciatica", "hi-p19"),  # a card and a not-appropriate rating
-        ok("p20-os-mri-after-pt", "hi-p20"),  # no card, an appropriate rating
-        ok("p26-sign-prior-mri-procedure", "hi-p26"),
-        ok("p07-ces-urinary-retention", "hi-p07"),  # the EHR retries: a second call, a second row
+        ok("ces-retention", "hi-ces"),
+        ok("l5-left-acute", "hi-l5", with_token),
+        ok("hypertension", "hi-quiet"),  # 200 without cards
+        ok("mri-too-early", "hi-too_early"),  # a card and a not-appropriate rating
+        ok("mri-after-pt", "hi-mri-after-pt"),  # no card, an appropriate rating
+        ok("sign-repeat-mri", "hi-sign-repeat"),
+        ok("ces-retention", "hi-ces"),  # the EHR retries: a second call, a second row
         refused(pv, b"{oops", 400, "malformed-json", "patient-view", ""),
-        refused(sign, hook_request(p16, "hi-wrong"), 400, "wrong-hook", "order-sign", "hi-wrong"),
+        refused(sign, hook_request(quiet, "hi-wrong"), 400, "wrong-hook", "order-sign", "hi-wrong"),
         refused(pv, no_userid, 400, "invalid-request", "patient-view", "hi-no-user"),
         # The body of a call to no service is not read, so it has no hook instance to keep.
-        refused("no-such-service", hook_request(p07, "hi-404"), 404, "unknown-service", "", ""),
+        refused("no-such-service", hook_request(ces, "hi-404"), 404, "unknown-service", "", ""),
         {
             **refused(pv, no_conditions, 412, "essential-data-unavailable", "patient-view",
                       "hi-412"),
-            "patient": f"Patient/{p07.context['patientId']}",
+            "patient": f"Patient/{ces.context['patientId']}",
         },
         refused(pv, padded, 413, "body-too-large", "patient-view", ""),
     ]
@@ -380,7 +380,7 @@ async def test_every_hook_call_leaves_one_faithful_audit_row(
     dump = orjson.dumps(
         [r._asdict() for r in events + cards], default=str, option=orjson.OPT_NON_STR_KEYS
     ).decode()
-    assert "hi-p07" in dump and "cauda-equina/urinary-retention" in dump
+    assert "hi-ces" in dump and "cauda-equina/urinary-retention" in dump
     for secret in ("tok-never-stored-3141", "Tanaka", "MRN4863173", "birthDate", "Hiro"):
         assert secret not in dump
 
@@ -388,7 +388,7 @@ async def test_every_hook_call_leaves_one_faithful_audit_row(
 async def test_a_call_refused_for_missing_data_keeps_its_patient(
     backend: Backend, tmp_path: Path
 ) -> None:
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"], "hi-412")
+    body = hook_request(CASES["ces-retention"], "hi-412")
     del body["prefetch"]["conditions"]
     app, _ = _app(backend, tmp_path)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
@@ -420,7 +420,7 @@ async def test_the_trail_names_the_authenticated_client(backend: Backend, tmp_pa
     app, _ = _app(
         backend, tmp_path, auth_required=True, trusted_clients_file=trust, public_base_url=public
     )
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"], "hi-signed")
+    body = hook_request(CASES["ces-retention"], "hi-signed")
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         answered = await http.post(call_path, json=body, headers=bearer(call_path, "site-a"))
         assert answered.status_code == 200, answered.text
@@ -489,9 +489,9 @@ def _tally(entry: dict[str, Any]) -> tuple[int, int, int, int]:
 async def test_analytics_count_what_was_shown_and_what_clinicians_did(
     backend: Backend, tmp_path: Path
 ) -> None:
-    p07, p16, p19 = (
-        VIGNETTES[v]
-        for v in ("p07-ces-urinary-retention", "p16-hypertension-only", "p19-os-mri-acute-sciatica")
+    ces_case, quiet, too_early = (
+        CASES[v]
+        for v in ("ces-retention", "hypertension", "mri-too-early")
     )
     pv, select_ = SERVICE_OF["patient-view"], SERVICE_OF["order-select"]
     app, store = _app(backend, tmp_path)
@@ -503,11 +503,11 @@ async def test_analytics_count_what_was_shown_and_what_clinicians_did(
             (card,) = response.json()["cards"]
             return card
 
-        ces = [await card_of(pv, hook_request(p07, f"ces-{k}")) for k in "abc"]
-        again = await card_of(pv, hook_request(p07, "ces-a"))  # a retry shows the same card
+        ces = [await card_of(pv, hook_request(ces_case, f"ces-{k}")) for k in "abc"]
+        again = await card_of(pv, hook_request(ces_case, "ces-a"))  # a retry shows the same card
         assert again["uuid"] == ces[0]["uuid"]
-        mri = [await card_of(select_, hook_request(p19, f"mri-{k}")) for k in "abc"]
-        empty = await http.post(f"/cds-services/{pv}", json=hook_request(p16, "nothing"))
+        mri = [await card_of(select_, hook_request(too_early, f"mri-{k}")) for k in "abc"]
+        empty = await http.post(f"/cds-services/{pv}", json=hook_request(quiet, "nothing"))
         assert empty.json() == {"cards": []}
 
         review, emergency_mri = ces[0]["suggestions"]

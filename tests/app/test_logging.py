@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from cds_service.app import create_app
 from cds_service.log_format import configure_logging
-from tests.app.test_application import VIGNETTES, _settings
+from tests.app.test_application import CASES, _settings
 from tests.auth.conftest import SigningKey
 from tests.live_server import serve
 
@@ -28,7 +28,7 @@ SERVICE = "/cds-services/radix-lumbar-radiculopathy"
 PUBLIC = "https://radix.example.org"
 ISS = "https://ehr.example.org/fhir"
 EHR_TOKEN = "ehr-secret-access-token-7d1e"
-VIGNETTE = VIGNETTES["p07-ces-urinary-retention"]
+VIGNETTE = CASES["ces-retention"]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from cds_service.app import create_app
-from tests.app.test_application import VIGNETTES, _settings, hook_request
+from tests.app.test_application import CASES, _settings, hook_request
 from tests.auth.conftest import SigningKey, write_trust_file
 from tests.live_server import free_port, serve
 
@@ -58,7 +58,7 @@ def _outcome(response: httpx.Response, status: int) -> dict[str, Any]:
 def _fallback_request(fhir_server: str) -> dict[str, Any]:
     """A patient-view call whose essential data must be fetched from ``fhir_server``."""
     body = hook_request(
-        VIGNETTES["p07-ces-urinary-retention"],
+        CASES["ces-retention"],
         fhirServer=fhir_server,
         fhirAuthorization={
             "access_token": EHR_TOKEN,
@@ -119,7 +119,7 @@ async def test_a_fhir_server_that_is_not_an_http_url_is_a_400(strict, fhir_serve
 
 async def test_a_next_link_to_another_host_is_not_followed(strict):
     client, transport = strict
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"], fhirServer="https://ehr.example/f")
+    body = hook_request(CASES["ces-retention"], fhirServer="https://ehr.example/f")
     body["prefetch"]["procedures"]["link"] = [
         {"relation": "next", "url": "http://169.254.169.254/latest/meta-data"}
     ]
@@ -148,10 +148,10 @@ async def test_a_redirecting_fhir_server_is_not_followed(tmp_path):
 
     async def land(request: Request) -> Response:
         landed.append(request.url.path)
-        return JSONResponse({"resourceType": "Patient", "id": "p07-pat"})
+        return JSONResponse({"resourceType": "Patient", "id": "ces-retention-pat"})
 
     target_port = free_port()
-    redirector = _Redirector(f"http://127.0.0.1:{target_port}/fhir/Patient/p07-pat")
+    redirector = _Redirector(f"http://127.0.0.1:{target_port}/fhir/Patient/ces-retention-pat")
     app = create_app(_settings(tmp_path))  # the real guarded transport; loopback allowed
     async with (
         serve(Starlette(routes=[Route("/fhir/{rest:path}", land)]), target_port),
@@ -171,7 +171,7 @@ async def test_a_redirecting_fhir_server_is_not_followed(tmp_path):
 @pytest.fixture
 async def limited(tmp_path) -> AsyncIterator[httpx.AsyncClient]:
     settings = _settings(tmp_path, max_json_depth=20, max_prefetch_resources=30, max_draft_orders=2)
-    app = create_app(settings, clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of)
+    app = create_app(settings, clock=lambda: CASES["ces-retention"].as_of)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         yield client
 
@@ -184,7 +184,7 @@ def _nested(depth: int) -> Any:
 
 
 async def test_a_request_nested_too_deeply_is_a_400(limited):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"], extension={"deep": _nested(10)})
+    body = hook_request(CASES["ces-retention"], extension={"deep": _nested(10)})
     issue = _outcome(await limited.post(SERVICE, json=body), 400)
     assert issue["code"] == "structure" and "20" in issue["diagnostics"]
     feedback = {"feedback": [{"card": "c", "outcome": "accepted", "x": _nested(10)}]}
@@ -197,7 +197,7 @@ async def test_nesting_deeper_than_the_json_parser_allows_is_a_400_not_a_crash(l
 
 
 async def test_too_many_prefetch_resources_is_a_413(limited):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     conditions = body["prefetch"]["conditions"]
     conditions["entry"] = (conditions["entry"] * 40)[:31]
     issue = _outcome(await limited.post(SERVICE, json=body), 413)
@@ -205,7 +205,7 @@ async def test_too_many_prefetch_resources_is_a_413(limited):
 
 
 async def test_too_many_draft_orders_is_a_413(limited):
-    vignette = next(v for v in VIGNETTES.values() if v.hook == "order-sign")
+    vignette = next(v for v in CASES.values() if v.hook == "order-sign")
     body = hook_request(vignette)
     order = {"resource": {"resourceType": "ServiceRequest", "id": "sr", "status": "draft"}}
     body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [order] * 3}
@@ -214,7 +214,7 @@ async def test_too_many_draft_orders_is_a_413(limited):
 
 
 async def test_a_request_within_every_limit_is_answered(limited):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     assert (await limited.post(SERVICE, json=body)).status_code == 200
 
 
@@ -284,13 +284,13 @@ async def guarded(tmp_path, trust_file) -> AsyncIterator[httpx.AsyncClient]:
         rate_limit_per_minute=60,
         rate_limit_burst=3,
     )
-    app = create_app(settings, clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of)
+    app = create_app(settings, clock=lambda: CASES["ces-retention"].as_of)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         yield client
 
 
 async def test_a_valid_token_is_served_on_every_cds_route(guarded, client_key):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     call = await guarded.post(SERVICE, json=body, headers=_bearer(_token(client_key, SERVICE)))
     assert call.status_code == 200, call.text
     discovery = await guarded.get(
@@ -348,7 +348,7 @@ async def test_every_refusal_is_the_same_bare_401(guarded, client_key, route):
 
 
 async def test_aud_comes_from_the_public_base_url_never_the_host_header(guarded, client_key):
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     # A token minted for the Host the attacker sends is refused...
     forged = _token(client_key, SERVICE, base="https://evil.example")
     refused = await guarded.post(
@@ -408,12 +408,12 @@ async def test_a_token_replayed_to_another_replica_sharing_redis_is_refused(
                 redis_url="redis://127.0.0.1:6379/0",
                 jti_key_prefix=prefix,
             ),
-            clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of,
+            clock=lambda: CASES["ces-retention"].as_of,
         )
         for name in ("a", "b")
     ]
     token = _token(client_key, SERVICE)
-    body = hook_request(VIGNETTES["p07-ces-urinary-retention"])
+    body = hook_request(CASES["ces-retention"])
     async with (
         serve(replicas[0]) as url_a,
         serve(replicas[1]) as url_b,
@@ -439,7 +439,7 @@ async def test_by_default_both_loopback_names_of_the_port_are_audiences(
     """Unconfigured, the service is its own machine's: 127.0.0.1 and localhost on its port."""
     port = free_port()
     settings = _settings(tmp_path, auth_required=True, trusted_clients_file=trust_file, port=port)
-    app = create_app(settings, clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of)
+    app = create_app(settings, clock=lambda: CASES["ces-retention"].as_of)
     async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         for base in (f"http://127.0.0.1:{port}", f"http://LOCALHOST:{port}/"):
             token = _token(client_key, "/cds-services", base=base.rstrip("/"))
@@ -457,7 +457,7 @@ async def test_several_configured_public_urls_are_each_an_audience(
         trusted_clients_file=trust_file,
         public_base_url=f"{PUBLIC}, https://radix.internal.example.org/cds",
     )
-    app = create_app(settings, clock=lambda: VIGNETTES["p07-ces-urinary-retention"].as_of)
+    app = create_app(settings, clock=lambda: CASES["ces-retention"].as_of)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         for base in (PUBLIC, "https://radix.internal.example.org/cds"):
             token = _token(client_key, "/cds-services", base=base)

@@ -1,6 +1,7 @@
-"""Every clinical vignette through the real HTTP stack, run as the vignettes README describes:
-once with every prefetch template resolved against a real FHIR server holding the record, once
-with no prefetch but ``fhirServer`` + ``fhirAuthorization``. Both must meet ``expected``."""
+"""Every clinical case (the project's own, and the shared vignettes when present) through the
+real HTTP stack: once with every prefetch template resolved against a real FHIR server holding
+the record, once with no prefetch but ``fhirServer`` + ``fhirAuthorization``. Both must meet
+``expected``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from tests.cds_response_rules import assert_valid_response
 from tests.fhir_server import FhirTestServer
 from tests.live_server import serve
 from tests.vignette_expectations import check
-from tests.vignettes import Vignette, load_vignettes
+from tests.vignettes import Vignette, every_case
 
 pytestmark = pytest.mark.integration
 
-VIGNETTES = load_vignettes()
+VIGNETTES = every_case()
 CATALOGUE = load_catalogue()
 TOKEN = "vignette-access-token"
 

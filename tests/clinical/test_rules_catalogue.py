@@ -1,7 +1,7 @@
 """Every rule line of decision-rules.md and input-contract.md as a small held-out-style case.
 
-Each row is a FHIR record, a hook and the expected answer written as the vignettes write it
-(``../shared/clinical/vignettes/README.md``). It runs through ``evaluate`` and ``render`` with the
+Each row is a FHIR record, a hook and the expected answer written as the clinical cases write it
+(``tests/vignette_expectations.py``). It runs through ``evaluate`` and ``render`` with the
 clock frozen, and the response is read with ``tests.vignette_expectations.check``, the way the
 held-out set reads it. Row ids name the rule line they check.
 """

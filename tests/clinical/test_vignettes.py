@@ -1,4 +1,4 @@
-"""Every vignette of ``shared/clinical/vignettes``, frozen at asOf and shifted to today."""
+"""Every clinical case (own and shared), frozen at asOf and shifted to today."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 from cds_service.clinical.engine import evaluate
 from cds_service.clinical.evaluation import Evaluation
 from cds_service.clinical.knowledge import Knowledge
-from tests.vignettes import Vignette, load_vignettes
+from tests.cases import own_cases
+from tests.vignettes import Vignette, every_case
 
-VIGNETTES = load_vignettes()
+VIGNETTES = every_case()
 _TIER_RANK = {"none": 0, "urgent": 1, "emergency": 2}
 
 
@@ -55,18 +56,22 @@ def _check(vignette: Vignette, evaluation: Evaluation) -> None:
         assert assessment.disposition == "none"
 
 
-@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.path.name for v in VIGNETTES])
+@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.id for v in VIGNETTES])
 def test_vignette_with_frozen_clock(vignette: Vignette, knowledge: Knowledge) -> None:
     _check(vignette, _run(vignette, knowledge))
 
 
-@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.path.name for v in VIGNETTES])
+@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.id for v in VIGNETTES])
 def test_vignette_shifted_to_today(vignette: Vignette, knowledge: Knowledge) -> None:
     _check(vignette, _run(vignette.shifted(datetime.now(UTC)), knowledge))
 
 
-def test_the_vignettes_were_found() -> None:
-    assert len(VIGNETTES) >= 36
+def test_the_project_has_a_case_for_every_disposition_and_hook() -> None:
+    cases = own_cases()
+    assert {c.expected["disposition"] for c in cases} >= {
+        "emergency-referral", "urgent-imaging", "mri", "specialist-review", "physiotherapy", "none"
+    }
+    assert {c.hook for c in cases} == {"patient-view", "order-select", "order-sign"}
 
 
 def test_shift_moves_date_times_exactly_and_dates_by_whole_days() -> None:

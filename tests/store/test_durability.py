@@ -26,12 +26,13 @@ from cds_service.settings import Settings
 from cds_service.store.engine import create_engine
 from cds_service.store.migration import migrate
 from cds_service.store.schema import audit_event, feedback
+from tests.cases import own_case
 from tests.live_server import free_port
 from tests.store.conftest import POSTGRES_URL
-from tests.vignettes import load_vignettes, prefetch_from
+from tests.vignettes import prefetch_from
 
 SERVICE = "radix-lumbar-radiculopathy"
-VIGNETTE = next(v for v in load_vignettes() if v.id == "p07-ces-urinary-retention")
+VIGNETTE = own_case("ces-retention")
 NOW = datetime.now(UTC)
 
 
