@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fhir_server"]
+pytest_plugins = ["tests.fhir_server", "tests.services"]

@@ -30,7 +30,6 @@ from cds_service.store.schema import audit_card, audit_event, feedback
 from cds_service.store.store import Store
 from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
 from tests.live_server import free_port, serve
-from tests.store.conftest import POSTGRES_URL
 
 CLI = Path(sys.executable).with_name("cds-service")
 OVERRIDE = "https://radix-cds.org/fhir/CodeSystem/override-reason"
@@ -184,16 +183,14 @@ async def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def postgres_database() -> AsyncIterator[str]:
+async def postgres_database(postgres_url: str) -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database; a subprocess cannot be handed a search_path."""
-    if not POSTGRES_URL:
-        pytest.skip("RADIX_TEST_POSTGRES_URL is not set")
     name = f"radix_cli_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
+    admin = create_engine(postgres_url).execution_options(isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,7 +1,7 @@
 """The audit trail and analytics of the running service, over real HTTP, on SQLite and PostgreSQL.
 
-Every case runs on SQLite and, when ``RADIX_TEST_POSTGRES_URL`` is set, on PostgreSQL in a schema
-of its own (as in ``tests/store/conftest.py``): then it runs, a database it cannot reach fails it.
+Every case runs on SQLite and on PostgreSQL (``RADIX_TEST_POSTGRES_URL``, or a throwaway cluster),
+in a schema of its own as in ``tests/store/conftest.py``.
 Rows are read back with the store's own table definitions after the app has shut down, so what
 is checked is what the lifespan's drain left in the database.
 """
@@ -31,7 +31,7 @@ from cds_service.store.store import Store
 from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
 from tests.auth.conftest import SigningKey, write_trust_file
 from tests.live_server import serve
-from tests.store.conftest import POSTGRES_URL, Backend, migrate_backend
+from tests.store.conftest import Backend, migrate_backend
 
 TOKEN = "audit-trail-admin-token"
 ISSUER = "https://ehr.example.org/fhir"
@@ -46,13 +46,12 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         backend = Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'db' / 'radix.sqlite3'}")
     else:
-        if not POSTGRES_URL:
-            pytest.skip("RADIX_TEST_POSTGRES_URL is not set")
+        url: str = request.getfixturevalue("postgres_url")
         schema = f"radix_test_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(POSTGRES_URL)
+        admin = create_engine(url)
         async with admin.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        backend = Backend("postgres", POSTGRES_URL, {"server_settings": {"search_path": schema}})
+        backend = Backend("postgres", url, {"server_settings": {"search_path": schema}})
     # The service refuses an unmigrated PostgreSQL; migrating is the operator's step.
     await migrate_backend(backend)
     try:

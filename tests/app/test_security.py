@@ -394,7 +394,7 @@ async def test_authenticated_clients_are_rate_limited_per_tenant(guarded, client
 
 
 async def test_a_token_replayed_to_another_replica_sharing_redis_is_refused(
-    tmp_path, trust_file, client_key
+    tmp_path, trust_file, client_key, redis_url
 ):
     """Two app instances (replicas) behind one Redis: a jti spent on one is spent on both."""
     prefix = f"radix:test:{uuid.uuid4().hex}:"
@@ -405,7 +405,7 @@ async def test_a_token_replayed_to_another_replica_sharing_redis_is_refused(
                 auth_required=True,
                 trusted_clients_file=trust_file,
                 public_base_url=PUBLIC,
-                redis_url="redis://127.0.0.1:6379/0",
+                redis_url=redis_url,
                 jti_key_prefix=prefix,
             ),
             clock=lambda: CASES["ces-retention"].as_of,
@@ -426,7 +426,7 @@ async def test_a_token_replayed_to_another_replica_sharing_redis_is_refused(
         )
     assert first.status_code == 200 and fresh.status_code == 200
     _outcome(replayed, 401)
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(redis_url)
     keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
     assert len(keys) == 2  # the two spent jtis, shared by both replicas
     await redis.delete(*keys)

@@ -150,16 +150,12 @@ def other_es384_key() -> SigningKey:
     return SigningKey(ec.generate_private_key(ec.SECP384R1()), "ES384", "stranger")
 
 
-#: The Redis every replica of a test shares (the machine's, on loopback).
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A key prefix unique to this test; its keys are deleted afterwards."""
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix unique to this test in the shared Redis; its keys are deleted afterwards."""
     prefix = f"radix-test:{uuid.uuid4().hex}:"
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=prefix + "*")]
         if keys:

@@ -28,7 +28,7 @@ from cds_service.auth.jwks_cache import JwksCache
 from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.trusted_client import TrustedClient, TrustFileError
 from cds_service.settings import Settings
-from tests.auth.conftest import REDIS_URL, JwksServer, SigningKey, jwks_of
+from tests.auth.conftest import JwksServer, SigningKey, jwks_of
 
 ISS = "https://ehr.example.org/fhir"
 BASE = "https://radix.example.org"
@@ -375,11 +375,15 @@ async def test_a_replayed_jti_is_refused(
 
 @pytest.mark.integration
 async def test_a_jti_replayed_to_another_replica_sharing_redis_is_refused(
-    make: Make, es_client: tuple[TrustedClient, str], es384_key: SigningKey, redis_prefix: str
+    make: Make,
+    es_client: tuple[TrustedClient, str],
+    es384_key: SigningKey,
+    redis_url: str,
+    redis_prefix: str,
 ) -> None:
     client, url = es_client
-    replica_a = make(client, replay=RedisReplayCache.from_url(REDIS_URL, redis_prefix))
-    replica_b = make(client, replay=RedisReplayCache.from_url(REDIS_URL, redis_prefix))
+    replica_a = make(client, replay=RedisReplayCache.from_url(redis_url, redis_prefix))
+    replica_b = make(client, replay=RedisReplayCache.from_url(redis_url, redis_prefix))
     token = es384_key.sign(_claims(), jku=url)
 
     await replica_a.authenticate(f"Bearer {token}", SERVICE_URL)
@@ -727,11 +731,12 @@ async def test_from_settings_reads_the_trust_file_and_shares_replays_through_red
     tmp_path: Path,
     http: httpx.AsyncClient,
     es384_key: SigningKey,
+    redis_url: str,
     redis_prefix: str,
 ) -> None:
     trust = tmp_path / "trusted-clients.json"
     trust.write_text(json.dumps({"clients": [{"iss": ISS, "jwks": jwks_of(es384_key)}]}))
-    config = Settings(trusted_clients_file=trust, redis_url=REDIS_URL, jti_key_prefix=redis_prefix)
+    config = Settings(trusted_clients_file=trust, redis_url=redis_url, jti_key_prefix=redis_prefix)
     first = ClientAuthenticator.from_settings(config, http)
     second = ClientAuthenticator.from_settings(config, http)
     token = es384_key.sign(_claims())

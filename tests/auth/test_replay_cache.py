@@ -1,4 +1,4 @@
-"""Replay caches: in memory for one replica, in Redis (real, on 127.0.0.1:6379) for several."""
+"""Replay caches: in memory for one replica, in a real Redis (``redis_url``) for several."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import redis.asyncio as redis
 
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache
-from tests.auth.conftest import REDIS_URL
 
 
 class FakeClock:
@@ -57,8 +56,10 @@ async def test_memory_forgets_expired_entries() -> None:
 
 
 @pytest.mark.integration
-async def test_redis_accepts_a_jti_once_and_expires_it_with_the_token(redis_prefix: str) -> None:
-    cache = RedisReplayCache.from_url(REDIS_URL, redis_prefix)
+async def test_redis_accepts_a_jti_once_and_expires_it_with_the_token(
+    redis_url: str, redis_prefix: str
+) -> None:
+    cache = RedisReplayCache.from_url(redis_url, redis_prefix)
     expires_at = time.time() + 120
     try:
         assert await cache.first_use("https://ehr.example", "jti-1", expires_at) is True
@@ -67,7 +68,7 @@ async def test_redis_accepts_a_jti_once_and_expires_it_with_the_token(redis_pref
     finally:
         await cache.aclose()
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=redis_prefix + "*")]
         ttls = [await client.pttl(key) for key in keys]
@@ -78,9 +79,11 @@ async def test_redis_accepts_a_jti_once_and_expires_it_with_the_token(redis_pref
 
 
 @pytest.mark.integration
-async def test_two_replicas_sharing_redis_refuse_each_others_jti(redis_prefix: str) -> None:
-    first = RedisReplayCache.from_url(REDIS_URL, redis_prefix)
-    second = RedisReplayCache.from_url(REDIS_URL, redis_prefix)
+async def test_two_replicas_sharing_redis_refuse_each_others_jti(
+    redis_url: str, redis_prefix: str
+) -> None:
+    first = RedisReplayCache.from_url(redis_url, redis_prefix)
+    second = RedisReplayCache.from_url(redis_url, redis_prefix)
     expires_at = time.time() + 60
     try:
         assert await first.first_use("https://ehr.example", "shared", expires_at) is True

@@ -1,12 +1,12 @@
-"""Every store test runs on SQLite and, when ``RADIX_TEST_POSTGRES_URL`` is set, on PostgreSQL.
+"""Every store test runs on SQLite and on PostgreSQL.
 
-``.ci/run`` sets the variable; then the PostgreSQL cases run (a database that cannot be reached
-fails them, it never skips them). Each PostgreSQL case gets its own schema, dropped afterwards.
+PostgreSQL is ``RADIX_TEST_POSTGRES_URL`` when set (``.ci/run`` sets it; a database that cannot
+be reached fails the cases), else a throwaway cluster started from the machine's binaries (see
+``tests/services.py``). Each PostgreSQL case gets its own schema, dropped afterwards.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,8 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cds_service.store.engine import create_engine
 from cds_service.store.migration import upgrade
 from cds_service.store.store import Store
-
-POSTGRES_URL = os.environ.get("RADIX_TEST_POSTGRES_URL", "")
 
 
 @dataclass
@@ -44,14 +42,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'data' / 'radix.sqlite3'}")
         return
-    if not POSTGRES_URL:
-        pytest.skip("RADIX_TEST_POSTGRES_URL is not set")
+    # Asked for here, not as an argument, so that only a PostgreSQL case starts a server.
+    url: str = request.getfixturevalue("postgres_url")
     schema = f"radix_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
+    admin = create_engine(url)
     async with admin.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield Backend("postgres", POSTGRES_URL, {"server_settings": {"search_path": schema}})
+        yield Backend("postgres", url, {"server_settings": {"search_path": schema}})
     finally:
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

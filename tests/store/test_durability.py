@@ -28,7 +28,6 @@ from cds_service.store.migration import migrate
 from cds_service.store.schema import audit_event, feedback
 from tests.cases import own_case
 from tests.live_server import free_port
-from tests.store.conftest import POSTGRES_URL
 from tests.vignettes import prefetch_from
 
 SERVICE = "radix-lumbar-radiculopathy"
@@ -118,14 +117,13 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         finally:
             await running.kill()
         return
-    if not POSTGRES_URL:
-        pytest.skip("RADIX_TEST_POSTGRES_URL is not set")
+    postgres_url: str = request.getfixturevalue("postgres_url")
     # A server in another process cannot be handed a search_path: give it its own database.
     name = f"radix_durability_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
+    admin = create_engine(postgres_url).execution_options(isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     await migrate(Settings(database_url=url))
     running = Service({**env, "RADIX_DATABASE_URL": url}, database_url=url)
     try:
