@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     fever_window_days: int = Field(default=ClinicalConfig.fever_window_days, gt=0)
     pvr_ml: float = Field(default=ClinicalConfig.pvr_ml, gt=0)
     ces_mri_hours: int = Field(default=ClinicalConfig.ces_mri_hours, gt=0)
+    probable_confidence: float = Field(default=ClinicalConfig.probable_confidence, gt=0, le=1)
 
     @cached_property
     def clinical(self) -> ClinicalConfig:
@@ -127,6 +128,7 @@ class Settings(BaseSettings):
             fever_window_days=self.fever_window_days,
             pvr_ml=self.pvr_ml,
             ces_mri_hours=self.ces_mri_hours,
+            probable_confidence=self.probable_confidence,
             practice_mode=self.practice_mode,
         )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from cds_service.clinical.evaluation import DISPOSITION_ORDER
 
-PAMA_RATING = "http://fhir.org/argonaut/StructureDefinition/pama-rating"
+PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 _TIERS = {"emergency": 2, "urgent": 1}
 
 

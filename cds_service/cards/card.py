@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from cds_service.cards.identity import stable_uuid
 from cds_service.clinical.evaluation import Assessment
+from cds_service.protocol.hook_request import HookRequest
 
 Indicator = Literal["info", "warning", "critical"]
 SelectionBehavior = Literal["at-most-one", "any"]
@@ -40,14 +41,14 @@ def delete(reference: str, description: str) -> dict[str, Any]:
 
 
 def suggestion(
-    hook_instance: str,
+    request: HookRequest,
     key: str,
     label: str,
     actions: Sequence[dict[str, Any]],
     *,
     recommended: bool = False,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"label": label, "uuid": stable_uuid(hook_instance, key)}
+    out: dict[str, Any] = {"label": label, "uuid": stable_uuid(request, key)}
     if recommended:
         out["isRecommended"] = True
     if actions:
@@ -56,7 +57,7 @@ def suggestion(
 
 
 def card(
-    hook_instance: str,
+    request: HookRequest,
     key: str,
     *,
     summary: str,
@@ -71,7 +72,7 @@ def card(
 ) -> dict[str, Any]:
     """A clinical card; ``key`` names the rule it renders and seeds its uuid."""
     out: dict[str, Any] = {
-        "uuid": stable_uuid(hook_instance, key),
+        "uuid": stable_uuid(request, key),
         "summary": summary,
         "indicator": indicator,
         "source": {

@@ -32,7 +32,7 @@ def detail(
     blocks = [
         *lead,
         _red_flags(assessment),
-        _localisation(assessment),
+        _localisation(assessment, config),
         _course(assessment, config),
         _ces_screen(assessment),
         _weak_flags(assessment),
@@ -40,7 +40,6 @@ def detail(
         _not_counted(assessment),
         _unavailable(assessment),
         *advice,
-        _provenance(assessment),
     ]
     return "\n\n".join(block for block in blocks if block)
 
@@ -62,17 +61,25 @@ def _red_flags(assessment: Assessment) -> str:
     return _section("Red flags", lines)
 
 
-def _localisation(assessment: Assessment) -> str:
+#: What each likelihood word means, said once beside it.
+_LIKELIHOOD = {
+    "probable": "the examination points clearly to this root",
+    "possible": "the findings point to this root, but are few or shared with neighbouring roots",
+}
+
+
+def _localisation(assessment: Assessment, config: ClinicalConfig) -> str:
     loc = assessment.localisation
     if loc is None:
         return ""
     name = phrase.sentence(phrase.root(loc))
-    lines = [f"- {name} root, confidence {round(loc.confidence * 100)}%"]
+    word = phrase.likelihood(loc, config)
+    lines = [f"- {name} root: **{word}** ({_LIKELIHOOD[word]})"]
     if loc.disc_levels:
         lines.append(f"- Disc level: {' or '.join(loc.disc_levels)}")
     if loc.candidates:
-        others = ", ".join(f"{c.side} {c.root} ({round(c.score * 100)}%)" for c in loc.candidates)
-        lines.append(f"- Also considered: {others}")
+        others = phrase.joined(f"{c.side} {c.root}" for c in loc.candidates)
+        lines.append(f"- Less likely: {others}")
     lines.extend(_evidence(loc.evidence))
     return _section("Localisation", lines)
 
@@ -105,17 +112,27 @@ def _course(assessment: Assessment, config: ClinicalConfig) -> str:
 
 
 def _ces_screen(assessment: Assessment) -> str:
+    """Present, not documented, and looked for but not found: three lists, in plain words.
+
+    "Documented" alone read as a red flag on a card saying "no red flags" (it only meant both
+    legs had been examined), so each item says which way it was documented.
+    """
     screen = assessment.ces_screen
     lines: list[str] = []
+    if screen.present:
+        lines.append(f"- Present: {_items(screen.present)}")
     if screen.unknown:
-        items = phrase.joined(phrase.ces_item(i) for i in screen.unknown)
         lines.append(
-            f"- **Not documented: unknown, not negative**: {items}. Ask about and record each."
+            f"- **Not documented (unknown, not negative)**: {_items(screen.unknown)}."
+            " Ask about and record each."
         )
-    if screen.documented:
-        items = phrase.joined(phrase.ces_item(i) for i in screen.documented)
-        lines.append(f"- Documented: {items}")
+    if screen.absent:
+        lines.append(f"- Looked for, not found: {_items(screen.absent)}")
     return _section("Cauda equina screen", lines)
+
+
+def _items(items: Sequence[str]) -> str:
+    return phrase.joined(phrase.ces_item(i) for i in items)
 
 
 def _weak_flags(assessment: Assessment) -> str:
@@ -147,8 +164,3 @@ def _unavailable(assessment: Assessment) -> str:
         ],
     )
 
-
-def _provenance(assessment: Assessment) -> str:
-    rules = ", ".join(f"`{rule.replace('`', '')}`" for rule in assessment.rules)
-    version = escape(assessment.knowledge_version)
-    return f"Rules: {rules} · knowledge {version}" if rules else f"Knowledge {version}"

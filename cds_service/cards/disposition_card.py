@@ -15,7 +15,6 @@ from cds_service.cards.service_request import (
     SPINAL_SURGERY_REFERRAL,
     OrderCode,
     order_name,
-    rated,
     service_request,
     with_priority,
 )
@@ -51,7 +50,6 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
     flags = phrase.flags_of(a, "emergency") or a.red_flags
     ces = any(f.id == "cauda-equina" for f in a.red_flags)
     key = "disposition/emergency-referral"
-    hook_instance = request.hook_instance
     references = _references(flags)
     reason = [{"text": phrase.joined(phrase.flag(f.id) for f in flags)}]
 
@@ -65,7 +63,7 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
     )
     suggestions = [
         suggestion(
-            hook_instance,
+            request,
             f"{key}/spinal-referral",
             "Refer today to on-call spinal surgery (stat)",
             [create(referral, "Create a stat referral to the on-call spinal surgical team")],
@@ -105,11 +103,11 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
                 f" {config.prior_mri_months} months and no evidence of the flag is newer:"
                 " agree with the spinal team whether to repeat it; if it is kept, make it stat."
             )
-        # The full resource replaces the draft: keep the rating the system action adds.
-        resource = with_priority(rated(draft.resource, draft.rating), "stat")
+        # The full resource replaces the draft; ``render`` adds the draft's own rating to it.
+        resource = with_priority(draft.resource, "stat")
         suggestions.append(
             suggestion(
-                hook_instance,
+                request,
                 f"{key}/upgrade/{draft.reference}",
                 "Make the MRI being ordered stat",
                 [update(resource, f"Change {draft.reference} to priority stat")],
@@ -129,7 +127,7 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
         )
         suggestions.append(
             suggestion(
-                hook_instance,
+                request,
                 f"{key}/mri",
                 f"Order emergency {code.display} (stat)",
                 [create(mri, f"Create a stat order: {code.display}")],
@@ -145,7 +143,7 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
     if ces:
         action += f" within {config.ces_mri_hours} h"
     return card(
-        hook_instance,
+        request,
         key,
         summary=summary(phrase.flag_finding(flags), action),
         indicator="critical",
@@ -173,7 +171,7 @@ def urgent_mri_suggestion(evaluation: Evaluation, request: HookRequest, key: str
         reason_references=_references(flags),
     )
     return suggestion(
-        request.hook_instance,
+        request,
         f"{key}/mri",
         f"Order {code.display} (urgent)",
         [create(mri, f"Create an urgent order: {code.display}")],
@@ -206,7 +204,7 @@ def _urgent(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig
     lead.append("New weakness, or bladder, bowel or saddle symptoms, make this an emergency.")
     contrast = "with and without contrast " if code is MRI_WITH_AND_WITHOUT_CONTRAST else ""
     return card(
-        request.hook_instance,
+        request,
         key,
         summary=summary(phrase.flag_finding(flags), f"MRI lumbar spine {contrast}within days"),
         indicator="warning",
@@ -224,7 +222,7 @@ def _mri(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -
     key = "disposition/mri"
     if a.prior_lumbar_surgery:
         code = MRI_WITH_AND_WITHOUT_CONTRAST
-        finding = f"{phrase.syndrome(a)} after lumbar surgery"
+        finding = f"{phrase.syndrome(a, config)} after lumbar surgery"
         action = "routine MRI lumbar spine with and without contrast"
         lead = [
             "**Radicular symptoms after prior lumbar surgery: MRI lumbar spine without and"
@@ -232,7 +230,7 @@ def _mri(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -
         ]
     else:
         code = MRI_WITHOUT_CONTRAST
-        finding = _with_duration(phrase.syndrome(a), a)
+        finding = _with_duration(phrase.syndrome(a, config), a)
         action = "MRI lumbar spine without contrast if surgery or injection is considered"
         lead = [
             "**Persistent radicular symptoms despite conservative care: MRI lumbar spine"
@@ -244,11 +242,11 @@ def _mri(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -
         request,
         priority="routine",
         text=code.display,
-        reason_code=[{"text": phrase.syndrome(a)}],
+        reason_code=[{"text": phrase.syndrome(a, config)}],
         reason_references=_localisation_references(a),
     )
     return card(
-        request.hook_instance,
+        request,
         key,
         summary=summary(finding, action),
         indicator="info",
@@ -257,7 +255,7 @@ def _mri(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -
         assessment=a,
         suggestions=[
             suggestion(
-                request.hook_instance,
+                request,
                 f"{key}/mri",
                 f"Order {code.display} (routine)",
                 [create(mri, f"Create a routine order: {code.display}")],
@@ -288,7 +286,7 @@ def specialist_referral(
         request,
         priority="routine",
         text=text,
-        reason_code=reason_code or [{"text": phrase.syndrome(assessment)}],
+        reason_code=reason_code or [{"text": phrase.syndrome(assessment, config)}],
         reason_references=_localisation_references(assessment),
         supporting=[assessment.recent_lumbar_mri] if assessment.recent_lumbar_mri else (),
     )
@@ -327,16 +325,16 @@ def _specialist(evaluation: Evaluation, request: HookRequest, config: ClinicalCo
     referral = specialist_referral(a, request, config)
     topics = ["uk-mode"] if uk else []
     return card(
-        request.hook_instance,
+        request,
         key,
-        summary=summary(_with_duration(phrase.syndrome(a), a), action),
+        summary=summary(_with_duration(phrase.syndrome(a, config), a), action),
         indicator="info",
         topic="specialist-review",
         detail=detail(a, config, lead=lead),
         assessment=a,
         suggestions=[
             suggestion(
-                request.hook_instance,
+                request,
                 f"{key}/referral",
                 "Refer to spinal / MSK interface service (routine)"
                 if uk
@@ -352,6 +350,7 @@ def _specialist(evaluation: Evaluation, request: HookRequest, config: ClinicalCo
 def physiotherapy_referral(
     assessment: Assessment,
     request: HookRequest,
+    config: ClinicalConfig,
     reason_code: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A routine physiotherapy referral; ``reason_code`` defaults to the radicular syndrome."""
@@ -359,7 +358,7 @@ def physiotherapy_referral(
         PHYSIOTHERAPY_REFERRAL,
         request,
         priority="routine",
-        reason_code=reason_code or [{"text": phrase.syndrome(assessment)}],
+        reason_code=reason_code or [{"text": phrase.syndrome(assessment, config)}],
         reason_references=_localisation_references(assessment),
     )
 
@@ -386,18 +385,18 @@ def _physiotherapy(evaluation: Evaluation, request: HookRequest, config: Clinica
         f" {limit} weeks of conservative care without red flags (ACR variants 1-2; NICE NG59"
         " 1.1.4)."
     ]
-    referral = physiotherapy_referral(a, request)
+    referral = physiotherapy_referral(a, request, config)
     return card(
-        request.hook_instance,
+        request,
         key,
-        summary=summary(phrase.syndrome(a), "physiotherapy referral, no imaging yet"),
+        summary=summary(phrase.syndrome(a, config), "physiotherapy referral, no imaging yet"),
         indicator="info",
         topic="physiotherapy",
         detail=detail(a, config, lead=lead, advice=safety_netting(config)),
         assessment=a,
         suggestions=[
             suggestion(
-                request.hook_instance,
+                request,
                 f"{key}/referral",
                 "Refer to physiotherapy",
                 [create(referral, "Create a routine referral to physiotherapy")],

@@ -66,7 +66,7 @@ def _not_appropriate(
         topics = ["duplicate-imaging"]
         advice: list[str] = []
     else:
-        finding = f"{phrase.syndrome(a)}, {conservative_reason(a, config)}"
+        finding = f"{phrase.syndrome(a, config)}, {conservative_reason(a, config)}"
         action = f"lumbar {kind} not yet indicated, physiotherapy instead"
         lead.append(
             f"Imaging is indicated for red flags, or after {phrase.number(config.persistent_weeks)}"
@@ -77,14 +77,14 @@ def _not_appropriate(
             actions = [cancel]
             label = f"Cancel the {kind} order (physiotherapy already being ordered)"
         else:
-            referral = physiotherapy_referral(a, request, reason_codes(rating.resource))
+            referral = physiotherapy_referral(a, request, config, reason_codes(rating.resource))
             actions = [cancel, create(referral, "Create a routine referral to physiotherapy")]
             label = f"Cancel the {kind} order and refer to physiotherapy"
         reasons = override_reason.IMAGING_NOT_INDICATED
         topics = ["imaging-not-indicated"]
         advice = safety_netting(config)
     return card(
-        request.hook_instance,
+        request,
         key,
         summary=summary(finding, action),
         indicator="warning",
@@ -92,7 +92,7 @@ def _not_appropriate(
         detail=detail(a, config, lead=lead, advice=advice),
         assessment=a,
         suggestions=[
-            suggestion(request.hook_instance, f"{key}/replace", label, actions, recommended=True)
+            suggestion(request, f"{key}/replace", label, actions, recommended=True)
         ],
         override_reasons=override_reason.codings(reasons),
         links=guideline.links([*topics, rating.rule]),
@@ -106,7 +106,8 @@ def _physiotherapy_with_red_flags(
     a = evaluation.assessment
     tier = a.tier or "urgent"
     flags = phrase.flags_of(a, tier)
-    key = "order/physiotherapy-with-red-flags"
+    # The orders are part of the id: another set of referrals is another card.
+    key = "order/physiotherapy-with-red-flags/" + ",".join(sorted(evaluation.physiotherapy_orders))
     orders = ", ".join(escape(r) for r in evaluation.physiotherapy_orders)
     first = "emergency spinal review" if tier == "emergency" else "urgent MRI"
     lead = [
@@ -118,7 +119,7 @@ def _physiotherapy_with_red_flags(
     if tier == "urgent" and not has_mri:
         suggestions.append(urgent_mri_suggestion(evaluation, request, key))
     return card(
-        request.hook_instance,
+        request,
         key,
         summary=summary(phrase.flag_finding(flags), f"physiotherapy ordered, {first} comes first"),
         indicator="warning",

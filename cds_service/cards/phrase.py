@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Assessment, Localisation, RedFlag, Tier
 
 _FLAGS = {
@@ -26,9 +27,9 @@ _CES_ITEMS = {
     "saddle-anaesthesia": "saddle (perineal) numbness",
     "sensation-saddle": "saddle sensation on examination",
     "sexual-dysfunction": "new sexual dysfunction",
-    "anal-tone": "anal tone",
+    "anal-tone": "reduced anal tone",
     "post-void-residual": "post-void residual volume",
-    "bilateral-symptoms": "bilateral leg symptoms",
+    "bilateral-symptoms": "symptoms in both legs",
 }
 
 _DIFFERENTIALS = {
@@ -113,12 +114,17 @@ def disc_level(localisation: Localisation) -> str | None:
     return localisation.disc_levels[0].split()[0] if localisation.disc_levels else None
 
 
-def syndrome(assessment: Assessment) -> str:
+def likelihood(localisation: Localisation, config: ClinicalConfig) -> str:
+    """``probable`` or ``possible``: the localisation's confidence in the word a clinician uses."""
+    return "probable" if localisation.confidence >= config.probable_confidence else "possible"
+
+
+def syndrome(assessment: Assessment, config: ClinicalConfig) -> str:
     """``Probable left L5 radiculopathy (L4-L5)``, or the broadest phrase the data supports."""
     loc = assessment.localisation
     if loc is not None:
         level = disc_level(loc)
-        text = f"Probable {root(loc)} radiculopathy"
+        text = f"{sentence(likelihood(loc, config))} {root(loc)} radiculopathy"
         return f"{text} ({level})" if level else text
     if assessment.radicular:
         return "Lumbar radicular syndrome"

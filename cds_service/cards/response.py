@@ -6,7 +6,7 @@ from typing import Any
 
 from cds_service.cards.disposition_card import disposition_card
 from cds_service.cards.order_card import order_cards
-from cds_service.cards.rating import rating_action
+from cds_service.cards.rating import rate_suggested_orders, rating_action
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Evaluation
 from cds_service.protocol.hook_request import HookRequest
@@ -21,8 +21,9 @@ def render(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig)
     else:
         card = disposition_card(evaluation, request, config)
         cards = [card] if card is not None else []
+    rate_suggested_orders(cards, evaluation, request, config)
     body: dict[str, Any] = {"cards": cards}
-    actions = [rating_action(rating) for rating in evaluation.order_ratings]
+    actions = [rating_action(rating, request, config) for rating in evaluation.order_ratings]
     if actions:
         body["systemActions"] = actions
     return body

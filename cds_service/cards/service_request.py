@@ -21,8 +21,17 @@ Priority = Literal["routine", "urgent", "asap", "stat"]
 
 CPT = "http://www.ama-assn.org/go/cpt"
 SNOMED = "http://snomed.info/sct"
-PAMA_RATING_URL = "http://fhir.org/argonaut/StructureDefinition/pama-rating"
+# The Argonaut CDS Hooks for PAMA guide's extension URLs (``Extension/`` since 2019; the CDS
+# Hooks Sandbox reads no other).
+PAMA_RATING_URL = "http://fhir.org/argonaut/Extension/pama-rating"
+PAMA_CONSULT_ID_URL = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
+PAMA_AUC_APPLIED_URL = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
 PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+#: Every rating extension a re-rated order may already carry, the guide's pre-2019 URL included.
+_PAMA_URLS = frozenset({
+    PAMA_RATING_URL, PAMA_CONSULT_ID_URL, PAMA_AUC_APPLIED_URL,
+    "http://fhir.org/argonaut/StructureDefinition/pama-rating",
+})
 
 #: Resource types a ServiceRequest.reasonReference may point to (FHIR R4).
 _REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
@@ -93,20 +102,38 @@ def service_request(
     return _validated(data)
 
 
-def rated(draft: dict[str, Any], rating: str) -> dict[str, Any]:
-    """``draft`` exactly as sent, plus (or with a fresh) Argonaut ``pama-rating`` extension."""
-    out = copy.deepcopy(draft)
+@dataclass(frozen=True)
+class PamaRating:
+    """An appropriateness rating as the Argonaut PAMA guide carries it on a ServiceRequest."""
+
+    rating: str  # appropriate | not-appropriate | no-criteria-apply
+    consult_id: str  # a UUID, stable for the same call, patient and order
+    auc_applied: str  # URL of the guideline the rating applied
+
+    def extensions(self) -> list[dict[str, Any]]:
+        coding = {"system": PAMA_RATING_SYSTEM, "code": self.rating}
+        return [
+            {"url": PAMA_RATING_URL, "valueCodeableConcept": {"coding": [coding]}},
+            {"url": PAMA_CONSULT_ID_URL, "valueUri": f"urn:uuid:{self.consult_id}"},
+            {"url": PAMA_AUC_APPLIED_URL, "valueUri": self.auc_applied},
+        ]
+
+
+def rated(order: dict[str, Any], rating: PamaRating) -> dict[str, Any]:
+    """``order`` exactly as given, its rating extensions (if any) replaced by ``rating``'s."""
+    out = copy.deepcopy(order)
     kept = [
         e
         for e in out.get("extension") or ()
-        if not (isinstance(e, dict) and e.get("url") == PAMA_RATING_URL)
+        if not (isinstance(e, dict) and e.get("url") in _PAMA_URLS)
     ]
-    coding = {"system": PAMA_RATING_SYSTEM, "code": rating}
-    out["extension"] = [
-        *kept,
-        {"url": PAMA_RATING_URL, "valueCodeableConcept": {"coding": [coding]}},
-    ]
+    out["extension"] = [*kept, *rating.extensions()]
     return out
+
+
+def is_imaging(order: dict[str, Any]) -> bool:
+    """Whether an order Radix built is imaging (``service_request`` marks it by category)."""
+    return _IMAGING_CATEGORY in (order.get("category") or ())
 
 
 def with_priority(resource: dict[str, Any], priority: Priority) -> dict[str, Any]:

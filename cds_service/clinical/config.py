@@ -34,5 +34,8 @@ class ClinicalConfig:
     pvr_ml: float = 200.0
     #: Hours from request to emergency MRI for suspected cauda equina (GIRFT 2023 pathway).
     ces_mri_hours: int = 4
+    #: Localisation confidence at or above which the card calls the root "probable" rather
+    #: than "possible": a display threshold, it changes no disposition.
+    probable_confidence: float = 0.5
     #: "us" (ACR/ACP: MRI after 6 weeks) or "uk" (NICE NG59: spinal / MSK interface referral).
     practice_mode: PracticeMode = "us"

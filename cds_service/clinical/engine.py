@@ -66,7 +66,7 @@ def evaluate(
         localisation=localisation,
         symptom_weeks=course.symptom_weeks,
         conservative_care_weeks=course.conservative_care_weeks,
-        ces_screen=screen(chart),
+        ces_screen=screen(chart, exam, config),
         differentials=differentials(chart, exam),
         rules=tuple(dict.fromkeys(rules)),
         knowledge_version=knowledge.version,
@@ -84,6 +84,7 @@ def evaluate(
         order_ratings=review.ratings,
         physiotherapy_orders=review.physiotherapy,
         orders_in_scope=review.in_scope,
+        new_mri_rating=review.new_mri_rating,
     )
 
 

@@ -69,10 +69,16 @@ class Localisation:
 
 @dataclass(frozen=True)
 class CesScreen:
-    """Cauda-equina screening items: which were documented (either way) and which are unknown."""
+    """Cauda-equina screening items: documented present, documented absent, or unknown."""
 
-    documented: tuple[str, ...]  # item ids, e.g. "saddle-anaesthesia"
+    present: tuple[str, ...]  # item ids, e.g. "saddle-anaesthesia"
+    absent: tuple[str, ...]
     unknown: tuple[str, ...]
+
+    @property
+    def documented(self) -> tuple[str, ...]:
+        """Present or absent: the field integration teams read before the split (kept)."""
+        return (*self.present, *self.absent)
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,10 @@ class Assessment:
             out["conservativeCareWeeks"] = round(self.conservative_care_weeks, 1)
         ces = _compact(
             {
-                "documented": list(self.ces_screen.documented),
+                "present": list(self.ces_screen.present),
+                "absent": list(self.ces_screen.absent),
                 "unknown": list(self.ces_screen.unknown),
+                "documented": list(self.ces_screen.documented),
             }
         )
         if ces:
@@ -180,6 +188,9 @@ class Evaluation:
     physiotherapy_orders: tuple[str, ...] = ()
     #: References of the orders in scope (selected on order-select; all on order-sign).
     orders_in_scope: tuple[str, ...] = field(default=())
+    #: The rating a new lumbar MRI order would get now (rules §4): the MRIs that suggestions
+    #: propose are pre-rated with it, as the Argonaut PAMA guide asks of alternative orders.
+    new_mri_rating: Rating = "no-criteria-apply"
 
 
 def _references(evidence: tuple[Evidence, ...]) -> list[str]:

@@ -8,7 +8,13 @@ from typing import Any
 
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.course import Course
-from cds_service.clinical.evaluation import Disposition, ImagingKind, OrderRating, RedFlag
+from cds_service.clinical.evaluation import (
+    Disposition,
+    ImagingKind,
+    OrderRating,
+    Rating,
+    RedFlag,
+)
 from cds_service.clinical.knowledge import Knowledge
 
 _IMAGING: Mapping[str, ImagingKind] = {
@@ -22,6 +28,8 @@ class OrderReview:
     ratings: tuple[OrderRating, ...]
     physiotherapy: tuple[str, ...]  # references of physiotherapy referrals in scope
     in_scope: tuple[str, ...]  # references of every order in scope
+    #: What a new lumbar MRI order would be rated now (for the MRIs suggestions propose).
+    new_mri_rating: Rating = "no-criteria-apply"
 
 
 def review_orders(
@@ -56,7 +64,8 @@ def review_orders(
             ratings.append(_rate(order, reference, kinds[0], flags, course, disposition, config))
         elif "physiotherapy-referral" in concepts:
             physio.append(reference)
-    return OrderReview(tuple(ratings), tuple(physio), tuple(dict.fromkeys(scope)))
+    new_mri, _, _ = _rating("lumbar-mri", flags, course, config)
+    return OrderReview(tuple(ratings), tuple(physio), tuple(dict.fromkeys(scope)), new_mri)
 
 
 def _rate(
@@ -81,13 +90,13 @@ def _rate(
 
 def _rating(
     kind: ImagingKind, flags: tuple[RedFlag, ...], course: Course, config: ClinicalConfig
-) -> tuple[Any, str, str]:
+) -> tuple[Rating, str, str]:
     if not (course.back_pain or course.radicular or flags):
         return (
             "no-criteria-apply", "order-rating/no-criteria",
             "No back pain, radicular syndrome or red flag is recorded.",
         )
-    names = ", ".join(flag.id for flag in flags)
+    names = ", ".join(flag.id.replace("-", " ") for flag in flags)
     if flags and (course.recent_mri is None or any(f.new_since_prior_mri for f in flags)):
         return "appropriate", "order-rating/red-flag", f"Red flag: {names}."
     if kind == "lumbar-mri" and course.recent_mri is not None:

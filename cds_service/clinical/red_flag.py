@@ -138,12 +138,12 @@ def _cauda_equina(
     )
     if residual:
         yield _Trigger("cauda-equina", "cauda-equina/post-void-residual", residual)
-    bilateral = _bilateral(chart, exam)
+    bilateral = bilateral_radicular(chart, exam)
     if bilateral:
         yield _Trigger("cauda-equina", "cauda-equina/bilateral-radicular", bilateral)
 
 
-def _bilateral(chart: Chart, exam: Exam) -> tuple[Finding, ...]:
+def bilateral_radicular(chart: Chart, exam: Exam) -> tuple[Finding, ...]:
     """Radicular symptoms on both sides; stenosis never counts (often bilateral and chronic)."""
     stenosis = {f.reference for f in chart.of("lumbar-stenosis")}
     radicular = [

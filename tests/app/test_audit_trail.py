@@ -36,7 +36,7 @@ from tests.store.conftest import Backend, migrate_backend
 TOKEN = "audit-trail-admin-token"
 ISSUER = "https://ehr.example.org/fhir"
 AS_OF = CASES["ces-retention"].as_of
-PAMA_RATING = "http://fhir.org/argonaut/StructureDefinition/pama-rating"
+PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 ASSESSMENT = "org.radix-cds.assessment"
 FEEDBACK_URL = "/cds-services/{}/feedback"
 

@@ -81,7 +81,8 @@ def assessment(disposition: str = "physiotherapy", **changes: Any) -> Assessment
         symptom_weeks=2.0,
         conservative_care_weeks=None,
         ces_screen=CesScreen(
-            documented=("urinary-incontinence",),
+            present=("urinary-incontinence",),
+            absent=("bilateral-symptoms",),
             unknown=("saddle-anaesthesia", "urinary-retention"),
         ),
         differentials=(),
@@ -166,3 +167,25 @@ def request(
     return HookRequest(
         service_id="radix", hook=hook, hook_instance=hook_instance, context=body, prefetch={}
     )
+
+
+#: The Argonaut CDS Hooks for PAMA guide's extension URLs start so (written out here, not taken
+#: from the code under test).
+ARGONAUT = "http://fhir.org/argonaut/Extension/"
+
+
+def pama(resource: dict[str, Any]) -> dict[str, str]:
+    """The PAMA extensions of a ServiceRequest by name: ``pama-rating`` → its code, the others
+    → their ``valueUri``. Extensions under any other URL are ignored."""
+    out: dict[str, str] = {}
+    for extension in resource.get("extension", []):
+        url = extension.get("url", "")
+        if url.startswith(ARGONAUT):
+            name = url.removeprefix(ARGONAUT)
+            if name == "pama-rating":
+                (coding,) = extension["valueCodeableConcept"]["coding"]
+                assert coding["system"] == "http://fhir.org/argonaut/CodeSystem/pama-rating"
+                out[name] = coding["code"]
+            else:
+                out[name] = extension["valueUri"]
+    return out

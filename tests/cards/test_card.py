@@ -1,5 +1,7 @@
 from cds_service.cards.card import ASSESSMENT_EXTENSION, card, create, delete, suggestion, update
-from tests.cards.factory import assessment
+from tests.cards.factory import assessment, request
+
+REQUEST = request()
 
 
 def _card(**changes):
@@ -11,7 +13,7 @@ def _card(**changes):
         "assessment": assessment(),
     }
     kwargs.update(changes)
-    return card("hook-1", "disposition/physiotherapy", **kwargs)
+    return card(REQUEST, "disposition/physiotherapy", **kwargs)
 
 
 def test_card_omits_every_empty_optional_field():
@@ -33,16 +35,16 @@ def test_every_card_carries_the_assessment():
 
 
 def test_selection_behaviour_comes_with_suggestions_only():
-    s = suggestion("hook-1", "k/s", "Refer", [create({"resourceType": "ServiceRequest"}, "d")])
+    s = suggestion(REQUEST, "k/s", "Refer", [create({"resourceType": "ServiceRequest"}, "d")])
     out = _card(suggestions=[s], selection_behavior="any")
     assert out["selectionBehavior"] == "any"
     assert "selectionBehavior" not in _card()
 
 
 def test_suggestion_is_recommended_only_when_asked_and_has_no_empty_actions():
-    plain = suggestion("hook-1", "k/s", "Label", [])
+    plain = suggestion(REQUEST, "k/s", "Label", [])
     assert set(plain) == {"label", "uuid"}
-    assert suggestion("hook-1", "k/s", "Label", [], recommended=True)["isRecommended"] is True
+    assert suggestion(REQUEST, "k/s", "Label", [], recommended=True)["isRecommended"] is True
 
 
 def test_actions():

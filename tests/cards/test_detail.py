@@ -15,12 +15,18 @@ def test_unknown_cauda_equina_items_are_named_as_unknown_not_negative():
     line = next(line for line in text.splitlines() if "unknown, not negative" in line)
     assert "saddle (perineal) numbness" in line
     assert "urinary retention" in line
-    assert "Documented: urinary incontinence" in text
+    assert "- Present: urinary incontinence\n" in text
+    assert "- Looked for, not found: symptoms in both legs" in text
+    # "Documented" alone read as a red flag on a card that says "no red flags".
+    assert "Documented" not in text
 
 
 def test_no_screening_line_when_every_item_is_documented():
-    a = assessment(ces_screen=CesScreen(documented=("urinary-retention",), unknown=()))
-    assert "unknown, not negative" not in detail(a, CONFIG)
+    a = assessment(ces_screen=CesScreen((), ("urinary-retention",), ()))
+    text = detail(a, CONFIG)
+    assert "unknown, not negative" not in text
+    assert "Present" not in text
+    assert "- Looked for, not found: urinary retention or difficulty voiding" in text
 
 
 def test_missing_onset_asks_for_it_with_the_configured_threshold():
@@ -37,7 +43,9 @@ def test_evidence_of_flags_and_localisation_is_listed():
     assert "Urinary incontinence, onset 19 Nov 2026" in text
     assert "Great toe extension 4/5 (left), 20 Nov 2026" in text
     assert "L4-L5 paracentral or L5-S1 far lateral" in text
-    assert "Also considered: left S1 (20%)" in text
+    assert "- Left L5 root: **probable** (the examination points clearly to this root)" in text
+    assert "- Less likely: left S1\n" in text
+    assert "20%" not in text and "0.8" not in text  # a word, not a number
 
 
 def test_weak_flags_differentials_not_counted_and_unavailable_data():
@@ -63,7 +71,7 @@ def test_weak_flags_differentials_not_counted_and_unavailable_data():
 
 
 def test_sections_without_content_are_left_out():
-    a = assessment(ces_screen=CesScreen((), ()), localisation=None)
+    a = assessment(ces_screen=CesScreen((), (), ()), localisation=None)
     text = detail(a, CONFIG)
     for heading in (
         "Red flags",
@@ -97,6 +105,16 @@ def test_escape_keeps_plain_clinical_text_readable():
     )
 
 
-def test_rules_and_knowledge_version_close_the_detail():
-    text = detail(assessment(), CONFIG)
-    assert text.splitlines()[-1] == "Rules: `disposition/physiotherapy` · knowledge 2026.11.0"
+def test_the_confidence_reads_possible_below_the_configured_threshold():
+    a = assessment(localisation=replace(assessment().localisation, confidence=0.49))
+    assert "- Left L5 root: **possible** (" in detail(a, CONFIG)
+    assert "**probable**" in detail(a, ClinicalConfig(probable_confidence=0.49))
+
+
+def test_no_rule_id_or_knowledge_version_in_the_text_a_clinician_reads():
+    a = assessment(red_flags=(CES_FLAG,))
+    text = detail(a, CONFIG)
+    for rule in a.rules:
+        assert rule not in text
+    assert a.knowledge_version not in text
+    assert "`" not in text

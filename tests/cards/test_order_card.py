@@ -1,5 +1,5 @@
+from cds_service.cards import render
 from cds_service.cards.order_card import order_cards
-from cds_service.cards.service_request import PAMA_RATING_URL
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Evaluation
 from tests.cards.factory import (
@@ -7,6 +7,7 @@ from tests.cards.factory import (
     assessment,
     draft_mri,
     draft_physiotherapy,
+    pama,
     rating,
     request,
 )
@@ -101,7 +102,9 @@ def test_emergency_upgrades_the_draft_mri_to_stat_instead_of_a_second_mri():
             rating(draft, "appropriate", rule="order-rating/red-flag", upgrade_to_stat=True),
         ),
     )
-    (card,) = _cards(ev, drafts=(draft,))
+    body = render(ev, request("order-select", drafts=(draft,)), CONFIG)
+    assert_valid_response(body)
+    (card,) = body["cards"]
     assert card["indicator"] == "critical"
     referral, upgrade = card["suggestions"]
     assert referral["actions"][0]["resource"]["priority"] == "stat"
@@ -109,7 +112,7 @@ def test_emergency_upgrades_the_draft_mri_to_stat_instead_of_a_second_mri():
     assert action["type"] == "update"
     resource = action["resource"]
     assert (resource["id"], resource["priority"]) == ("draft-mri", "stat")
-    assert resource["extension"][0]["url"] == PAMA_RATING_URL
+    assert pama(resource)["pama-rating"] == "appropriate"  # the draft's own rating
     unchanged = {k: v for k, v in resource.items() if k not in ("priority", "extension")}
     assert unchanged == {k: v for k, v in draft.items() if k != "priority"}
     creates = [

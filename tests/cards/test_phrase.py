@@ -1,7 +1,10 @@
 from dataclasses import replace
 
 from cds_service.cards import phrase
+from cds_service.clinical.config import ClinicalConfig
 from tests.cards.factory import CES_FLAG, LEFT_L5, MALIGNANCY_FLAG, assessment
+
+CONFIG = ClinicalConfig()
 
 
 def test_joined_reads_as_a_list_and_drops_repeats():
@@ -11,19 +14,26 @@ def test_joined_reads_as_a_list_and_drops_repeats():
 
 
 def test_syndrome_names_side_root_and_disc_level():
-    assert phrase.syndrome(assessment()) == "Probable left L5 radiculopathy (L4-L5)"
+    assert phrase.syndrome(assessment(), CONFIG) == "Probable left L5 radiculopathy (L4-L5)"
+
+
+def test_syndrome_says_possible_below_the_configured_confidence():
+    loc = replace(LEFT_L5, confidence=0.3)
+    assert phrase.syndrome(assessment(localisation=loc), CONFIG) == (
+        "Possible left L5 radiculopathy (L4-L5)"
+    )
 
 
 def test_syndrome_without_disc_level():
     loc = replace(LEFT_L5, disc_levels=())
-    assert phrase.syndrome(assessment(localisation=loc)) == "Probable left L5 radiculopathy"
+    assert phrase.syndrome(assessment(localisation=loc), CONFIG) == "Probable left L5 radiculopathy"
 
 
 def test_syndrome_falls_back_to_what_the_data_supports():
-    assert phrase.syndrome(assessment(localisation=None)) == "Lumbar radicular syndrome"
+    assert phrase.syndrome(assessment(localisation=None), CONFIG) == "Lumbar radicular syndrome"
     no_root = assessment(localisation=None, radicular=False)
-    assert phrase.syndrome(no_root) == "Low back pain"
-    assert phrase.syndrome(replace(no_root, back_pain=False)) == "Lumbar spine"
+    assert phrase.syndrome(no_root, CONFIG) == "Low back pain"
+    assert phrase.syndrome(replace(no_root, back_pain=False), CONFIG) == "Lumbar spine"
 
 
 def test_weeks_are_rounded_for_reading():

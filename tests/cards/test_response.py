@@ -11,6 +11,7 @@ from tests.cards.factory import (
     draft_mri,
     draft_physiotherapy,
     evaluation,
+    pama,
     rating,
     request,
 )
@@ -56,10 +57,7 @@ def test_ratings_alone_answer_when_no_card_is_due():
     (action,) = body["systemActions"]
     assert action["type"] == "update"
     assert action["resource"]["id"] == "draft-mri"
-    coding = action["resource"]["extension"][-1]["valueCodeableConcept"]["coding"]
-    assert coding == [
-        {"system": "http://fhir.org/argonaut/CodeSystem/pama-rating", "code": "appropriate"}
-    ]
+    assert pama(action["resource"])["pama-rating"] == "appropriate"
 
 
 def test_every_rating_becomes_a_system_action_in_order():
@@ -74,10 +72,7 @@ def test_every_rating_becomes_a_system_action_in_order():
     body = render(ev, request("order-sign", drafts=drafts), CONFIG)
     assert_valid_response(body)
     assert [a["resource"]["id"] for a in body["systemActions"]] == ["m1", "m2"]
-    codes = [
-        a["resource"]["extension"][-1]["valueCodeableConcept"]["coding"][0]["code"]
-        for a in body["systemActions"]
-    ]
+    codes = [pama(a["resource"])["pama-rating"] for a in body["systemActions"]]
     assert codes == ["not-appropriate", "no-criteria-apply"]
     assert [c["indicator"] for c in body["cards"]] == ["warning"]
 
@@ -138,7 +133,7 @@ def test_sparse_assessment_still_gives_clean_json(disposition):
         radicular=False,
         back_pain=False,
     )
-    a = type(a)(**{**a.__dict__, "ces_screen": type(a.ces_screen)((), ())})
+    a = type(a)(**{**a.__dict__, "ces_screen": type(a.ces_screen)((), (), ())})
     req = request(userId="Patient/pat-1")
     del req.context["encounterId"]
     body = render(Evaluation(a), req, CONFIG)

@@ -3,15 +3,15 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.cards.service_request import (
     MRI_WITHOUT_CONTRAST,
-    PAMA_RATING_URL,
     PHYSIOTHERAPY_REFERRAL,
+    PamaRating,
     order_name,
     rated,
     reason_codes,
     service_request,
     with_priority,
 )
-from tests.cards.factory import ENCOUNTER, PATIENT, PRACTITIONER, draft_mri, request
+from tests.cards.factory import ENCOUNTER, PATIENT, PRACTITIONER, draft_mri, pama, request
 
 
 def test_new_order_is_a_draft_for_the_patient_encounter_and_user():
@@ -69,23 +69,19 @@ def test_reason_references_keep_only_types_fhir_allows_there():
     assert resource["supportingInfo"] == [{"reference": "ImagingStudy/i1"}]
 
 
-def test_rated_adds_only_the_rating_to_the_draft_as_sent():
+RATING = PamaRating("not-appropriate", "5d6f2f0e-0c52-5a39-9d4e-6f0c7c2f3a10", "https://guideline")
+
+
+def test_rated_adds_only_the_rating_extensions_to_the_order_as_sent():
     draft = draft_mri(extension=[{"url": "http://vendor.example/x", "valueString": "keep"}])
-    out = rated(draft, "not-appropriate")
-    assert out["extension"] == [
-        {"url": "http://vendor.example/x", "valueString": "keep"},
-        {
-            "url": PAMA_RATING_URL,
-            "valueCodeableConcept": {
-                "coding": [
-                    {
-                        "system": "http://fhir.org/argonaut/CodeSystem/pama-rating",
-                        "code": "not-appropriate",
-                    }
-                ]
-            },
-        },
-    ]
+    out = rated(draft, RATING)
+    assert out["extension"][0] == {"url": "http://vendor.example/x", "valueString": "keep"}
+    assert pama(out) == {
+        "pama-rating": "not-appropriate",
+        "pama-rating-consult-id": "urn:uuid:5d6f2f0e-0c52-5a39-9d4e-6f0c7c2f3a10",
+        "pama-rating-auc-applied": "https://guideline",
+    }
+    assert len(out["extension"]) == 4
     assert {k: v for k, v in out.items() if k != "extension"} == {
         k: v for k, v in draft.items() if k != "extension"
     }
@@ -93,10 +89,14 @@ def test_rated_adds_only_the_rating_to_the_draft_as_sent():
 
 
 def test_rated_replaces_an_earlier_rating_instead_of_adding_a_second():
-    once = rated(draft_mri(), "not-appropriate")
-    twice = rated(once, "appropriate")
-    ratings = [e for e in twice["extension"] if e["url"] == PAMA_RATING_URL]
-    assert [r["valueCodeableConcept"]["coding"][0]["code"] for r in ratings] == ["appropriate"]
+    legacy = {
+        "url": "http://fhir.org/argonaut/StructureDefinition/pama-rating",
+        "valueCodeableConcept": {"coding": [{"code": "appropriate"}]},
+    }
+    once = rated(draft_mri(extension=[legacy]), RATING)
+    twice = rated(once, PamaRating("appropriate", RATING.consult_id, RATING.auc_applied))
+    assert len(twice["extension"]) == 3
+    assert pama(twice)["pama-rating"] == "appropriate"
 
 
 def test_with_priority_copies():

@@ -1,37 +1,77 @@
 from __future__ import annotations
 
+from typing import Any
+
 from cds_service.clinical.ces_screen import ITEMS, screen
 from cds_service.clinical.chart import Chart
+from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.evaluation import CesScreen
+from cds_service.clinical.exam import Exam
 from cds_service.clinical.knowledge import Knowledge
 from tests.clinical import records as r
 
+CONFIG = ClinicalConfig()
+
+
+def _screen(record: list[dict[str, Any]], knowledge: Knowledge) -> CesScreen:
+    chart = Chart.read(record, knowledge, r.NOW)
+    return screen(chart, Exam(chart, CONFIG), CONFIG)
+
 
 def test_nothing_recorded_is_unknown_not_negative(knowledge: Knowledge) -> None:
-    result = screen(Chart.read([r.sciatica()], knowledge, r.NOW))
-    assert result.documented == ()
+    result = _screen([r.sciatica()], knowledge)
+    assert result.present == result.absent == result.documented == ()
     assert result.unknown == tuple(ITEMS)
 
 
-def test_negated_items_are_documented(knowledge: Knowledge) -> None:
+def test_negated_items_are_absent_not_present(knowledge: Knowledge) -> None:
     record = [r.sciatica(side="left"), r.observed("267064002", value=False),
               r.exam("sensation-saddle", "normal"), r.exam("anal-tone", "normal")]
-    result = screen(Chart.read(record, knowledge, r.NOW))
-    assert set(result.documented) == {"urinary-retention", "saddle-anaesthesia", "anal-tone"}
+    result = _screen(record, knowledge)
+    assert result.present == ()
+    assert set(result.absent) == {"urinary-retention", "saddle-anaesthesia", "anal-tone"}
+    assert set(result.documented) == set(result.absent)
     # A left-sided sciatica says nothing about the right leg.
     assert set(result.unknown) == {"urinary-incontinence", "faecal-incontinence",
                                    "sexual-dysfunction", "bilateral-symptoms"}
 
 
-def test_both_legs_examined_documents_bilateral_symptoms(knowledge: Knowledge) -> None:
+def test_asserted_and_abnormal_items_are_present(knowledge: Knowledge) -> None:
+    record = [r.sciatica(), r.condition("R32", days=400),  # long-standing: still present
+              r.exam("sensation-saddle", "reduced"), r.exam("anal-tone", "absent"),
+              r.observed("72042002", value=True)]
+    result = _screen(record, knowledge)
+    assert set(result.present) == {"urinary-incontinence", "saddle-anaesthesia", "anal-tone",
+                                   "faecal-incontinence"}
+    assert result.absent == ()
+
+
+def test_post_void_residual_answers_retention_by_the_configured_threshold(
+    knowledge: Knowledge,
+) -> None:
+    high = _screen([r.sciatica(), r.exam("post-void-residual", (CONFIG.pvr_ml, "mL"))], knowledge)
+    low = _screen([r.sciatica(), r.exam("post-void-residual", (CONFIG.pvr_ml - 1, "mL"))],
+                  knowledge)
+    assert "urinary-retention" in high.present
+    assert "urinary-retention" in low.absent
+
+
+def test_both_legs_examined_without_bilateral_findings_is_absent(knowledge: Knowledge) -> None:
     record = [r.sciatica(side="left"), r.exam("straight-leg-raise", True, side="left"),
               r.exam("straight-leg-raise", False, side="right")]
-    assert "bilateral-symptoms" in screen(Chart.read(record, knowledge, r.NOW)).documented
+    assert "bilateral-symptoms" in _screen(record, knowledge).absent
     one_leg = [r.sciatica(side="left"), r.exam("strength-hip-abduction", 4, side="left")]
-    assert "bilateral-symptoms" in screen(Chart.read(one_leg, knowledge, r.NOW)).unknown
+    assert "bilateral-symptoms" in _screen(one_leg, knowledge).unknown
+
+
+def test_bilateral_radicular_findings_are_present(knowledge: Knowledge) -> None:
     both = [r.condition("23056005", r.SCT, side="bilateral")]
-    assert "bilateral-symptoms" in screen(Chart.read(both, knowledge, r.NOW)).documented
+    assert "bilateral-symptoms" in _screen(both, knowledge).present
+    slr = [r.sciatica(), r.exam("straight-leg-raise", True, side="left"),
+           r.exam("straight-leg-raise", True, side="right")]
+    assert "bilateral-symptoms" in _screen(slr, knowledge).present
 
 
 def test_an_observation_without_a_value_documents_nothing(knowledge: Knowledge) -> None:
-    result = screen(Chart.read([r.exam("anal-tone", None)], knowledge, r.NOW))
+    result = _screen([r.exam("anal-tone", None)], knowledge)
     assert "anal-tone" in result.unknown
