@@ -1,6 +1,6 @@
-"""The README's "Accepted codes" table, rendered from the knowledge base.
+"""The accepted-codes table of ``docs/codes.md``, rendered from the knowledge base.
 
-Regenerate the README section with ``python -m cds_service.clinical.code_table README.md``.
+Regenerate it with ``python -m cds_service.clinical.code_table docs/codes.md``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from cds_service.clinical.knowledge import CONCEPT_URL, ICD10_WHO, ICD10CM, Code
 
 START = "<!-- accepted-codes:start -->"
 END = "<!-- accepted-codes:end -->"
+#: The document that holds the table, relative to the repository root.
+DEFAULT_PATH = "docs/codes.md"
 
 _SYSTEM_LABELS = {
     "http://snomed.info/sct": "SNOMED CT",
@@ -51,12 +53,12 @@ def render_code_table(knowledge: Knowledge) -> str:
     return "\n".join(legend + rows) + "\n"
 
 
-def replace_section(readme: str, table: str) -> str:
-    """Put ``table`` between the accepted-codes markers of ``readme``."""
-    head, start, rest = readme.partition(START)
+def replace_section(document: str, table: str) -> str:
+    """Put ``table`` between the accepted-codes markers of ``document``."""
+    head, start, rest = document.partition(START)
     _, end, tail = rest.partition(END)
     if not start or not end:
-        raise ValueError(f"README lacks the markers {START} … {END}")
+        raise ValueError(f"the document lacks the markers {START} … {END}")
     return f"{head}{START}\n{table}{END}{tail}"
 
 
@@ -66,11 +68,11 @@ def _code(entry: CodeEntry) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Rewrite the accepted-codes section of the README given as the only argument."""
+    """Rewrite the accepted-codes section of the file given as the only argument."""
     from cds_service.clinical.knowledge import load_knowledge
 
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0] if args else "README.md")
+    path = Path(args[0] if args else DEFAULT_PATH)
     path.write_text(
         replace_section(path.read_text(encoding="utf-8"), render_code_table(load_knowledge())),
         encoding="utf-8",

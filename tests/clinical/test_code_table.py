@@ -2,10 +2,18 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.clinical.code_table import END, START, main, render_code_table, replace_section
+from cds_service.clinical.code_table import (
+    DEFAULT_PATH,
+    END,
+    START,
+    main,
+    render_code_table,
+    replace_section,
+)
 from cds_service.clinical.knowledge import Knowledge, load_knowledge
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+CODES = ROOT / DEFAULT_PATH
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +25,19 @@ def _section(text: str) -> str:
     return text.split(START, 1)[1].split(END, 1)[0]
 
 
-def test_readme_section_matches_the_value_sets(knowledge: Knowledge) -> None:
-    readme = README.read_text(encoding="utf-8")
-    assert "## Accepted codes" in readme
-    assert _section(readme) == "\n" + render_code_table(knowledge), (
-        "README accepted-codes table is stale: run "
-        "`python -m cds_service.clinical.code_table README.md`"
+def test_codes_document_matches_the_value_sets(knowledge: Knowledge) -> None:
+    document = CODES.read_text(encoding="utf-8")
+    assert document.startswith("# Accepted codes\n")
+    assert _section(document) == "\n" + render_code_table(knowledge), (
+        "docs/codes.md accepted-codes table is stale: run "
+        "`python -m cds_service.clinical.code_table docs/codes.md`"
     )
+
+
+def test_the_readme_links_to_the_table_instead_of_holding_it() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert START not in readme and END not in readme
+    assert "(docs/codes.md)" in readme
 
 
 def test_table_lists_every_code_and_family_once(knowledge: Knowledge) -> None:
@@ -51,8 +65,22 @@ def test_replace_section_keeps_the_rest_of_the_file() -> None:
         replace_section("# no markers\n", "new\n")
 
 
-def test_main_rewrites_a_readme(tmp_path: Path, knowledge: Knowledge) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# R\n\n## Accepted codes\n\n{START}\nstale\n{END}\n", encoding="utf-8")
-    main([str(readme)])
-    assert _section(readme.read_text(encoding="utf-8")) == "\n" + render_code_table(knowledge)
+def test_main_rewrites_the_named_document(tmp_path: Path, knowledge: Knowledge) -> None:
+    document = tmp_path / "codes.md"
+    text = f"# Accepted codes\n\nintro\n\n{START}\nstale\n{END}\n\ntail\n"
+    document.write_text(text, encoding="utf-8")
+    main([str(document)])
+    rewritten = document.read_text(encoding="utf-8")
+    assert _section(rewritten) == "\n" + render_code_table(knowledge)
+    assert rewritten.startswith("# Accepted codes\n\nintro\n") and rewritten.endswith("\ntail\n")
+
+
+def test_main_defaults_to_docs_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge: Knowledge
+) -> None:
+    target = tmp_path / DEFAULT_PATH
+    target.parent.mkdir()
+    target.write_text(f"{START}\nstale\n{END}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    main([])
+    assert _section(target.read_text(encoding="utf-8")) == "\n" + render_code_table(knowledge)

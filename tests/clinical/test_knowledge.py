@@ -30,9 +30,10 @@ SYSTEMS = {"sct": SCT, "icd": ICD, "who": WHO, "loinc": LOINC, "cpt": CPT, "radi
 VALUESETS = data_dir("valuesets")
 EXAMPLE_MAP = VALUESETS / "examples" / "ConceptMap-example-site-codes.json"
 
-# Transcribed by hand from /work/shared/clinical/input-contract.md §1-5 (not from valuesets/),
-# so a code missing from a value set fails here. Format: concept | system | codes; "(U)" marks
-# codes the contract (or clinical.md §4.5 for CPT) lists as unverified.
+# Transcribed by hand from the clinical input contract §1-5 (now docs/input-contract.md), not
+# from valuesets/ (nor from docs/codes.md, which is generated from them), so a code missing from
+# a value set fails here. Format: concept | system | codes; "(U)" marks codes the contract (or,
+# for CPT, the project's clinical reference) lists as unverified.
 CONTRACT = """
 radicular-syndrome | sct | 23056005 128196005 2415007 128197001 69071001 46578006 299966003
 radicular-syndrome | sct | 111236008 311211000119105 202708005 20021007 73589001 274137005
