@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 
 from cds_service.errors import ServiceError
-from cds_service.settings import Settings
+from cds_service.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
     from cds_service.store.store import Store
@@ -31,12 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.start is not None and args.end is not None and args.start >= args.end:
-        parser.error("--from must be earlier than --to")
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        # A mistyped RADIX_* variable is the operator's to fix: say which, without a traceback.
-        print(f"cds-service: invalid configuration:\n{exc}", file=sys.stderr)
+        # The sub-command's parser, so the usage shown is the one of the command that was typed.
+        args.usage_error("--from must be earlier than --to")
+    settings = _configured()
+    if settings is None:
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -47,8 +44,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     return command(args, settings)
 
 
+def _configured() -> Settings | None:
+    """The settings from RADIX_*; None, once the problem is printed, if a value is unusable."""
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        # A mistyped RADIX_* variable is the operator's to fix: say which, without a traceback.
+        for problem in str(exc).splitlines():
+            print(f"cds-service: invalid configuration: {problem}", file=sys.stderr)
+        return None
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the package and the knowledge version this configuration would serve."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser.exit(_print_version())
+
+
+def _print_version() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cds_service.clinical.knowledge import KnowledgeError, load_knowledge
+
+    # The knowledge version covers the thresholds and site-local codes, which come from RADIX_*.
+    settings = _configured()
+    if settings is None:
+        return 2
+    try:
+        # Reads the value sets and hashes them with the rules (tens of ms): no app, no store.
+        knowledge = load_knowledge(settings.local_codes_dir, settings.clinical).version
+    except (KnowledgeError, OSError) as exc:
+        print(f"cds-service: cannot load the clinical knowledge: {exc}", file=sys.stderr)
+        return 1
+    try:
+        package = version("radix-cds")
+    except PackageNotFoundError:
+        package = "unknown (not installed)"
+    print(f"radix-cds {package}\nknowledge {knowledge}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="Radix CDS Hooks service")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the package version and the knowledge version, and exit",
+    )
     parser.set_defaults(start=None, end=None)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -79,16 +125,18 @@ def _parser() -> argparse.ArgumentParser:
         "--from",
         dest="start",
         type=_start_bound,
+        metavar="DATE",
         help="ISO date (from its UTC midnight) or date-time, inclusive",
     )
     report.add_argument(
         "--to",
         dest="end",
         type=_end_bound,
+        metavar="DATE",
         help="ISO date (that whole UTC day included) or date-time, exclusive",
     )
     report.add_argument("--csv", action="store_true", help="CSV instead of text tables")
-    report.set_defaults(command=_report)
+    report.set_defaults(command=_report, usage_error=report.error)
 
     purge = commands.add_parser("purge", help="delete audit and feedback rows older than N days")
     purge.add_argument("--older-than", type=_days, required=True, metavar="DAYS")

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from cds_service.app import create_app
+from cds_service.clinical.knowledge import load_knowledge
 from cds_service.settings import Settings
 from cds_service.store.audit_record import AuditRecord
 from cds_service.store.engine import create_engine
@@ -67,6 +69,70 @@ def _env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 def _no_traceback(run: Run) -> None:
     assert "Traceback" not in run.out + run.err, run.err
+
+
+# --- --version and the configuration -------------------------------------------------------
+
+
+async def test_version_names_the_package_and_the_knowledge_it_would_serve(tmp_path: Path) -> None:
+    run = await _cli(_env(tmp_path / "data"), "--version")
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == [
+        f"radix-cds {version('radix-cds')}",
+        f"knowledge {load_knowledge(None, Settings().clinical).version}",
+    ]
+    assert run.err == ""
+    # The knowledge version covers the thresholds, so it follows the configuration.
+    eight_weeks = await _cli(_env(tmp_path / "data", persistent_weeks="8"), "--version")
+    assert eight_weeks.code == 0, eight_weeks.err
+    expected = load_knowledge(None, Settings(persistent_weeks=8).clinical).version
+    assert eight_weeks.out.splitlines()[1] == f"knowledge {expected}" != run.out.splitlines()[1]
+
+
+COMMANDS = (
+    ["serve"],
+    ["evaluate", "-"],
+    ["migrate"],
+    ["report"],
+    ["purge", "--older-than", "30"],
+    ["--version"],
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+async def test_a_bad_setting_is_named_by_its_variable(tmp_path: Path, command: list[str]) -> None:
+    run = await _cli(_env(tmp_path / "data", port="abc"), *command, stdin=b"{}")
+    assert run.code == 2 and run.out == ""
+    assert run.err == (
+        "cds-service: invalid configuration: RADIX_PORT: "
+        "Input should be a valid integer, unable to parse string as an integer\n"
+    )
+    # one line per bad variable, the value's problem in words, never a secret's value
+    two = await _cli(
+        _env(tmp_path / "data", log_format="xml", jwks_ttl_seconds="0", admin_token="s3cret"),
+        *command,
+        stdin=b"{}",
+    )
+    assert two.code == 2 and two.out == ""
+    assert two.err.splitlines() == [
+        "cds-service: invalid configuration: RADIX_LOG_FORMAT: Input should be 'json' or 'text'",
+        "cds-service: invalid configuration: RADIX_JWKS_TTL_SECONDS: "
+        "Input should be greater than 0",
+    ]
+    assert not (tmp_path / "data").exists()  # nothing was started
+
+
+async def test_report_usage_errors_show_the_report_usage(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data")
+    for bad in (
+        ["--from", "2026-03-31", "--to", "2026-03-01"],
+        ["--from", "2026-03-01T10:00:00Z", "--to", "2026-03-01T10:00:00Z"],  # an empty window
+    ):
+        run = await _cli(env, "report", *bad)
+        assert run.code == 2 and run.out == ""
+        usage, error = run.err.splitlines()
+        assert usage == "usage: cds-service report [-h] [--from DATE] [--to DATE] [--csv]"
+        assert error == "cds-service report: error: --from must be earlier than --to"
 
 
 # --- evaluate -----------------------------------------------------------------------------
@@ -228,7 +294,7 @@ async def test_an_unreachable_database_is_a_message_not_a_traceback(tmp_path: Pa
         assert nowhere.code == 1 and "no database at" in nowhere.err, nowhere.err
         assert not (tmp_path / "no-such-folder").exists()
     bad_setting = await _cli(_env(tmp_path / "data", audit_batch_size="many"), "report")
-    assert bad_setting.code == 2 and "audit_batch_size" in bad_setting.err
+    assert bad_setting.code == 2 and "RADIX_AUDIT_BATCH_SIZE" in bad_setting.err
     _no_traceback(bad_setting)
 
 
@@ -464,7 +530,7 @@ async def test_report_on_a_seeded_history_matches_hand_counts(tmp_path: Path) ->
     ] == ["5", "5", "0", "2", "3"]
 
     backwards = await _cli(env, "report", "--from", "2026-03-04", "--to", "2026-03-03")
-    assert backwards.code == 2 and "earlier" in backwards.err
+    assert backwards.code == 2 and "earlier" in backwards.err and backwards.out == ""
     nonsense = await _cli(env, "report", "--from", "last week")
     assert nonsense.code == 2 and "--from" in nonsense.err
 
