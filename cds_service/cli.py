@@ -38,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    # Alembic names each of its plugins at INFO; an operator wants only the migrations it ran.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Alembic says at INFO which database dialect it found and each migration it runs; the
+    # commands say what they did in one line of their own instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     command: Command = args.command
     return command(args, settings)
 
@@ -203,9 +204,14 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.store.migration import migrate
 
-    if _store_call(lambda: migrate(settings), "migrate") is _FAILED:
+    revisions = _store_call(lambda: migrate(settings), "migrate")
+    if revisions is _FAILED:
         return 1
-    print("database schema is at the newest version")
+    before, after = revisions
+    if before == after:
+        print(f"database at revision {after}, already the newest")
+    else:
+        print(f"database at revision {after} (was: {before or 'none'})")
     return 0
 
 

@@ -241,12 +241,17 @@ async def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
     data_dir = tmp_path / "not" / "yet" / "there"
     env = _env(data_dir)
     url = Settings(data_dir=data_dir).sqlalchemy_url
+    said = []
     for _ in range(2):  # and running it again changes nothing
         run = await _cli(env, "migrate")
         assert run.code == 0, run.err
-        assert "newest version" in run.out
+        said.append(run.out)
         assert (data_dir / "radix.sqlite3").is_file()
         assert await _revision(url) == head_revision()
+    assert said == [
+        f"database at revision {head_revision()} (was: none)\n",
+        f"database at revision {head_revision()}, already the newest\n",
+    ]
 
 
 @pytest.fixture
@@ -264,6 +269,26 @@ async def postgres_database() -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def test_store_commands_say_what_they_did_and_alembic_stays_quiet(tmp_path: Path) -> None:
+    # RADIX_LOG_LEVEL at its default (INFO), where Alembic would name its dialect and migrations.
+    env = _env(tmp_path / "data", log_level="INFO")
+    head = head_revision()
+    runs = {
+        "migrate": await _cli(env, "migrate"),
+        "report": await _cli(env, "report", "--csv"),
+        "purge": await _cli(env, "purge", "--older-than", "30"),
+        "migrate again": await _cli(env, "migrate"),
+    }
+    assert {name: (run.code, run.err) for name, run in runs.items()} == {
+        name: (0, "") for name in runs
+    }
+    assert runs["migrate"].out == f"database at revision {head} (was: none)\n"
+    assert runs["report"].out.startswith("section,key,item,metric,value\ntotal,,,hookCalls,0\n")
+    assert runs["purge"].out.startswith("deleted 0 hook calls older than 30 days")
+    assert len(runs["purge"].out.splitlines()) == 1
+    assert runs["migrate again"].out == f"database at revision {head}, already the newest\n"
 
 
 async def test_migrate_postgresql_then_the_store_opens(
