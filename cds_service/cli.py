@@ -18,6 +18,10 @@ from cds_service.errors import ServiceError
 from cds_service.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
+
     from cds_service.store.store import Store
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -157,8 +161,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # The command line wins over the environment, and the default JWT audiences follow the port.
     overrides = {"host": args.host, "port": args.port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    uvicorn.run(
-        create_app(settings),
+    # Bound before anything starts: a port in use is one line, not a started app that then fails.
+    try:
+        sock = _bound_socket(settings.host, settings.port)
+    except OSError as exc:
+        address = _address(settings.host, settings.port)
+        print(f"cds-service serve: cannot listen on {address}: {exc.strerror}", file=sys.stderr)
+        return 1
+    app = create_app(settings)
+    runtime = app.state.runtime
+    about = (
+        f"knowledge {runtime.advisor.knowledge.version}, "
+        f"store {'SQLite' if runtime.store.sqlite else 'PostgreSQL'}"
+    )
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -167,7 +184,48 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         timeout_graceful_shutdown=20,
     )
-    return 0
+    server = _ready_server(config, about)
+    with sock:
+        server.run(sockets=[sock])
+    # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
+    # it started (a signal during start-up) is a start-up failure too.
+    return 0 if server.started else 3
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, not yet listening (uvicorn listens once the app is up)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        # As uvicorn does: a restart may rebind while the last run's connections linger.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _ready_server(config: uvicorn.Config, about: str) -> uvicorn.Server:
+    import uvicorn
+
+    class ReadyServer(uvicorn.Server):
+        """Logs "Radix ready" once the app has started and the socket listens, not before."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and sockets:
+                host, port = sockets[0].getsockname()[:2]
+                logging.getLogger("radix.app").info(
+                    "Radix ready: listening on http://%s, %s", _address(host, port), about
+                )
+
+    return ReadyServer(config)
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -666,3 +667,56 @@ async def test_serve_answers_readyz_then_stops_on_sigterm(tmp_path: Path) -> Non
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert process.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
     assert b"Traceback" not in err
+
+
+async def _serve_with_held_port(env: dict[str, str], port: int) -> Run:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        return await _cli(env, "serve", "--port", str(port))
+
+
+async def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    run = await _serve_with_held_port(_env(tmp_path / "data", log_level="INFO"), port)
+    assert run.code == 1 and run.out == ""
+    in_use = f"cds-service serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert run.err == f"{in_use}\n"
+
+
+async def test_serve_says_ready_once_it_listens(tmp_path: Path) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        str(CLI),
+        "serve",
+        "--port",
+        str(port),
+        env=_env(tmp_path / "data", log_level="INFO"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    before: list[dict[str, Any]] = []
+    try:
+        while True:
+            line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+            assert line, f"the service exited before it was ready: {before}"
+            entry = orjson.loads(line)
+            if entry["message"].startswith("Radix ready"):
+                break
+            before.append(entry)
+        # Whatever the line says is true the moment it is written: the port answers.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            ready = await http.get("/readyz")
+        assert ready.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=60)
+    knowledge = ready.json()["knowledgeVersion"]
+    assert entry["logger"] == "radix.app" and entry["level"] == "INFO"
+    assert entry["message"] == (
+        f"Radix ready: listening on http://127.0.0.1:{port}, knowledge {knowledge}, store SQLite"
+    )
+    # uvicorn's "Application startup complete" came first; Alembic said nothing
+    assert "Application startup complete." in [e["message"] for e in before]
+    assert not [e for e in before if e["logger"].startswith("alembic")]

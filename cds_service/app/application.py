@@ -152,11 +152,7 @@ def create_app(
             )
         _warm_fhir_models()
         await runtime.store.open()
-        logger.info(
-            "Radix ready: knowledge %s, store %s",
-            runtime.advisor.knowledge.version,
-            "SQLite" if runtime.store.sqlite else "PostgreSQL",
-        )
+        # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
         try:
             yield
         finally:
