@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 import signal
 import socket
 import sys
@@ -524,9 +525,25 @@ async def test_report_on_a_seeded_history_matches_hand_counts(tmp_path: Path) ->
         ("suggestion", PHYSIO, "", "offered"): "90",
         ("suggestion", SWAP, "", "offered"): "50",
         ("suggestion", SWAP, "", "accepted"): "20",
-        ("override-reason", f"{OVERRIDE}|patient-preference", "", "count"): "20",
-        ("override-reason", f"{OVERRIDE}|procedure-planning", "", "count"): "10",
-        ("override-reason", f"{OVERRIDE}|specialist-request", "", "count"): "10",
+        # the EHRs sent codes only: the displays are Radix's own (its CodeSystem)
+        (
+            "override-reason",
+            f"{OVERRIDE}|patient-preference",
+            "Patient preference after discussion",
+            "count",
+        ): "20",
+        (
+            "override-reason",
+            f"{OVERRIDE}|procedure-planning",
+            "Surgery or epidural injection being planned",
+            "count",
+        ): "10",
+        (
+            "override-reason",
+            f"{OVERRIDE}|specialist-request",
+            "Requested by a specialist",
+            "count",
+        ): "10",
         ("override-reason", "uncoded", "", "count"): "1",
     }
     assert {key: rows.get(key) for key in expected} == expected
@@ -559,6 +576,76 @@ async def test_report_on_a_seeded_history_matches_hand_counts(tmp_path: Path) ->
     assert backwards.code == 2 and "earlier" in backwards.err and backwards.out == ""
     nonsense = await _cli(env, "report", "--from", "last week")
     assert nonsense.code == 2 and "--from" in nonsense.err
+
+
+def _text_table(text: str, title: str) -> list[list[str]]:
+    """The rows of one table of the text report, cells split where two spaces or more are."""
+    lines = [*text.splitlines(), ""]
+    start = lines.index(title) + 2  # after the title and the header
+    end = lines.index("", start)
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[start:end]]
+
+
+async def test_report_shows_the_display_of_radix_override_reasons(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    hl7 = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+    reasons = {
+        # Radix's code, and the EHR echoed a display of its own: Radix's display is shown
+        "known": {"system": OVERRIDE, "code": "emergency-care-arranged", "display": "booked"},
+        # a code Radix never published stands alone
+        "unknown": {"system": OVERRIDE, "code": "no-such-reason"},
+        # another system's code keeps the display the EHR sent with it
+        "hl7": {"system": hl7, "code": "patient-refuses", "display": "Patient refuses"},
+    }
+    rule = "disposition/emergency-red-flag"
+    store = Store.from_settings(settings)
+    await store.open()
+    try:
+        for n, name in enumerate(reasons):
+            call = _seeded_call(1, 0)
+            store.audit(
+                AuditRecord(
+                    **{
+                        **vars(call),
+                        "hook_instance": f"hi-{name}",
+                        "received_at": FIRST_DAY + timedelta(minutes=n),
+                        "cards": [_card(f"card-{name}", "critical", [rule], CES)],
+                    }
+                )
+            )
+        await store.flush_audit()
+        for name, reason in reasons.items():
+            item = {
+                "card": f"card-{name}",
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason},
+                "outcomeTimestamp": (FIRST_DAY + timedelta(hours=1)).isoformat(),
+            }
+            await store.save_feedback(SERVICE_OF["patient-view"], [item], None, None)
+    finally:
+        await store.close()
+
+    env = _env(tmp_path / "data")
+    text_run = await _cli(env, "report")
+    assert text_run.code == 0, text_run.err
+    known = [f"{OVERRIDE}|emergency-care-arranged", "Emergency assessment or MRI already arranged"]
+    unknown = [f"{OVERRIDE}|no-such-reason"]
+    refuses = [f"{hl7}|patient-refuses", "Patient refuses"]
+    assert sorted(_text_table(text_run.out, "Override reasons")) == sorted(
+        [[*known, "1"], [*unknown, "1"], [*refuses, "1"]]
+    )
+    assert sorted(_text_table(text_run.out, "Override reasons per rule")) == sorted(
+        [[rule, *known, "1"], [rule, *unknown, "1"], [rule, *refuses, "1"]]
+    )
+
+    csv_run = await _cli(env, "report", "--csv")
+    assert csv_run.code == 0, csv_run.err
+    rows = _csv(csv_run.out)
+    assert {k[1]: k[2] for k in rows if k[0] == "override-reason"} == {
+        known[0]: known[1],
+        unknown[0]: "",
+        refuses[0]: refuses[1],
+    }
 
 
 # --- purge ------------------------------------------------------------------------------------
