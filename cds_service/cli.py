@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 
 from cds_service.errors import ServiceError
-from cds_service.settings import Settings
+from cds_service.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
+
     from cds_service.store.store import Store
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -31,24 +34,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.start is not None and args.end is not None and args.start >= args.end:
-        parser.error("--from must be earlier than --to")
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        # A mistyped RADIX_* variable is the operator's to fix: say which, without a traceback.
-        print(f"cds-service: invalid configuration:\n{exc}", file=sys.stderr)
+        # The sub-command's parser, so the usage shown is the one of the command that was typed.
+        args.usage_error("--from must be earlier than --to")
+    settings = _configured()
+    if settings is None:
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    # Alembic names each of its plugins at INFO; an operator wants only the migrations it ran.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Alembic says at INFO which database dialect it found and each migration it runs; the
+    # commands say what they did in one line of their own instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     command: Command = args.command
     return command(args, settings)
 
 
+def _configured() -> Settings | None:
+    """The settings from RADIX_*; None, once the problem is printed, if a value is unusable."""
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        # A mistyped RADIX_* variable is the operator's to fix: say which, without a traceback.
+        for problem in str(exc).splitlines():
+            print(f"cds-service: invalid configuration: {problem}", file=sys.stderr)
+        return None
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the package and the knowledge version this configuration would serve."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser.exit(_print_version())
+
+
+def _print_version() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cds_service.clinical.knowledge import KnowledgeError, load_knowledge
+
+    # The knowledge version covers the thresholds and site-local codes, which come from RADIX_*.
+    settings = _configured()
+    if settings is None:
+        return 2
+    try:
+        # Reads the value sets and hashes them with the rules (tens of ms): no app, no store.
+        knowledge = load_knowledge(settings.local_codes_dir, settings.clinical).version
+    except (KnowledgeError, OSError) as exc:
+        print(f"cds-service: cannot load the clinical knowledge: {exc}", file=sys.stderr)
+        return 1
+    try:
+        package = version("radix-cds")
+    except PackageNotFoundError:
+        package = "unknown (not installed)"
+    print(f"radix-cds {package}\nknowledge {knowledge}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="Radix CDS Hooks service")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the package version and the knowledge version, and exit",
+    )
     parser.set_defaults(start=None, end=None)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -79,16 +130,18 @@ def _parser() -> argparse.ArgumentParser:
         "--from",
         dest="start",
         type=_start_bound,
+        metavar="DATE",
         help="ISO date (from its UTC midnight) or date-time, inclusive",
     )
     report.add_argument(
         "--to",
         dest="end",
         type=_end_bound,
+        metavar="DATE",
         help="ISO date (that whole UTC day included) or date-time, exclusive",
     )
     report.add_argument("--csv", action="store_true", help="CSV instead of text tables")
-    report.set_defaults(command=_report)
+    report.set_defaults(command=_report, usage_error=report.error)
 
     purge = commands.add_parser("purge", help="delete audit and feedback rows older than N days")
     purge.add_argument("--older-than", type=_days, required=True, metavar="DAYS")
@@ -108,8 +161,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # The command line wins over the environment, and the default JWT audiences follow the port.
     overrides = {"host": args.host, "port": args.port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    uvicorn.run(
-        create_app(settings),
+    # Bound before anything starts: a port in use is one line, not a started app that then fails.
+    try:
+        sock = _bound_socket(settings.host, settings.port)
+    except OSError as exc:
+        address = _address(settings.host, settings.port)
+        print(f"cds-service serve: cannot listen on {address}: {exc.strerror}", file=sys.stderr)
+        return 1
+    app = create_app(settings)
+    runtime = app.state.runtime
+    about = (
+        f"knowledge {runtime.advisor.knowledge.version}, "
+        f"store {'SQLite' if runtime.store.sqlite else 'PostgreSQL'}"
+    )
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -118,7 +184,48 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         timeout_graceful_shutdown=20,
     )
-    return 0
+    server = _ready_server(config, about)
+    with sock:
+        server.run(sockets=[sock])
+    # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
+    # it started (a signal during start-up) is a start-up failure too.
+    return 0 if server.started else 3
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, not yet listening (uvicorn listens once the app is up)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        # As uvicorn does: a restart may rebind while the last run's connections linger.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _ready_server(config: uvicorn.Config, about: str) -> uvicorn.Server:
+    import uvicorn
+
+    class ReadyServer(uvicorn.Server):
+        """Logs "Radix ready" once the app has started and the socket listens, not before."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and sockets:
+                host, port = sockets[0].getsockname()[:2]
+                logging.getLogger("radix.app").info(
+                    "Radix ready: listening on http://%s, %s", _address(host, port), about
+                )
+
+    return ReadyServer(config)
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,9 +262,14 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.store.migration import migrate
 
-    if _store_call(lambda: migrate(settings), "migrate") is _FAILED:
+    revisions = _store_call(lambda: migrate(settings), "migrate")
+    if revisions is _FAILED:
         return 1
-    print("database schema is at the newest version")
+    before, after = revisions
+    if before == after:
+        print(f"database at revision {after}, already the newest")
+    else:
+        print(f"database at revision {after} (was: {before or 'none'})")
     return 0
 
 

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds_service.clinical.config import ClinicalConfig
@@ -151,3 +151,26 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+class ConfigurationError(ValueError):
+    """A ``RADIX_*`` variable cannot be used: one line per problem, naming the variable."""
+
+
+def load_settings() -> Settings:
+    """``Settings()`` from the environment; a bad value raises :class:`ConfigurationError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # The operator set RADIX_PORT, not ``port``; pydantic's text adds a URL and the input,
+        # which may be a secret (a token, a database URL with its password).
+        problems = [
+            f"{_variable(error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigurationError("\n".join(problems)) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    prefix = Settings.model_config.get("env_prefix", "")
+    return f"{prefix}{str(loc[0]).upper()}" if loc else f"{prefix}*"

@@ -6,12 +6,15 @@ import asyncio
 import csv
 import io
 import os
+import re
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from cds_service.app import create_app
+from cds_service.clinical.knowledge import load_knowledge
 from cds_service.settings import Settings
 from cds_service.store.audit_record import AuditRecord
 from cds_service.store.engine import create_engine
@@ -66,6 +70,70 @@ def _env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 def _no_traceback(run: Run) -> None:
     assert "Traceback" not in run.out + run.err, run.err
+
+
+# --- --version and the configuration -------------------------------------------------------
+
+
+async def test_version_names_the_package_and_the_knowledge_it_would_serve(tmp_path: Path) -> None:
+    run = await _cli(_env(tmp_path / "data"), "--version")
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == [
+        f"radix-cds {version('radix-cds')}",
+        f"knowledge {load_knowledge(None, Settings().clinical).version}",
+    ]
+    assert run.err == ""
+    # The knowledge version covers the thresholds, so it follows the configuration.
+    eight_weeks = await _cli(_env(tmp_path / "data", persistent_weeks="8"), "--version")
+    assert eight_weeks.code == 0, eight_weeks.err
+    expected = load_knowledge(None, Settings(persistent_weeks=8).clinical).version
+    assert eight_weeks.out.splitlines()[1] == f"knowledge {expected}" != run.out.splitlines()[1]
+
+
+COMMANDS = (
+    ["serve"],
+    ["evaluate", "-"],
+    ["migrate"],
+    ["report"],
+    ["purge", "--older-than", "30"],
+    ["--version"],
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+async def test_a_bad_setting_is_named_by_its_variable(tmp_path: Path, command: list[str]) -> None:
+    run = await _cli(_env(tmp_path / "data", port="abc"), *command, stdin=b"{}")
+    assert run.code == 2 and run.out == ""
+    assert run.err == (
+        "cds-service: invalid configuration: RADIX_PORT: "
+        "Input should be a valid integer, unable to parse string as an integer\n"
+    )
+    # one line per bad variable, the value's problem in words, never a secret's value
+    two = await _cli(
+        _env(tmp_path / "data", log_format="xml", jwks_ttl_seconds="0", admin_token="s3cret"),
+        *command,
+        stdin=b"{}",
+    )
+    assert two.code == 2 and two.out == ""
+    assert two.err.splitlines() == [
+        "cds-service: invalid configuration: RADIX_LOG_FORMAT: Input should be 'json' or 'text'",
+        "cds-service: invalid configuration: RADIX_JWKS_TTL_SECONDS: "
+        "Input should be greater than 0",
+    ]
+    assert not (tmp_path / "data").exists()  # nothing was started
+
+
+async def test_report_usage_errors_show_the_report_usage(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data")
+    for bad in (
+        ["--from", "2026-03-31", "--to", "2026-03-01"],
+        ["--from", "2026-03-01T10:00:00Z", "--to", "2026-03-01T10:00:00Z"],  # an empty window
+    ):
+        run = await _cli(env, "report", *bad)
+        assert run.code == 2 and run.out == ""
+        usage, error = run.err.splitlines()
+        assert usage == "usage: cds-service report [-h] [--from DATE] [--to DATE] [--csv]"
+        assert error == "cds-service report: error: --from must be earlier than --to"
 
 
 # --- evaluate -----------------------------------------------------------------------------
@@ -174,12 +242,17 @@ async def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
     data_dir = tmp_path / "not" / "yet" / "there"
     env = _env(data_dir)
     url = Settings(data_dir=data_dir).sqlalchemy_url
+    said = []
     for _ in range(2):  # and running it again changes nothing
         run = await _cli(env, "migrate")
         assert run.code == 0, run.err
-        assert "newest version" in run.out
+        said.append(run.out)
         assert (data_dir / "radix.sqlite3").is_file()
         assert await _revision(url) == head_revision()
+    assert said == [
+        f"database at revision {head_revision()} (was: none)\n",
+        f"database at revision {head_revision()}, already the newest\n",
+    ]
 
 
 @pytest.fixture
@@ -195,6 +268,26 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def test_store_commands_say_what_they_did_and_alembic_stays_quiet(tmp_path: Path) -> None:
+    # RADIX_LOG_LEVEL at its default (INFO), where Alembic would name its dialect and migrations.
+    env = _env(tmp_path / "data", log_level="INFO")
+    head = head_revision()
+    runs = {
+        "migrate": await _cli(env, "migrate"),
+        "report": await _cli(env, "report", "--csv"),
+        "purge": await _cli(env, "purge", "--older-than", "30"),
+        "migrate again": await _cli(env, "migrate"),
+    }
+    assert {name: (run.code, run.err) for name, run in runs.items()} == {
+        name: (0, "") for name in runs
+    }
+    assert runs["migrate"].out == f"database at revision {head} (was: none)\n"
+    assert runs["report"].out.startswith("section,key,item,metric,value\ntotal,,,hookCalls,0\n")
+    assert runs["purge"].out.startswith("deleted 0 hook calls older than 30 days")
+    assert len(runs["purge"].out.splitlines()) == 1
+    assert runs["migrate again"].out == f"database at revision {head}, already the newest\n"
 
 
 async def test_migrate_postgresql_then_the_store_opens(
@@ -225,7 +318,7 @@ async def test_an_unreachable_database_is_a_message_not_a_traceback(tmp_path: Pa
         assert nowhere.code == 1 and "no database at" in nowhere.err, nowhere.err
         assert not (tmp_path / "no-such-folder").exists()
     bad_setting = await _cli(_env(tmp_path / "data", audit_batch_size="many"), "report")
-    assert bad_setting.code == 2 and "audit_batch_size" in bad_setting.err
+    assert bad_setting.code == 2 and "RADIX_AUDIT_BATCH_SIZE" in bad_setting.err
     _no_traceback(bad_setting)
 
 
@@ -429,9 +522,25 @@ async def test_report_on_a_seeded_history_matches_hand_counts(tmp_path: Path) ->
         ("suggestion", PHYSIO, "", "offered"): "90",
         ("suggestion", SWAP, "", "offered"): "50",
         ("suggestion", SWAP, "", "accepted"): "20",
-        ("override-reason", f"{OVERRIDE}|patient-preference", "", "count"): "20",
-        ("override-reason", f"{OVERRIDE}|procedure-planning", "", "count"): "10",
-        ("override-reason", f"{OVERRIDE}|specialist-request", "", "count"): "10",
+        # the EHRs sent codes only: the displays are Radix's own (its CodeSystem)
+        (
+            "override-reason",
+            f"{OVERRIDE}|patient-preference",
+            "Patient preference after discussion",
+            "count",
+        ): "20",
+        (
+            "override-reason",
+            f"{OVERRIDE}|procedure-planning",
+            "Surgery or epidural injection being planned",
+            "count",
+        ): "10",
+        (
+            "override-reason",
+            f"{OVERRIDE}|specialist-request",
+            "Requested by a specialist",
+            "count",
+        ): "10",
         ("override-reason", "uncoded", "", "count"): "1",
     }
     assert {key: rows.get(key) for key in expected} == expected
@@ -461,9 +570,79 @@ async def test_report_on_a_seeded_history_matches_hand_counts(tmp_path: Path) ->
     ] == ["5", "5", "0", "2", "3"]
 
     backwards = await _cli(env, "report", "--from", "2026-03-04", "--to", "2026-03-03")
-    assert backwards.code == 2 and "earlier" in backwards.err
+    assert backwards.code == 2 and "earlier" in backwards.err and backwards.out == ""
     nonsense = await _cli(env, "report", "--from", "last week")
     assert nonsense.code == 2 and "--from" in nonsense.err
+
+
+def _text_table(text: str, title: str) -> list[list[str]]:
+    """The rows of one table of the text report, cells split where two spaces or more are."""
+    lines = [*text.splitlines(), ""]
+    start = lines.index(title) + 2  # after the title and the header
+    end = lines.index("", start)
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[start:end]]
+
+
+async def test_report_shows_the_display_of_radix_override_reasons(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    hl7 = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+    reasons = {
+        # Radix's code, and the EHR echoed a display of its own: Radix's display is shown
+        "known": {"system": OVERRIDE, "code": "emergency-care-arranged", "display": "booked"},
+        # a code Radix never published stands alone
+        "unknown": {"system": OVERRIDE, "code": "no-such-reason"},
+        # another system's code keeps the display the EHR sent with it
+        "hl7": {"system": hl7, "code": "patient-refuses", "display": "Patient refuses"},
+    }
+    rule = "disposition/emergency-red-flag"
+    store = Store.from_settings(settings)
+    await store.open()
+    try:
+        for n, name in enumerate(reasons):
+            call = _seeded_call(1, 0)
+            store.audit(
+                AuditRecord(
+                    **{
+                        **vars(call),
+                        "hook_instance": f"hi-{name}",
+                        "received_at": FIRST_DAY + timedelta(minutes=n),
+                        "cards": [_card(f"card-{name}", "critical", [rule], CES)],
+                    }
+                )
+            )
+        await store.flush_audit()
+        for name, reason in reasons.items():
+            item = {
+                "card": f"card-{name}",
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason},
+                "outcomeTimestamp": (FIRST_DAY + timedelta(hours=1)).isoformat(),
+            }
+            await store.save_feedback(SERVICE_OF["patient-view"], [item], None, None)
+    finally:
+        await store.close()
+
+    env = _env(tmp_path / "data")
+    text_run = await _cli(env, "report")
+    assert text_run.code == 0, text_run.err
+    known = [f"{OVERRIDE}|emergency-care-arranged", "Emergency assessment or MRI already arranged"]
+    unknown = [f"{OVERRIDE}|no-such-reason"]
+    refuses = [f"{hl7}|patient-refuses", "Patient refuses"]
+    assert sorted(_text_table(text_run.out, "Override reasons")) == sorted(
+        [[*known, "1"], [*unknown, "1"], [*refuses, "1"]]
+    )
+    assert sorted(_text_table(text_run.out, "Override reasons per rule")) == sorted(
+        [[rule, *known, "1"], [rule, *unknown, "1"], [rule, *refuses, "1"]]
+    )
+
+    csv_run = await _cli(env, "report", "--csv")
+    assert csv_run.code == 0, csv_run.err
+    rows = _csv(csv_run.out)
+    assert {k[1]: k[2] for k in rows if k[0] == "override-reason"} == {
+        known[0]: known[1],
+        unknown[0]: "",
+        refuses[0]: refuses[1],
+    }
 
 
 # --- purge ------------------------------------------------------------------------------------
@@ -572,3 +751,56 @@ async def test_serve_answers_readyz_then_stops_on_sigterm(tmp_path: Path) -> Non
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert process.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
     assert b"Traceback" not in err
+
+
+async def _serve_with_held_port(env: dict[str, str], port: int) -> Run:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        return await _cli(env, "serve", "--port", str(port))
+
+
+async def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    run = await _serve_with_held_port(_env(tmp_path / "data", log_level="INFO"), port)
+    assert run.code == 1 and run.out == ""
+    in_use = f"cds-service serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert run.err == f"{in_use}\n"
+
+
+async def test_serve_says_ready_once_it_listens(tmp_path: Path) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        str(CLI),
+        "serve",
+        "--port",
+        str(port),
+        env=_env(tmp_path / "data", log_level="INFO"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    before: list[dict[str, Any]] = []
+    try:
+        while True:
+            line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+            assert line, f"the service exited before it was ready: {before}"
+            entry = orjson.loads(line)
+            if entry["message"].startswith("Radix ready"):
+                break
+            before.append(entry)
+        # Whatever the line says is true the moment it is written: the port answers.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            ready = await http.get("/readyz")
+        assert ready.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=60)
+    knowledge = ready.json()["knowledgeVersion"]
+    assert entry["logger"] == "radix.app" and entry["level"] == "INFO"
+    assert entry["message"] == (
+        f"Radix ready: listening on http://127.0.0.1:{port}, knowledge {knowledge}, store SQLite"
+    )
+    # uvicorn's "Application startup complete" came first; Alembic said nothing
+    assert "Application startup complete." in [e["message"] for e in before]
+    assert not [e for e in before if e["logger"].startswith("alembic")]

@@ -1,9 +1,13 @@
 """The README's configuration table names every setting, and only real ones."""
 
+import os
 import re
 from pathlib import Path
 
-from cds_service.settings import Settings
+import pytest
+
+from cds_service.app import create_app
+from cds_service.settings import ConfigurationError, Settings, load_settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -18,3 +22,23 @@ def test_every_setting_is_documented_in_the_readme():
 def test_clinical_thresholds_come_from_settings():
     config = Settings(persistent_weeks=8, practice_mode="uk", fracture_age=65).clinical
     assert (config.persistent_weeks, config.practice_mode, config.fracture_age) == (8, "uk", 65)
+
+
+def test_a_bad_variable_is_named_as_the_operator_set_it(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("RADIX_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("RADIX_PORT", "abc")
+    monkeypatch.setenv("RADIX_ADMIN_TOKEN", "s3cret")
+    monkeypatch.setenv("RADIX_SEVERE_MRC_MAX", "7")
+    expected = (
+        "RADIX_PORT: Input should be a valid integer, unable to parse string as an integer\n"
+        "RADIX_SEVERE_MRC_MAX: Input should be less than or equal to 5"
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert str(raised.value) == expected
+    # The app factory (e.g. `uvicorn --factory cds_service.app:create_app`) says the same.
+    with pytest.raises(ConfigurationError) as from_factory:
+        create_app()
+    assert str(from_factory.value) == expected
+    assert from_factory.value.__cause__ is None and from_factory.value.__suppress_context__

@@ -28,7 +28,7 @@ from cds_service.data.patient_record import RecordGatherer
 from cds_service.errors import ServiceError
 from cds_service.protocol.catalogue import load_catalogue
 from cds_service.protocol.request_parser import RequestLimits
-from cds_service.settings import Settings
+from cds_service.settings import Settings, load_settings
 from cds_service.store.store import Store
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def create_app(
     store: Store | None = None,
 ) -> Starlette:
     """Build the app. Tests inject an HTTP transport (to intercept outbound calls) and a clock."""
-    settings = settings or Settings()
+    settings = settings or load_settings()  # a bad RADIX_* value: ConfigurationError
     http = new_http_client(settings, http_transport)
     jwks_http: httpx.AsyncClient | None = None
     if authenticator is None and settings.auth_required:
@@ -152,11 +152,7 @@ def create_app(
             )
         _warm_fhir_models()
         await runtime.store.open()
-        logger.info(
-            "Radix ready: knowledge %s, store %s",
-            runtime.advisor.knowledge.version,
-            "SQLite" if runtime.store.sqlite else "PostgreSQL",
-        )
+        # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
         try:
             yield
         finally:

@@ -56,8 +56,13 @@ def _command(sync_conn: Connection, action: Any, revision: str) -> None:
     action(config, revision)
 
 
-async def migrate(settings: Settings, connect_args: dict[str, Any] | None = None) -> None:
-    """Bring the configured database to the newest schema (``cds-service migrate``)."""
+async def migrate(
+    settings: Settings, connect_args: dict[str, Any] | None = None
+) -> tuple[str | None, str | None]:
+    """Bring the configured database to the newest schema (``cds-service migrate``).
+
+    Returns the revision before and after (``None``: no schema yet), for the command to say.
+    """
     url = settings.sqlalchemy_url
     path = sqlite_path(url)
     if path is not None:
@@ -65,6 +70,9 @@ async def migrate(settings: Settings, connect_args: dict[str, Any] | None = None
     engine = create_engine(url, connect_args)
     try:
         async with engine.begin() as conn:
+            before = await current_revision(conn)
             await upgrade(conn)
+            after = await current_revision(conn)
     finally:
         await engine.dispose()
+    return before, after

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv as _csv
 import io
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from typing import Any
+
+from cds_service.resources import data_dir
 
 _OUTCOMES = ("shown", "accepted", "overridden", "noResponse")
 _LATENCY = ("p50", "p90", "p95", "p99", "max")
@@ -19,6 +23,28 @@ def render_report(summary: dict[str, Any], csv: bool) -> str:
     return _render_csv(summary) if csv else _render_text(summary)
 
 
+@cache
+def _radix_reasons() -> tuple[str, Mapping[str, str]]:
+    """The system URL and code → display of Radix's override reasons, as published."""
+    # The published CodeSystem, not cds_service.cards: the store stage imports nothing above it,
+    # and tests/cards checks that the cards offer exactly these codes and displays.
+    path = data_dir("valuesets") / "CodeSystem-override-reason.json"
+    published = json.loads(path.read_text(encoding="utf-8"))
+    return published["url"], {c["code"]: c["display"] for c in published["concept"]}
+
+
+def _display(reason: Mapping[str, Any]) -> str:
+    """A reason's display: the published one for Radix's codes, else what the EHR sent.
+
+    Radix's own codes read the same whatever display an EHR echoed back; a code of Radix's
+    system that it never published has no display and stands alone.
+    """
+    system, displays = _radix_reasons()
+    if reason.get("system") == system:
+        return displays.get(str(reason.get("code")), "")
+    return str(reason.get("display", ""))
+
+
 def _rate(accepted: int, total: int) -> str:
     return f"{100 * accepted / total:.1f}" if total else "-"
 
@@ -27,20 +53,20 @@ def _ms(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _table(title: str, header: Sequence[str], rows: list[list[str]]) -> list[str]:
+def _table(
+    title: str, header: Sequence[str], rows: list[list[str]], text_columns: int = 1
+) -> list[str]:
+    """An aligned table: the first ``text_columns`` columns flush left, the numbers right."""
     if not rows:
         return [title, "  (none)", ""]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        first, *rest = cells
         return (
             "  "
             + "  ".join(
-                [
-                    first.ljust(widths[0]),
-                    *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)),
-                ]
+                c.ljust(w) if n < text_columns else c.rjust(w)
+                for n, (c, w) in enumerate(zip(cells, widths, strict=True))
             ).rstrip()
         )
 
@@ -106,14 +132,17 @@ def _render_text(summary: dict[str, Any]) -> str:
     lines += _table(
         "Override reasons",
         ["reason", "display", "count"],
-        [[o["reason"], o.get("display", ""), str(o["count"])] for o in summary["overrideReasons"]],
+        [[o["reason"], _display(o), str(o["count"])] for o in summary["overrideReasons"]],
+        text_columns=2,
     )
     per_rule = [
-        [r["rule"], o["reason"], str(o["count"])]
+        [r["rule"], o["reason"], _display(o), str(o["count"])]
         for r in summary["rules"]
         for o in r["overrideReasons"]
     ]
-    lines += _table("Override reasons per rule", ["rule", "reason", "count"], per_rule)
+    lines += _table(
+        "Override reasons per rule", ["rule", "reason", "display", "count"], per_rule, 3
+    )
     return "\n".join(lines)
 
 
@@ -147,7 +176,7 @@ def _csv_rows(summary: dict[str, Any]) -> Iterator[list[Any]]:
         yield ["suggestion", s["suggestion"], "", "offered", s["offered"]]
         yield ["suggestion", s["suggestion"], "", "accepted", s["accepted"]]
     for o in summary["overrideReasons"]:
-        yield ["override-reason", o["reason"], o.get("display", ""), "count", o["count"]]
+        yield ["override-reason", o["reason"], _display(o), "count", o["count"]]
 
 
 def _render_csv(summary: dict[str, Any]) -> str:
