@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     auth_required: bool = True
     #: JSON file of trusted clients (issuers, JWKS, algorithms, tenants).
     trusted_clients_file: Path | None = None
+    #: With authentication off: also copy ``systemActions`` to the pre-2.0
+    #: ``extension.systemActions`` (with it on, the trusted-clients file decides per client).
+    legacy_system_actions: bool = False
     #: Clock leeway, in seconds, for ``exp`` / ``iat`` / ``nbf``.
     jwt_leeway_seconds: int = 60
     #: Redis URL for the shared ``jti`` replay cache; empty means in-memory (one replica).

@@ -22,7 +22,9 @@ import pytest
 
 SERVER_DIR = Path(__file__).parent / "fhir-server"
 INSTALL_COMMAND = "npm ci --prefix tests/fhir-server"
-FAULT_MODES = frozenset({"status-500", "invalid-json", "hang", "operation-outcome-400"})
+FAULT_MODES = frozenset(
+    {"status-500", "invalid-json", "hang", "operation-outcome-400", "ignore-patient"}
+)
 
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 5.0

@@ -184,6 +184,9 @@ def create_app(
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                 expose_headers=["X-Request-ID", "Retry-After"],
+                # Chrome asks before a public page (the hosted Sandbox) may call a Radix on
+                # localhost or an intranet address; allowed origins may.
+                allow_private_network=True,
                 max_age=600,
             ),
         ],

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import JsonResponse
-from cds_service.app.request_body import read_body
+from cds_service.app.request_body import read_body, require_json
 from cds_service.auth.audience import audience_url
+from cds_service.cards.response import with_legacy_system_actions
 from cds_service.errors import ServiceError
 from cds_service.protocol.request_parser import parse_feedback
 from cds_service.store.audit_record import AuditRecord
@@ -101,9 +102,12 @@ async def hook_call(request: Request) -> Response:
     try:
         identity = await _admit(request, runtime)
         runtime.advisor.service(service_id)
+        require_json(request)
         body = await read_body(request, runtime.settings.max_body_bytes)
         hook_request = runtime.advisor.parse(service_id, body)
         advice = await runtime.advisor.respond(hook_request)
+        if _wants_legacy_system_actions(runtime, identity):
+            return JsonResponse(with_legacy_system_actions(advice.response))
         return JsonResponse(advice.response)
     except ServiceError as exc:
         status, error_kind = exc.status, exc.kind
@@ -125,11 +129,19 @@ async def hook_call(request: Request) -> Response:
         )
 
 
+def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:
+    """Per trusted client with authentication on; by the setting in auth-off local mode."""
+    if identity is not None:
+        return identity.legacy_system_actions
+    return runtime.authenticator is None and runtime.settings.legacy_system_actions
+
+
 async def feedback(request: Request) -> Response:
     runtime = _runtime(request)
     service_id: str = request.path_params["service_id"]
     identity = await _admit(request, runtime)
     runtime.advisor.service(service_id)
+    require_json(request)
     body = await read_body(request, runtime.settings.max_body_bytes)
     items = parse_feedback(
         body, runtime.advisor.catalogue.feedback_validator, runtime.advisor.limits

@@ -7,6 +7,24 @@ from starlette.requests import Request
 from cds_service.errors import ServiceError
 
 
+def require_json(request: Request) -> None:
+    """A 415 unless the body is declared JSON (``application/json``, ``application/fhir+json``
+    or any ``+json`` type): a form post or plain text is not a CDS Hooks call."""
+    declared = request.headers.get("content-type", "")
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    shown = media[:60] or "none"
+    raise ServiceError(
+        415,
+        "not-supported",
+        f"The request body must be JSON (Content-Type: application/json), not {shown}.",
+        kind="unsupported-media-type",
+    )
+
+
 def _too_large(limit: int) -> ServiceError:
     return ServiceError(
         413, "too-long", f"The request body is larger than {limit} bytes.", kind="body-too-large"

@@ -167,7 +167,11 @@ class ClientAuthenticator:
             raise AuthenticationFailed("replayed-jti")
         sub = claims.get("sub")
         return ClientIdentity(
-            iss=iss, tenant=tenant, jti=jti, sub=sub if isinstance(sub, str) else None
+            iss=iss,
+            tenant=tenant,
+            jti=jti,
+            sub=sub if isinstance(sub, str) else None,
+            legacy_system_actions=client.legacy_system_actions,
         )
 
     def _check_times(self, claims: Mapping[str, Any]) -> float:

@@ -13,3 +13,5 @@ class ClientIdentity:
     tenant: str | None
     jti: str
     sub: str | None = None
+    #: The trusted-clients file asks for the pre-2.0 ``extension.systemActions`` copy.
+    legacy_system_actions: bool = False

@@ -20,7 +20,8 @@ DEFAULT_ALGORITHMS = frozenset({"ES384", "RS384"})
 
 _FILE_MEMBERS = frozenset({"clients", "description", "$comment"})
 _CLIENT_MEMBERS = frozenset(
-    {"iss", "jku", "jwks", "jwks_file", "algorithms", "tenants", "description", "$comment"}
+    {"iss", "jku", "jwks", "jwks_file", "algorithms", "tenants", "legacy_system_actions",
+     "description", "$comment"}
 )
 
 
@@ -36,6 +37,9 @@ class TrustedClient:
     keys: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     #: Allowed ``tenant`` claims; None means the claim is not checked.
     tenants: frozenset[str] | None = None
+    #: Also copy ``systemActions`` to the pre-2.0 ``extension.systemActions`` in answers to this
+    #: client (the CDS Hooks Sandbox's PAMA screen reads ratings only there).
+    legacy_system_actions: bool = False
 
 
 class TrustFileError(ValueError):
@@ -99,12 +103,16 @@ def _client(entry: object, where: str, folder: Path) -> TrustedClient:
     if not jku and not keys:
         raise _Problem(f"{where}: give 'jku' (allowlisted JWKS URLs) or 'jwks' / 'jwks_file'")
     tenants = entry.get("tenants")
+    legacy = entry.get("legacy_system_actions", False)
+    if not isinstance(legacy, bool):
+        raise _Problem(f"{where}: 'legacy_system_actions' must be true or false")
     return TrustedClient(
         iss=iss,
         algorithms=algorithms,
         jku=jku,
         keys=MappingProxyType(keys),
         tenants=None if tenants is None else frozenset(_strings(tenants, f"{where}: 'tenants'")),
+        legacy_system_actions=legacy,
     )
 
 

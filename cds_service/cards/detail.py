@@ -152,15 +152,25 @@ def _not_counted(assessment: Assessment) -> str:
     return _section("Not counted", _evidence(assessment.not_counted))
 
 
+_PARTIAL = " (partial)"
+
+
 def _unavailable(assessment: Assessment) -> str:
-    if not assessment.unavailable_data:
-        return ""
-    names = phrase.joined(phrase.data_key(k) for k in assessment.unavailable_data)
-    return _section(
-        "Data not retrieved",
-        [
+    keys = assessment.unavailable_data
+    missing = [k for k in keys if not k.endswith(_PARTIAL)]
+    partial = [k.removesuffix(_PARTIAL) for k in keys if k.endswith(_PARTIAL)]
+    lines = []
+    if missing:
+        names = phrase.joined(phrase.data_key(k) for k in missing)
+        lines.append(
             f"- {phrase.sentence(names)}: could not be retrieved; what they hold is unknown,"
             " not negative"
-        ],
-    )
+        )
+    if partial:
+        names = phrase.joined(phrase.data_key(k) for k in partial)
+        lines.append(
+            f"- {phrase.sentence(names)}: only partly retrieved (further pages could not be"
+            " read); what the rest holds is unknown, not negative"
+        )
+    return _section("Data not retrieved", lines)
 

@@ -27,3 +27,15 @@ def render(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig)
     if actions:
         body["systemActions"] = actions
     return body
+
+
+def with_legacy_system_actions(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` plus a copy of its ``systemActions`` in ``extension.systemActions``.
+
+    Clients of CDS Hooks 1.x habits (the CDS Hooks Sandbox's PAMA screen) read ratings only
+    there; the 2.0 top-level ``systemActions`` stays, and stays the contract.
+    """
+    if "systemActions" not in body:
+        return body
+    extension = {**body.get("extension", {}), "systemActions": body["systemActions"]}
+    return {**body, "extension": extension}

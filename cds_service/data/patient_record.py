@@ -18,6 +18,7 @@ from cds_service.data.prefetch_template import is_read, render_template, templat
 from cds_service.errors import ServiceError, bad_request
 from cds_service.protocol.catalogue import ServiceDefinition
 from cds_service.protocol.hook_request import HookRequest, bundle_resources
+from cds_service.protocol.patient_scope import first_foreign
 
 logger = logging.getLogger("radix.data")
 
@@ -41,7 +42,8 @@ class PatientRecord:
 class _KeyResult:
     resources: list[dict[str, Any]] = field(default_factory=list)
     failure: str | None = None  # why the key has no data at all
-    partial: bool = False
+    #: Why only some pages were read (a ``next`` link that could not be followed), or None.
+    partial: str | None = None
     fetched: bool = False
 
 
@@ -82,7 +84,15 @@ class RecordGatherer:
                 else:
                     results[key] = _KeyResult(failure="deadline exceeded")
 
+        for result in results.values():
+            _refuse_other_patients(result, request.patient_id)
         failed = {key: r.failure for key, r in results.items() if r.failure}
+        for key in self.essential & results.keys():
+            # Advice on part of an essential key could miss the finding that matters: the first
+            # page of an emergency case read "physiotherapy, no red flags".
+            partial = results[key].partial
+            if partial and key not in failed:
+                failed[key] = f"only partly read ({partial})"
         missing_essential = sorted(set(failed) & self.essential)
         if missing_essential:
             logger.warning(
@@ -135,25 +145,26 @@ class RecordGatherer:
         base = request.fhir_server or ""
         link = _next_link(bundle)
         pages = 1
+        result.partial = None
         while link:
             if pages >= self.max_pages:
-                result.partial = True
+                result.partial = f"more than {self.max_pages} pages (RADIX_FHIR_MAX_PAGES)"
                 break
             url = urljoin(base.rstrip("/") + "/", link)
             if not _same_server(url, base):
                 # Following a link elsewhere would hand the EHR's token to another host.
-                result.partial = True
+                result.partial = "a next link outside the FHIR server was not followed"
                 break
             try:
                 page = await self.client.get(url, _token(request))
-            except FetchFailed:
-                result.partial = True
+            except FetchFailed as exc:
+                result.partial = f"FHIR server: {exc.reason}"
                 break
+            result.fetched = True
             if not page or page.get("resourceType") != "Bundle":
-                result.partial = True
+                result.partial = "a next page was not a Bundle"
                 break
             result.resources.extend(bundle_resources(page))
-            result.fetched = True
             link = _next_link(page)
             pages += 1
         return result
@@ -186,8 +197,23 @@ def _from_prefetch(value: dict[str, Any] | None) -> _KeyResult:
     if kind == "OperationOutcome":
         return _KeyResult(failure="the CDS client reported an error for this prefetch key")
     if kind == "Bundle":
-        return _KeyResult(resources=bundle_resources(value), partial=bool(_next_link(value)))
+        # Reached only when there is no fhirServer to follow the next link on.
+        partial = "no fhirServer to follow its next link on" if _next_link(value) else None
+        return _KeyResult(resources=bundle_resources(value), partial=partial)
     return _KeyResult(resources=[value])
+
+
+def _refuse_other_patients(result: _KeyResult, patient_id: str) -> None:
+    """What a FHIR server answered about another patient makes its key unusable.
+
+    Prefetch was checked when the request was parsed (a 400); here only fetched data is.
+    """
+    if result.fetched and not result.failure:
+        problem = first_foreign(result.resources, patient_id)
+        if problem is not None:
+            logger.warning("FHIR server answered with another patient's data")
+            result.failure = f"the FHIR server answered with another patient's data ({problem})"
+            result.resources = []
 
 
 def _next_link(value: Any) -> str | None:

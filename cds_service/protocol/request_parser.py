@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 from cds_service.errors import ServiceError, bad_request
 from cds_service.protocol.catalogue import ServiceDefinition
 from cds_service.protocol.hook_request import FhirAuthorization, HookRequest
+from cds_service.protocol.patient_scope import call_resources, first_foreign
 
 _MAX_MESSAGE = 300
 _CONTAINERS = (dict, list)
@@ -116,6 +117,7 @@ def parse_hook_request(
     _validate(doc, validator)
     if "fhirServer" in doc:
         _check_fhir_server(doc["fhirServer"])
+    _check_one_patient(doc)
     auth = doc.get("fhirAuthorization")
     return HookRequest(
         service_id=service.id,
@@ -153,6 +155,19 @@ def parse_feedback(
     for index, item in enumerate(items):
         _check_instant(item["outcomeTimestamp"], f"feedback[{index}].outcomeTimestamp")
     return items
+
+
+def _check_one_patient(doc: dict[str, Any]) -> None:
+    """Refuse a call carrying another patient's data: no advice for the wrong person."""
+    patient_id = str(doc["context"]["patientId"])
+    for where, resources in call_resources(doc.get("prefetch") or {}, doc["context"]):
+        problem = first_foreign(resources, patient_id)
+        if problem is not None:
+            raise bad_request(
+                f"{where} holds another patient's data ({problem}), but context.patientId is"
+                f" {patient_id[:64]!r}. Radix does not advise on a mixed record.",
+                "wrong-patient",
+            )
 
 
 def _check_instant(text: str, where: str) -> None:

@@ -226,7 +226,11 @@ async def test_413_for_a_body_over_the_limit(tmp_path):
             for _ in range(10):
                 yield b"x" * 500
 
-        streamed = await client.post("/cds-services/radix-lumbar-radiculopathy", content=chunks())
+        streamed = await client.post(
+            "/cds-services/radix-lumbar-radiculopathy",
+            content=chunks(),
+            headers={"Content-Type": "application/json"},
+        )
         _outcome(streamed, 413)
 
 

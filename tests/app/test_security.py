@@ -193,7 +193,8 @@ async def test_a_request_nested_too_deeply_is_a_400(limited):
 
 async def test_nesting_deeper_than_the_json_parser_allows_is_a_400_not_a_crash(limited):
     body = b'{"hook": ' + b"[" * 5000 + b"]" * 5000 + b"}"
-    _outcome(await limited.post(SERVICE, content=body), 400)
+    headers = {"Content-Type": "application/json"}
+    _outcome(await limited.post(SERVICE, content=body, headers=headers), 400)
 
 
 async def test_too_many_prefetch_resources_is_a_413(limited):

@@ -118,3 +118,10 @@ def test_no_rule_id_or_knowledge_version_in_the_text_a_clinician_reads():
         assert rule not in text
     assert a.knowledge_version not in text
     assert "`" not in text
+
+
+def test_partly_read_data_is_said_to_be_partial_not_missing():
+    a = assessment(unavailable_data=("imagingStudies", "procedures (partial)"))
+    text = detail(a, CONFIG)
+    assert "- Imaging studies: could not be retrieved;" in text
+    assert "- Procedures: only partly retrieved (further pages could not be read);" in text

@@ -164,12 +164,47 @@ async def test_a_paginated_prefetch_bundle_is_completed_from_the_server(ehr, gat
     assert {f"Observation/pr-obs{n}" for n in range(5)} <= _ids(record)
 
 
-async def test_a_paginated_prefetch_bundle_without_a_server_is_partial(ehr, gatherer):
+async def test_a_paginated_essential_key_without_a_server_is_a_412_never_advice(ehr, gatherer):
     first = httpx.get(f"{ehr.base_url}/Observation?patient=pr-pat&_count=2").json()
+    assert any(link["relation"] == "next" for link in first["link"])
     full = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
     full.update(patient=PATIENT, observations=first)
+    with pytest.raises(ServiceError) as caught:
+        await gatherer.gather(_request(None, full, token=None), SERVICE)
+    assert caught.value.status == 412
+    assert "observations: only partly read (no fhirServer" in caught.value.message
+
+
+async def test_a_paginated_optional_key_without_a_server_is_partial(ehr, gatherer):
+    ehr.load([{"resourceType": "Procedure", "id": f"pr-proc{n}", "status": "completed",
+               "subject": {"reference": "Patient/pr-pat"},
+               "code": {"text": "physiotherapy"}} for n in range(3)])
+    first = httpx.get(f"{ehr.base_url}/Procedure?patient=pr-pat&_count=2").json()
+    full = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    full.update(patient=PATIENT, procedures=first)
     record = await gatherer.gather(_request(None, full, token=None), SERVICE)
-    assert record.incomplete == ("observations",) and "observations (partial)" in record.gaps
+    assert record.incomplete == ("procedures",) and "procedures (partial)" in record.gaps
+
+
+async def test_a_fhir_server_answering_another_patients_data_is_a_412(ehr, gatherer):
+    ehr.load([{**_condition(9), "subject": {"reference": "Patient/someone-else"}}])
+    ehr.set_faults({"Condition": "ignore-patient"})  # a server that drops the patient criterion
+    with pytest.raises(ServiceError) as caught:
+        await gatherer.gather(_request(ehr), SERVICE)
+    assert caught.value.status == 412
+    assert "another patient's data (Condition/pr-cond9: its subject is Patient/someone-else)" in (
+        caught.value.message
+    )
+
+
+async def test_another_patients_optional_data_from_the_server_is_left_out(ehr, gatherer):
+    ehr.load([{"resourceType": "Procedure", "id": "pr-proc-other", "status": "completed",
+               "subject": {"reference": "https://ehr.example/fhir/Patient/someone-else/_history/3"},
+               "code": {"text": "physiotherapy"}}])
+    ehr.set_faults({"Procedure": "ignore-patient"})
+    record = await gatherer.gather(_request(ehr), SERVICE)
+    assert "procedures" in record.unavailable
+    assert "Procedure/pr-proc-other" not in _ids(record)
 
 
 @pytest.mark.parametrize("fault", ["status-500", "invalid-json", "hang", "operation-outcome-400"])
@@ -233,6 +268,11 @@ async def test_next_links_to_another_host_are_not_followed():
             fhir_server="http://127.0.0.1:9/fhir",
             fhir_authorization=FhirAuthorization(TOKEN, "Bearer", "s", "radix", 300),
         )
-        record = await gatherer.gather(request, SERVICE)
+        with pytest.raises(ServiceError) as essential:
+            await gatherer.gather(request, SERVICE)
+        optional = await gatherer.gather(
+            HookRequest(**{**request.__dict__, "prefetch": {"procedures": evil}}), SERVICE
+        )
     assert all(r.url.host == "127.0.0.1" for r in seen)
-    assert "conditions" in record.incomplete
+    assert essential.value.status == 412 and "outside the FHIR server" in essential.value.message
+    assert "procedures" in optional.incomplete

@@ -20,7 +20,9 @@ const HOST = '127.0.0.1';
 const FHIR_BASE = '/fhir';
 const CONTROL_BASE = '/__control';
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-const FAULT_MODES = new Set(['status-500', 'invalid-json', 'hang', 'operation-outcome-400']);
+const FAULT_MODES = new Set([
+  'status-500', 'invalid-json', 'hang', 'operation-outcome-400', 'ignore-patient',
+]);
 
 for (const name of ['profiles-types.json', 'profiles-resources.json', 'profiles-medplum.json']) {
   indexStructureDefinitionBundle(readJson(`fhir/r4/${name}`));
@@ -277,6 +279,16 @@ function releaseHanging() {
 
 function dispatchFhir(req, res, url, body) {
   const fault = state.faults[resourceTypeOf(url.pathname.slice(FHIR_BASE.length))];
+  if (fault === 'ignore-patient') {
+    // A broken server: it drops the patient criterion and answers with everyone's resources.
+    const everyone = new URL(url);
+    everyone.searchParams.delete('patient');
+    everyone.searchParams.delete('subject');
+    handleFhir(req, res, everyone, body).catch((err) => {
+      sendFhir(res, 500, outcome('error', 'exception', String(err?.stack ?? err)));
+    });
+    return;
+  }
   if (fault) {
     applyFault(fault, req, res, url, body);
     return;

@@ -296,3 +296,78 @@ def test_feedback_with_a_lowercase_rfc3339_instant_parses():
     body = {"feedback": [{"card": "c", "outcome": "overridden",
                           "outcomeTimestamp": "2026-11-20t09:35:00.5z"}]}
     assert parse_feedback(orjson.dumps(body), CATALOGUE.feedback_validator)[0]["card"] == "c"
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"overriddeReason": {"reason": {"code": "c", "system": "s"}}}, "overriddeReason"),
+        ({"overrideReason": {"reasons": {"code": "c", "system": "s"}}}, "reasons"),
+        ({"overrideReason": {"reason": {"code": "c", "system": "s", "text": "t"}}}, "text"),
+        ({"outcome": "accepted", "acceptedSuggestions": [{"id": "s", "label": "x"}]}, "label"),
+    ],
+)
+def test_a_feedback_field_the_specification_does_not_define_is_named_and_refused(item, field):
+    error = _feedback_refused(_feedback(**item))
+    assert f"'{field}'" in error.message
+
+
+def test_feedback_extension_and_full_codings_are_accepted():
+    raw = _feedback(
+        extension={"org.example.note": 1},
+        overrideReason={
+            "reason": {"code": "c", "system": "s", "display": "d", "version": "1",
+                       "userSelected": True},
+            "userComment": "seen",
+        },
+    )
+    assert parse_feedback(raw, CATALOGUE.feedback_validator)[0]["extension"]
+
+
+def _pat(patient_id: str = "pat1") -> dict:
+    return {"resourceType": "Patient", "id": patient_id}
+
+
+def _searchset(*resources: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": r} for r in resources]}
+
+
+def _condition(reference: str) -> dict:
+    return {"resourceType": "Condition", "id": "c9", "subject": {"reference": reference}}
+
+
+def test_prefetch_of_another_patient_is_a_400_naming_the_mismatch():
+    error = _refused(_request(prefetch={"patient": _pat("pat2")}))
+    assert error.kind == "wrong-patient"
+    assert "prefetch.patient" in error.message and "Patient/pat2" in error.message
+    assert "'pat1'" in error.message
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["Patient/pat2", "https://ehr.example/fhir/Patient/pat2", "Patient/pat2/_history/4"],
+)
+def test_a_prefetched_resource_about_another_patient_is_a_400(reference):
+    error = _refused(_request(prefetch={"conditions": _searchset(_condition(reference))}))
+    assert "prefetch.conditions" in error.message
+    assert "Condition/c9: its subject is Patient/pat2" in error.message
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["Patient/pat1", "https://ehr.example/fhir/Patient/pat1/_history/4", "Group/everyone"],
+)
+def test_the_context_patient_in_any_reference_form_is_accepted(reference):
+    request = _parse(_request(prefetch={"patient": _pat(), "conditions": _searchset(
+        _condition(reference))}))
+    assert request.patient_id == "pat1"
+
+
+def test_a_draft_order_for_another_patient_is_a_400():
+    body = _request("order-sign")
+    body["context"]["draftOrders"]["entry"] = [{"resource": {
+        "resourceType": "ServiceRequest", "id": "sr1", "status": "draft", "intent": "order",
+        "subject": {"reference": "Patient/pat2"}, "code": {"text": "MRI"}}}]
+    error = _refused(body, "order-sign")
+    assert "context.draftOrders" in error.message and "ServiceRequest/sr1" in error.message
