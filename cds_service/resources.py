@@ -9,7 +9,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Return the folder ``name`` (``hooks``, ``valuesets`` or ``examples``) shipped with the service."""
+    """The data folder ``name`` (``hooks``, ``valuesets``, ``examples``) shipped with Radix."""
     # A checkout (and an editable install) keeps the folders beside the package; a wheel
     # carries them inside it, under _data/.
     for candidate in (_PACKAGE.parent / name, _PACKAGE / "_data" / name):
