@@ -287,3 +287,64 @@ async def test_markup_in_pasted_data_stays_text(tmp_path: Path):
         await _check_matches_engine(page, request)
         assert hostile in detail  # exactly as typed, markup and all
     assert problems == []
+
+
+async def test_the_page_reads_the_assessment_and_rating_shapes_that_are_coming(tmp_path: Path):
+    """cesScreen gains present/absent/unknown, and pama-rating moves to .../Extension/: both read.
+
+    The engine does not send these shapes yet, so they are handed to the page's own renderers.
+    """
+    app = create_app(Settings(data_dir=tmp_path, auth_required=False, log_level="WARNING"))
+    async with serve(app) as base_url, chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{base_url}/")
+        await wait_for_answer(page, 1)
+        await page.evaluate(
+            """() => renderPicture({
+                disposition: "emergency-referral",
+                redFlags: [{id: "cauda-equina", tier: "emergency", rules: []}],
+                localisation: {root: "S1", side: "bilateral", confidence: 0.7,
+                               candidates: [{root: "L5", side: "left", score: 0.5}]},
+                cesScreen: {present: ["saddle-anaesthesia"], absent: ["anal-tone"],
+                            unknown: ["faecal-incontinence"],
+                            documented: ["saddle-anaesthesia", "anal-tone"]},
+            })"""
+        )
+        statuses = dict(
+            await page.eval_on_selector_all(
+                "#ces-screen li", "items => items.map(i => [i.dataset.item, i.dataset.status])"
+            )
+        )
+        assert statuses["saddle-anaesthesia"] == "present"
+        assert statuses["anal-tone"] == "absent"
+        assert statuses["faecal-incontinence"] == "unknown"
+        assert statuses["urinary-retention"] == "unknown"  # not mentioned: never negative
+        shaded = {(r[0], r[1], r[2]): r[3] for r in await _shaded(page)}
+        for side in ("left", "right"):
+            assert shaded[("S1", side, "front")] == "primary"
+        assert shaded[("L5", "left", "back")] == "candidate"
+        assert ("L5", "right", "back") not in shaded
+        opacity = await page.get_attribute(
+            '#limbs .dermatome[data-root="L5"][data-side="left"][data-view="front"]', "fill-opacity"
+        )
+        assert opacity is not None and abs(float(opacity) - 0.85 * 0.5) < 1e-3
+
+        # The rating is read from the extension whose URL ends with /pama-rating, whichever base.
+        await page.evaluate(
+            """() => renderRatings([
+                {type: "update", description: "new URL", resource: {
+                    resourceType: "ServiceRequest", id: "a", extension: [
+                        {url: "http://fhir.org/argonaut/Extension/pama-rating-consult-id",
+                         valueUri: "urn:uuid:1"},
+                        {url: "http://fhir.org/argonaut/Extension/pama-rating",
+                         valueCodeableConcept: {coding: [{code: "not-appropriate"}]}}]}},
+                {type: "update", description: "old URL", resource: {
+                    resourceType: "ServiceRequest", id: "b", extension: [
+                        {url: "http://fhir.org/argonaut/StructureDefinition/pama-rating",
+                         valueCodeableConcept: {coding: [{code: "appropriate"}]}}]}},
+            ])"""
+        )
+        assert await _shown_ratings(page) == {
+            "ServiceRequest/a": "not-appropriate",
+            "ServiceRequest/b": "appropriate",
+        }
