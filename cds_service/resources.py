@@ -1,4 +1,5 @@
-"""Where the declarative data (``hooks/``, ``valuesets/``) lives, in a checkout or a wheel."""
+"""Where the declarative data (``hooks/``, ``valuesets/``, ``examples/``) lives, in a checkout or a
+wheel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Return the folder ``name`` (``hooks`` or ``valuesets``) shipped with the service."""
+    """The data folder ``name`` (``hooks``, ``valuesets``, ``examples``) shipped with Radix."""
     # A checkout (and an editable install) keeps the folders beside the package; a wheel
     # carries them inside it, under _data/.
     for candidate in (_PACKAGE.parent / name, _PACKAGE / "_data" / name):

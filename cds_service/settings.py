@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: ``json`` (one object per line, with the request id) or ``text`` for a terminal.
     log_format: Literal["json", "text"] = "json"
+    #: Serve the card preview page at ``/`` (and ``POST /preview/evaluate``); false: ``/`` is 404.
+    preview_enabled: bool = True
 
     # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
     #: One deadline, in seconds, for every FHIR query a hook call makes.

@@ -18,6 +18,7 @@ from cds_service.advisor import Advisor, Clock, utc_now
 from cds_service.app import endpoints, error_handlers
 from cds_service.app.analytics import analytics_routes
 from cds_service.app.openapi_document import openapi
+from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
 from cds_service.clinical.knowledge import load_knowledge
@@ -172,6 +173,7 @@ def create_app(
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *analytics_routes(runtime.store, settings),
+        *preview_routes(settings),  # the card preview page at /; none when disabled
     ]
     app = Starlette(
         routes=routes,
