@@ -84,8 +84,14 @@ class RecordGatherer:
                 else:
                     results[key] = _KeyResult(failure="deadline exceeded")
 
-        for result in results.values():
+        for key, result in results.items():
             _refuse_other_patients(result, request.patient_id)
+            if key in self.essential and is_read(service.prefetch[key]) and not (
+                result.resources or result.failure
+            ):
+                # The patient itself not found (null in prefetch, or a read that found nothing):
+                # "no cards" would look exactly like "nothing to say" and hide a wrong patientId.
+                result.failure = "not found (a null prefetch value, or a read that found nothing)"
         failed = {key: r.failure for key, r in results.items() if r.failure}
         for key in self.essential & results.keys():
             # Advice on part of an essential key could miss the finding that matters: the first

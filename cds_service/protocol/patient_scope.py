@@ -37,7 +37,7 @@ def foreign_patient(resource: Mapping[str, Any], patient_id: str) -> str | None:
     if kind == "Patient":
         ident = resource.get("id")
         if isinstance(ident, str) and ident != patient_id:
-            return f"it is Patient/{ident[:_SHOWN]}"
+            return f"Patient/{ident[:_SHOWN]}"
         return None
     for field in _REFERRING_FIELDS:
         value = resource.get(field)
@@ -45,7 +45,9 @@ def foreign_patient(resource: Mapping[str, Any], patient_id: str) -> str | None:
         if isinstance(reference, str):
             named = referenced_patient(reference)
             if named is not None and named != patient_id:
-                return f"its {field} is Patient/{named[:_SHOWN]}"
+                ident = resource.get("id")
+                name = f"{kind!s:.40}/{ident!s:.{_SHOWN}}"
+                return f"{name}, whose {field} is Patient/{named[:_SHOWN]}"
     return None
 
 
@@ -54,9 +56,7 @@ def first_foreign(resources: Iterable[Mapping[str, Any]], patient_id: str) -> st
     for resource in resources:
         problem = foreign_patient(resource, patient_id)
         if problem is not None:
-            ident = resource.get("id")
-            name = f"{resource.get('resourceType')!s:.40}/{ident!s:.{_SHOWN}}"
-            return f"{name}: {problem}"
+            return problem
     return None
 
 

@@ -72,12 +72,14 @@ async def gatherer():
         )
 
 
-def _request(server, prefetch=None, token: str | None = TOKEN) -> HookRequest:
+def _request(
+    server, prefetch=None, token: str | None = TOKEN, patient: str = "pr-pat"
+) -> HookRequest:
     return HookRequest(
         service_id=SERVICE.id,
         hook="patient-view",
         hook_instance="hi-1",
-        context={"userId": "Practitioner/x", "patientId": "pr-pat"},
+        context={"userId": "Practitioner/x", "patientId": patient},
         prefetch=prefetch or {},
         fhir_server=server.base_url if server else None,
         fhir_authorization=FhirAuthorization(TOKEN, "Bearer", "patient/*.read", "radix", 300)
@@ -111,11 +113,20 @@ async def test_a_server_that_requires_the_token_gets_it(ehr, gatherer):
 
 
 async def test_null_keys_mean_no_data_and_are_not_queried_again(ehr, gatherer):
-    prefetch = {"procedures": None, "imagingStudies": None, "patient": None}
+    prefetch = {"procedures": None, "imagingStudies": None}
     record = await gatherer.gather(_request(ehr, prefetch), SERVICE)
     queried = {r["url"].split("?")[0].split("/")[2] for r in ehr.requests()}
-    assert queried.isdisjoint({"Procedure", "ImagingStudy", "Patient"})
-    assert "Patient/pr-pat" not in _ids(record) and record.unavailable == ()
+    assert queried.isdisjoint({"Procedure", "ImagingStudy"})
+    assert "Patient/pr-pat" in _ids(record) and record.unavailable == ()
+
+
+async def test_a_patient_that_is_not_found_is_a_412_not_an_empty_answer(ehr, gatherer):
+    # No cards would read as "nothing to say" and hide a wrong patientId or fhirServer.
+    for request in (_request(ehr, {"patient": None}), _request(ehr, {}, patient="nobody")):
+        with pytest.raises(ServiceError) as caught:
+            await gatherer.gather(request, SERVICE)
+        assert caught.value.status == 412 and "patient: not found" in caught.value.message
+    assert not any(r["url"].startswith("/fhir/Patient?") for r in ehr.requests())
 
 
 async def test_operation_outcome_keys_are_not_queried_again(ehr, gatherer):
@@ -192,7 +203,7 @@ async def test_a_fhir_server_answering_another_patients_data_is_a_412(ehr, gathe
     with pytest.raises(ServiceError) as caught:
         await gatherer.gather(_request(ehr), SERVICE)
     assert caught.value.status == 412
-    assert "another patient's data (Condition/pr-cond9: its subject is Patient/someone-else)" in (
+    assert "another patient's data (Condition/pr-cond9, whose subject is Patient/someone-else)" in (
         caught.value.message
     )
 
@@ -264,14 +275,17 @@ async def test_next_links_to_another_host_are_not_followed():
             hook="patient-view",
             hook_instance="h",
             context={"userId": "Practitioner/x", "patientId": "p"},
-            prefetch={"patient": None, "conditions": evil},
+            prefetch={"patient": {"resourceType": "Patient", "id": "p"}, "conditions": evil},
             fhir_server="http://127.0.0.1:9/fhir",
             fhir_authorization=FhirAuthorization(TOKEN, "Bearer", "s", "radix", 300),
         )
         with pytest.raises(ServiceError) as essential:
             await gatherer.gather(request, SERVICE)
         optional = await gatherer.gather(
-            HookRequest(**{**request.__dict__, "prefetch": {"procedures": evil}}), SERVICE
+            HookRequest(**{**request.__dict__, "prefetch": {
+                **request.prefetch, "conditions": {"resourceType": "Bundle", "type": "searchset"},
+                "procedures": evil}}),
+            SERVICE,
         )
     assert all(r.url.host == "127.0.0.1" for r in seen)
     assert essential.value.status == 412 and "outside the FHIR server" in essential.value.message

@@ -28,7 +28,7 @@ def test_a_reference_names_its_patient_in_any_form(reference, patient):
 
 def test_a_patient_resource_must_be_the_context_patient():
     assert foreign_patient({"resourceType": "Patient", "id": "p1"}, "p1") is None
-    assert foreign_patient({"resourceType": "Patient", "id": "p2"}, "p1") == "it is Patient/p2"
+    assert foreign_patient({"resourceType": "Patient", "id": "p2"}, "p1") == "Patient/p2"
     assert foreign_patient({"resourceType": "Patient"}, "p1") is None
 
 
@@ -37,7 +37,7 @@ def test_subject_or_patient_naming_another_patient_is_foreign(field):
     mine = {"resourceType": "Condition", "id": "c", field: {"reference": "Patient/p1/_history/1"}}
     other = {"resourceType": "Condition", "id": "c", field: {"reference": "Patient/p2"}}
     assert foreign_patient(mine, "p1") is None
-    assert foreign_patient(other, "p1") == f"its {field} is Patient/p2"
+    assert foreign_patient(other, "p1") == f"Condition/c, whose {field} is Patient/p2"
 
 
 def test_references_that_name_no_patient_are_not_evidence_of_another():
@@ -50,5 +50,5 @@ def test_first_foreign_names_the_resource_and_why():
         {"resourceType": "Condition", "id": "ok", "subject": {"reference": "Patient/p1"}},
         {"resourceType": "Observation", "id": "o9", "subject": {"reference": "Patient/p2"}},
     ]
-    assert first_foreign(resources, "p1") == "Observation/o9: its subject is Patient/p2"
+    assert first_foreign(resources, "p1") == "Observation/o9, whose subject is Patient/p2"
     assert first_foreign(resources[:1], "p1") is None

@@ -351,7 +351,7 @@ def test_prefetch_of_another_patient_is_a_400_naming_the_mismatch():
 def test_a_prefetched_resource_about_another_patient_is_a_400(reference):
     error = _refused(_request(prefetch={"conditions": _searchset(_condition(reference))}))
     assert "prefetch.conditions" in error.message
-    assert "Condition/c9: its subject is Patient/pat2" in error.message
+    assert "Condition/c9, whose subject is Patient/pat2" in error.message
 
 
 @pytest.mark.parametrize(
