@@ -33,3 +33,11 @@ def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> d
 
 def bad_request(message: str, kind: str = "invalid-request") -> ServiceError:
     return ServiceError(400, "invalid", message, kind=kind)
+
+
+class ServiceUnavailable(ServiceError):
+    """Radix cannot do this now (its database is unreachable): a 503 with ``Retry-After``."""
+
+    def __init__(self, message: str, *, kind: str, retry_after: int) -> None:
+        super().__init__(503, "transient", message, kind=kind)
+        self.retry_after = retry_after

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     audit_batch_size: int = Field(default=200, gt=0)
     #: Audit and feedback rows older than this many days are purged daily; 0 keeps them all.
     audit_retention_days: int = Field(default=0, ge=0)
+    #: Feedback whose ``outcomeTimestamp`` is more than this many days before now is refused
+    #: (400): an EHR's outbox replayed after a long outage still fits, a made-up date does not.
+    feedback_max_past_days: int = Field(default=365, gt=0, le=36_500)
+    #: ... or more than this many hours after now (400). Outcomes are not in the future; this
+    #: absorbs clock drift and a local time mislabelled as UTC (offsets reach 14 hours), while a
+    #: far-future instant can no longer pin a card's "latest" outcome.
+    feedback_max_future_hours: float = Field(default=24.0, ge=0, le=8_760)
 
     # --- Authentication of CDS clients (EHRs) --------------------------------------------
     #: Require a CDS client JWT on every CDS call.

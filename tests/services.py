@@ -172,8 +172,9 @@ class ThrowawayPostgres:
         if done.returncode != 0:
             raise ServiceError(f"initdb exited with {done.returncode}:\n{done.stderr[-4000:]}")
 
-    def start(self) -> None:
-        self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        """Start the postmaster on ``port`` (a restart keeps its port), else on a free one."""
+        self.port = port or free_port()
         command = [
             str(self.bindir / "postgres"),
             *("-D", str(self.data), "-p", str(self.port)),

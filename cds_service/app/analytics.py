@@ -1,4 +1,8 @@
-"""``GET /analytics/summary?from=&to=``: governance analytics, for holders of the admin token."""
+"""``GET /analytics/summary?from=&to=``: governance analytics, for holders of the admin token.
+
+``GET /analytics/refusals``: this process's counters of refused requests and the latest few
+(``cds_service.app.refusals``), for the same token.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from starlette.routing import Route
 from cds_service.app.json_response import FhirJsonResponse, JsonResponse
 from cds_service.errors import operation_outcome
 from cds_service.settings import Settings
+from cds_service.store.errors import StoreUnavailable
 from cds_service.store.store import Store
 
 
@@ -40,11 +45,30 @@ def _authorised(request: Request, token: str) -> bool:
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
-def _bad_request(message: str) -> Response:
+def _count(request: Request, status: int, kind: str) -> None:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.refusals.record_request(request, status, kind)
+
+
+def _bad_request(request: Request, message: str) -> Response:
+    _count(request, 400, "invalid-request")
     return FhirJsonResponse(operation_outcome("invalid", message), status_code=400)
 
 
-def _unauthorised() -> Response:
+def _unavailable() -> Response:
+    return FhirJsonResponse(
+        operation_outcome(
+            "transient",
+            f"The database is unavailable; retry after {StoreUnavailable.retry_after} s.",
+        ),
+        status_code=503,
+        headers={"Retry-After": str(StoreUnavailable.retry_after)},
+    )
+
+
+def _unauthorised(request: Request) -> Response:
+    _count(request, 401, "unauthenticated")
     # The same words for a missing, malformed or wrong token: nothing to learn by probing.
     return FhirJsonResponse(
         operation_outcome("login", "authentication required"),
@@ -54,15 +78,16 @@ def _unauthorised() -> Response:
 
 
 def analytics_routes(store: Store, settings: Settings) -> list[Route]:
-    """The analytics route, bound to ``store`` and protected by ``settings.admin_token``.
+    """The analytics routes, bound to ``store`` and protected by ``settings.admin_token``.
 
-    Every refusal is an OperationOutcome; a 401 says only that authentication is required.
+    Every refusal is an OperationOutcome; a 401 says only that authentication is required, a
+    503 (with ``Retry-After``) that the database cannot be read now.
     """
     token = settings.admin_token.get_secret_value()
 
     async def summary(request: Request) -> Response:
         if not _authorised(request, token):
-            return _unauthorised()
+            return _unauthorised(request)
         bounds: dict[str, datetime | None] = {"from": None, "to": None}
         for name in bounds:
             raw = request.query_params.get(name)
@@ -72,12 +97,24 @@ def analytics_routes(store: Store, settings: Settings) -> list[Route]:
                 bounds[name] = parse_bound(raw, end=name == "to")
             except (ValueError, OverflowError):  # 9999-12-31 has no next midnight
                 return _bad_request(
+                    request,
                     f"'{name}' must be an ISO 8601 date (2026-03-01) or date-time "
                     "(2026-03-01T08:00:00Z)."
                 )
         start, end = bounds["from"], bounds["to"]
         if start is not None and end is not None and start >= end:
-            return _bad_request("'from' must be earlier than 'to'.")
-        return JsonResponse(await store.summary(start, end))
+            return _bad_request(request, "'from' must be earlier than 'to'.")
+        try:
+            return JsonResponse(await store.summary(start, end))
+        except StoreUnavailable:
+            return _unavailable()
 
-    return [Route("/analytics/summary", summary, methods=["GET"])]
+    async def refusals(request: Request) -> Response:
+        if not _authorised(request, token):
+            return _unauthorised(request)
+        return JsonResponse(request.app.state.runtime.refusals.snapshot())
+
+    return [
+        Route("/analytics/summary", summary, methods=["GET"]),
+        Route("/analytics/refusals", refusals, methods=["GET"]),
+    ]

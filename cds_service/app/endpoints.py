@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -12,12 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import JsonResponse
+from cds_service.app.refusals import RefusalLog
 from cds_service.app.request_body import read_body, require_json
 from cds_service.auth.audience import audience_url
 from cds_service.cards.response import with_legacy_system_actions
-from cds_service.errors import ServiceError
+from cds_service.errors import ServiceError, ServiceUnavailable
+from cds_service.protocol.feedback_window import OutcomeWindow
 from cds_service.protocol.request_parser import parse_feedback
 from cds_service.store.audit_record import AuditRecord
+from cds_service.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     import httpx
@@ -44,6 +49,18 @@ class Runtime:
     authenticator: ClientAuthenticator | None = None
     rate_limiter: RateLimiter | None = None
     jwks_http: httpx.AsyncClient | None = None
+    #: Refused requests, counted in memory (never audit rows); built from the catalogue.
+    refusals: RefusalLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refusals = RefusalLog(self.advisor.catalogue.services)
+
+    @property
+    def outcome_window(self) -> OutcomeWindow:
+        return OutcomeWindow(
+            max_past=timedelta(days=self.settings.feedback_max_past_days),
+            max_future=timedelta(hours=self.settings.feedback_max_future_hours),
+        )
 
 
 def _runtime(request: Request) -> Runtime:
@@ -99,8 +116,10 @@ async def hook_call(request: Request) -> Response:
     advice: Advice | None = None
     body = b""
     status, error_kind = 200, None
+    admitted = False
     try:
         identity = await _admit(request, runtime)
+        admitted = True
         runtime.advisor.service(service_id)
         require_json(request)
         body = await read_body(request, runtime.settings.max_body_bytes)
@@ -116,17 +135,21 @@ async def hook_call(request: Request) -> Response:
         status, error_kind = 500, "internal-error"
         raise
     finally:
-        runtime.store.audit(
-            _audit_record(
-                _CallIds.of(runtime, service_id, hook_request, body),
-                received_at,
-                started,
-                identity,
-                advice,
-                status,
-                error_kind,
+        # Only the calls of an admitted client (authenticated, or authentication off, and not
+        # throttled) to a service of the catalogue are audit rows; any other refusal is a
+        # counter (error_handlers), so that a flood of strangers costs nothing durable.
+        if admitted and service_id in runtime.advisor.catalogue.services:
+            runtime.store.audit(
+                _audit_record(
+                    _CallIds.of(runtime, service_id, hook_request, body),
+                    received_at,
+                    started,
+                    identity,
+                    advice,
+                    status,
+                    error_kind,
+                )
             )
-        )
 
 
 def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:
@@ -146,13 +169,26 @@ async def feedback(request: Request) -> Response:
     items = parse_feedback(
         body, runtime.advisor.catalogue.feedback_validator, runtime.advisor.limits
     )
-    stored = await runtime.store.save_feedback(
-        service_id,
-        items,
-        identity.iss if identity else None,
-        identity.tenant if identity else None,
-    )
+    runtime.outcome_window.check(items, runtime.advisor.clock())
+    try:
+        stored = await runtime.store.save_feedback(
+            service_id,
+            items,
+            identity.iss if identity else None,
+            identity.tenant if identity else None,
+        )
+    except StoreUnavailable:
+        raise store_unavailable("The feedback could not be stored now") from None
     return JsonResponse({"received": len(items), "stored": stored})
+
+
+def store_unavailable(what: str) -> ServiceUnavailable:
+    """The 503 for a database that cannot be used now; the client is asked to retry."""
+    return ServiceUnavailable(
+        f"{what}: the database is unavailable. Retry after {StoreUnavailable.retry_after} s.",
+        kind="store-unavailable",
+        retry_after=StoreUnavailable.retry_after,
+    )
 
 
 async def livez(request: Request) -> Response:
@@ -160,12 +196,18 @@ async def livez(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when every dependency a call needs answers: the store, and the shared replay cache
+    (Redis) when there is one, since without it every token is refused."""
     runtime = _runtime(request)
-    ready = await runtime.store.ready()
+    checks = {"store": runtime.store.ready()}
+    if runtime.authenticator is not None and runtime.authenticator.shared_replay_cache:
+        checks["replayCache"] = runtime.authenticator.replay_cache_ready()
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    ready = all(results.values())
     body = {
         "status": "ok" if ready else "unavailable",
         "knowledgeVersion": runtime.advisor.knowledge.version,
-        "store": "ok" if ready else "unavailable",
+        **{name: "ok" if up else "unavailable" for name, up in results.items()},
     }
     return JsonResponse(body, status_code=200 if ready else 503)
 

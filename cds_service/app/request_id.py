@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.app import error_handlers
-from cds_service.log_format import REQUEST_ID
+from cds_service.log_format import REQUEST_ID, clip
 
 HEADER = "X-Request-ID"
 # Letters, digits and a few separators: enough for UUIDs and trace ids, useless for log forging.
@@ -67,14 +67,15 @@ class RequestIdMiddleware:
             response = await error_handlers.unexpected_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
+            path = clip(scope["path"])
             access_logger.info(
                 "%s %s -> %d",
-                scope["method"],
-                scope["path"][:200],
+                clip(scope["method"], 16),
+                path,
                 status,
                 extra={
-                    "method": scope["method"],
-                    "path": scope["path"][:200],
+                    "method": clip(scope["method"], 16),
+                    "path": path,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },

@@ -111,6 +111,15 @@ class ClientAuthenticator:
             )
             raise
 
+    @property
+    def shared_replay_cache(self) -> bool:
+        """True when the replay cache is Redis: then readiness must check it."""
+        return self._replay.shared
+
+    async def replay_cache_ready(self) -> bool:
+        """Whether the replay cache can answer now; every token is refused while it cannot."""
+        return await self._replay.ready()
+
     async def aclose(self) -> None:
         """Release the replay cache's connections (the HTTP client belongs to the caller)."""
         await self._replay.aclose()

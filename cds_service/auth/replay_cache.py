@@ -23,6 +23,15 @@ class ReplayCache(Protocol):
         """Record the token id; True if it was not already recorded and unexpired."""
         ...
 
+    @property
+    def shared(self) -> bool:
+        """True when the cache lives outside this process (and can therefore be unreachable)."""
+        ...
+
+    async def ready(self) -> bool:
+        """True when ``first_use`` can answer now (readiness)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -54,6 +63,13 @@ class MemoryReplayCache:
         while self._queue and self._queue[0][0] <= now:
             _, key = heapq.heappop(self._queue)
             del self._expiries[key]
+
+    @property
+    def shared(self) -> bool:
+        return False
+
+    async def ready(self) -> bool:
+        return True
 
     async def aclose(self) -> None:
         self._expiries.clear()
@@ -89,6 +105,17 @@ class RedisReplayCache:
             # Failing open would let any replay through while Redis is down.
             raise AuthenticationFailed("replay-cache-unavailable") from exc
         return bool(stored)
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    async def ready(self) -> bool:
+        """Whether Redis answers a PING (within the client's socket timeout)."""
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -3,11 +3,14 @@
 Counting rules (the report and ``GET /analytics/summary`` share them):
 
 - The window selects hook calls by ``received_at``: ``start`` inclusive, ``end`` exclusive.
-- A card is counted once per distinct card uuid among those calls (an EHR retrying a hook
-  instance gets the same deterministic uuids back); a card without uuid counts each time.
+- A card is counted once per distinct card uuid and client among those calls (an EHR retrying
+  a hook instance gets the same deterministic uuids back); a card without uuid counts each time.
+  The client is the JWT ``iss`` and ``tenant`` of the call (both none with authentication off).
 - A card's outcome is its latest feedback by ``outcomeTimestamp`` (ties: the later received),
-  whenever that feedback arrived; a card with none is "no response". So for every rule and
-  indicator, shown = accepted + overridden + no response.
+  whenever that feedback arrived, among the feedback **from the client the card was answered
+  to**: the same uuid from another client (or from none) is feedback without a card, so one
+  client can never change the outcome of a card shown to another. A card with none is "no
+  response". So for every rule and indicator, shown = accepted + overridden + no response.
 - A card counts under each of its rule ids; a card without any under ``unattributed``.
 - Suggestions are named by label when the audit record carried them, otherwise by id; offered
   counts cards offering the suggestion, accepted counts accepted cards that chose it.
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cds_service.store.schema import audit_card, audit_event, feedback
@@ -34,6 +37,10 @@ _PERCENTILES = (50, 90, 95, 99)
 _INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 UNATTRIBUTED = "unattributed"
 UNCODED = "uncoded"
+
+#: Who a card was answered to, or who sent a feedback item: JWT ``iss`` and ``tenant``.
+Client = tuple[str | None, str | None]
+NO_CLIENT: Client = (None, None)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class ShownCard:
     indicator: str
     rules: tuple[str, ...]
     suggestions: tuple[tuple[str, str], ...]  # (uuid, label)
+    client: Client = NO_CLIENT
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class Outcome:
     reason_display: str | None
     outcome_at: datetime
     row_id: int
+    client: Client = NO_CLIENT
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -96,6 +105,8 @@ async def summary(conn: AsyncConnection, start: datetime | None, end: datetime |
             audit_card.c.indicator,
             audit_card.c.rules,
             audit_card.c.suggestions,
+            audit_event.c.issuer,
+            audit_event.c.tenant,
         )
         .join(audit_event, audit_card.c.event_id == audit_event.c.id)
         .order_by(audit_card.c.id)
@@ -114,13 +125,18 @@ async def summary(conn: AsyncConnection, start: datetime | None, end: datetime |
         feedback.c.reason_display,
         feedback.c.outcome_at,
         feedback.c.id,
+        feedback.c.issuer,
+        feedback.c.tenant,
     ).where(feedback.c.card_uuid.in_(uuids_q))
 
-    orphans_q = (
-        select(func.count())
-        .select_from(feedback)
-        .where(~feedback.c.card_uuid.in_(select(audit_card.c.uuid)))
+    # NULL matches NULL: calls and feedback made with authentication off belong together.
+    answered_to_sender = exists().where(
+        audit_card.c.event_id == audit_event.c.id,
+        audit_card.c.uuid == feedback.c.card_uuid,
+        audit_event.c.issuer.is_not_distinct_from(feedback.c.issuer),
+        audit_event.c.tenant.is_not_distinct_from(feedback.c.tenant),
     )
+    orphans_q = select(func.count()).select_from(feedback).where(~answered_to_sender)
     orphan_window = _window(feedback.c.outcome_at, start, end)
     if orphan_window is not None:
         orphans_q = orphans_q.where(orphan_window)
@@ -132,14 +148,23 @@ async def summary(conn: AsyncConnection, start: datetime | None, end: datetime |
             indicator=indicator,
             rules=tuple(rules or ()),
             suggestions=tuple((s["uuid"], s.get("label") or s["uuid"]) for s in sugg or ()),
+            client=(issuer, tenant),
         )
-        for uuid, indicator, rules, sugg in await conn.execute(cards_q)
+        for uuid, indicator, rules, sugg, issuer, tenant in await conn.execute(cards_q)
     ]
     outcomes = [
-        Outcome(uuid, outcome, tuple(accepted or ()), system, code, display, at, row_id)
-        for uuid, outcome, accepted, system, code, display, at, row_id in await conn.execute(
-            feedback_q
+        Outcome(
+            row.card_uuid,
+            row.outcome,
+            tuple(row.accepted_suggestions or ()),
+            row.reason_system,
+            row.reason_code,
+            row.reason_display,
+            row.outcome_at,
+            row.id,
+            (row.issuer, row.tenant),
         )
+        for row in await conn.execute(feedback_q)
     ]
     orphans = (await conn.execute(orphans_q)).scalar_one()
     window = {}
@@ -156,10 +181,10 @@ def summarise(
     """The analytics of a window from its calls, the cards they showed and those cards' feedback."""
     calls = list(calls)
     latest = _latest_outcomes(outcomes)
-    distinct: dict[str, ShownCard] = {}
+    distinct: dict[tuple[Client, str], ShownCard] = {}
     for n, card in enumerate(cards):
         # A card without uuid cannot be answered, but it was shown.
-        distinct.setdefault(card.uuid or f"#{n}", card)
+        distinct.setdefault((card.client, card.uuid or f"#{n}"), card)
 
     totals = _tally()
     by_rule: dict[str, dict[str, Any]] = defaultdict(_rule_entry)
@@ -169,7 +194,7 @@ def summarise(
     reason_display: dict[tuple[str, str | None, str | None], str] = {}
 
     for card in distinct.values():
-        outcome = latest.get(card.uuid)
+        outcome = latest.get((card.client, card.uuid))
         column = _column(outcome)
         _count(totals, column)
         _count(by_indicator[card.indicator], column)
@@ -242,12 +267,14 @@ def _column(outcome: Outcome | None) -> str:
     return "noResponse" if outcome is None else outcome.outcome
 
 
-def _latest_outcomes(outcomes: Iterable[Outcome]) -> dict[str, Outcome]:
-    latest: dict[str, Outcome] = {}
+def _latest_outcomes(outcomes: Iterable[Outcome]) -> dict[tuple[Client, str], Outcome]:
+    """Each (client, card uuid)'s latest outcome: feedback counts only for its own client."""
+    latest: dict[tuple[Client, str], Outcome] = {}
     for o in outcomes:
-        seen = latest.get(o.card_uuid)
+        key = (o.client, o.card_uuid)
+        seen = latest.get(key)
         if seen is None or (o.outcome_at, o.row_id) > (seen.outcome_at, seen.row_id):
-            latest[o.card_uuid] = o
+            latest[key] = o
     return latest
 
 

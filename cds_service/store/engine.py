@@ -36,21 +36,36 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: Seconds to wait for a PostgreSQL connection: a database that does not answer is reported
+#: unavailable (503, readiness) rather than holding a request for asyncpg's default minute.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
 def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
-    """An engine for ``url``; ``connect_args`` go to the driver (e.g. asyncpg server_settings)."""
+    """An engine for ``url``; ``connect_args`` go to the driver (e.g. asyncpg server_settings).
+
+    ``hide_parameters``: an error's text never carries the statement's parameters (audit rows
+    hold a patient reference and an assessment, feedback an override comment), so it cannot
+    carry them into a log.
+    """
     if not is_sqlite(url):
+        driver_args = dict(connect_args or {})
+        if make_url(url).get_driver_name() == "asyncpg":
+            driver_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
         return create_async_engine(
             url,
-            connect_args=connect_args or {},
+            connect_args=driver_args,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             pool_pre_ping=True,
+            hide_parameters=True,
         )
     engine = create_async_engine(
         url,
         connect_args=connect_args or {},
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
+        hide_parameters=True,
     )
     _configure_sqlite(engine)
     return engine

@@ -16,8 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cds_service.settings import Settings
 from cds_service.store import analytics
 from cds_service.store.audit_record import AuditRecord
-from cds_service.store.audit_writer import AuditWriter
-from cds_service.store.engine import create_engine, is_sqlite, sqlite_path
+from cds_service.store.audit_writer import CLOSE_GRACE_SECONDS, AuditWriter
+from cds_service.store.columns import fit_row
+from cds_service.store.engine import (
+    CONNECT_TIMEOUT_SECONDS,
+    create_engine,
+    is_sqlite,
+    sqlite_path,
+)
+from cds_service.store.errors import DATABASE_ERRORS, StoreUnavailable, is_transient
 from cds_service.store.feedback import feedback_rows
 from cds_service.store.migration import current_revision, head_revision, upgrade
 from cds_service.store.schema import audit_card, audit_event
@@ -39,6 +46,7 @@ class Store:
         audit_batch_size: int = 200,
         retention_days: int = 0,
         connect_args: dict[str, Any] | None = None,
+        audit_close_grace: float = CLOSE_GRACE_SECONDS,
     ) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
@@ -46,7 +54,12 @@ class Store:
         self._retention_days = retention_days
         self._engine: AsyncEngine | None = None
         self._writer = AuditWriter(
-            self._write_audit, queue_size=audit_queue_size, batch_size=audit_batch_size
+            self._write_audit,
+            queue_size=audit_queue_size,
+            batch_size=audit_batch_size,
+            reachable=self._database_answers,
+            transient=is_transient,
+            close_grace=audit_close_grace,
         )
         # SQLite has one writer at a time; queueing here is cheaper than its busy-wait loop.
         self._write_lock = asyncio.Lock() if self.sqlite else None
@@ -74,6 +87,15 @@ class Store:
     @property
     def audit_pending(self) -> int:
         return self._writer.pending
+
+    @property
+    def audit_written(self) -> int:
+        return self._writer.written
+
+    @property
+    def audit_waiting_for_database(self) -> bool:
+        """True while the audit writer holds records back until the database answers again."""
+        return self._writer.waiting_for_database
 
     @property
     def engine(self) -> AsyncEngine:
@@ -122,8 +144,8 @@ class Store:
         """Queue a hook call's record; never waits, never raises (overflow is counted)."""
         try:
             self._writer.put(record)
-        except Exception:  # the answer to the EHR must not depend on its audit record
-            logger.exception("audit record refused: hook_instance=%s", record.hook_instance)
+        except Exception as exc:  # the answer to the EHR must not depend on its audit record
+            logger.error("audit record refused (%s)", type(exc).__name__)
 
     async def flush_audit(self) -> None:
         """Wait until every audit record queued so far is written (reports, tests)."""
@@ -139,8 +161,12 @@ class Store:
         """Store schema-valid feedback items; return how many were new (repeats are not).
 
         Committed when it returns. Identity of an item: ``cds_service.store.feedback``.
+        Raises ``StoreUnavailable`` when the database cannot store them now.
         """
-        rows = feedback_rows(service_id, feedback, issuer, tenant, datetime.now(UTC))
+        rows = [
+            fit_row(_feedback, row)
+            for row in feedback_rows(service_id, feedback, issuer, tenant, datetime.now(UTC))
+        ]
         if not rows:
             return 0
         dialect_insert = sqlite.insert if self.sqlite else postgresql.insert
@@ -150,25 +176,53 @@ class Store:
             .on_conflict_do_nothing(index_elements=[_feedback.c.identity])
             .returning(_feedback.c.id)
         )
-        async with self._writing(), self.engine.begin() as conn:
-            return len((await conn.execute(statement)).all())
+        try:
+            async with self._writing(), self.engine.begin() as conn:
+                return len((await conn.execute(statement)).all())
+        except DATABASE_ERRORS as exc:
+            logger.warning(
+                "feedback not stored: %d items, the database failed (%s)",
+                len(rows),
+                type(exc).__name__,
+                extra={"error_class": type(exc).__name__},
+            )
+            raise StoreUnavailable("feedback", exc) from None
 
     async def ready(self) -> bool:
         """True when the database answers and the audit writer runs."""
         if self._engine is None or not self._writer.running:
             return False
+        return await self._database_answers(log=True)
+
+    async def _database_answers(self, *, log: bool = False) -> bool:
+        """Whether the database answers ``SELECT 1`` now (within the connect timeout)."""
+        if self._engine is None:
+            return False
         try:
-            async with self._engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            logger.warning("store not ready", exc_info=True)
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS + 1):
+                async with self._engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            if log:
+                logger.warning("store not ready (%s)", type(exc).__name__)
             return False
         return True
 
     async def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        """Analytics of the hook calls received in [start, end); see ``store.analytics``."""
-        async with self.engine.begin() as conn:
-            return await analytics.summary(conn, start, end)
+        """Analytics of the hook calls received in [start, end); see ``store.analytics``.
+
+        Raises ``StoreUnavailable`` when the database cannot be read now.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                return await analytics.summary(conn, start, end)
+        except DATABASE_ERRORS as exc:
+            logger.warning(
+                "analytics not read: the database failed (%s)",
+                type(exc).__name__,
+                extra={"error_class": type(exc).__name__},
+            )
+            raise StoreUnavailable("analytics", exc) from None
 
     async def purge(self, older_than: timedelta) -> int:
         """Delete audit and feedback rows older than ``older_than``; return hook calls removed."""
@@ -221,27 +275,32 @@ class Store:
                     removed,
                     self._retention_days,
                 )
-            except Exception:
-                logger.exception("retention purge failed; trying again tomorrow")
+            except Exception as exc:
+                logger.error(
+                    "retention purge failed (%s); trying again tomorrow", type(exc).__name__
+                )
             await asyncio.sleep(_DAY)
 
 
 def _event_row(record: AuditRecord) -> dict[str, Any]:
-    return {
-        "hook_instance": record.hook_instance,
-        "service_id": record.service_id,
-        "hook": record.hook,
-        "received_at": record.received_at,
-        "latency_ms": float(record.latency_ms),
-        "issuer": record.issuer,
-        "tenant": record.tenant,
-        "patient_reference": record.patient_reference,
-        "assessment": record.assessment,
-        "order_ratings": [dict(r) for r in record.order_ratings] or None,
-        "knowledge_version": record.knowledge_version,
-        "status_code": record.status_code,
-        "error_kind": record.error_kind,
-    }
+    return fit_row(
+        audit_event,
+        {
+            "hook_instance": record.hook_instance,
+            "service_id": record.service_id,
+            "hook": record.hook,
+            "received_at": record.received_at,
+            "latency_ms": float(record.latency_ms),
+            "issuer": record.issuer,
+            "tenant": record.tenant,
+            "patient_reference": record.patient_reference,
+            "assessment": record.assessment,
+            "order_ratings": [dict(r) for r in record.order_ratings] or None,
+            "knowledge_version": record.knowledge_version,
+            "status_code": record.status_code,
+            "error_kind": record.error_kind,
+        },
+    )
 
 
 def _card_row(event_id: int, card: dict[str, Any]) -> dict[str, Any]:
@@ -250,11 +309,14 @@ def _card_row(event_id: int, card: dict[str, Any]) -> dict[str, Any]:
         for s in card.get("suggestions") or ()
         if isinstance(s, dict) and s.get("uuid")
     ]
-    return {
-        "event_id": event_id,
-        "uuid": str(card.get("uuid") or ""),
-        "summary": str(card.get("summary", ""))[:512],
-        "indicator": str(card.get("indicator", "")),
-        "rules": [str(r) for r in card.get("rules") or ()],
-        "suggestions": suggestions or None,
-    }
+    return fit_row(
+        audit_card,
+        {
+            "event_id": event_id,
+            "uuid": str(card.get("uuid") or ""),
+            "summary": str(card.get("summary", "")),
+            "indicator": str(card.get("indicator", "")),
+            "rules": [str(r) for r in card.get("rules") or ()],
+            "suggestions": suggestions or None,
+        },
+    )

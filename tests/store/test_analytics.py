@@ -328,3 +328,47 @@ def test_an_empty_window() -> None:
         "overrideReasons": [],
     }
     assert "(none)" in render_report({**result, "feedbackWithoutCard": 0}, csv=False)
+
+
+def test_feedback_counts_only_for_the_client_the_card_was_answered_to() -> None:
+    site_a, site_b = ("https://ehr.example.org", "a"), ("https://ehr.example.org", "b")
+    shown = [ShownCard("c", "info", ("r",), (), client=site_a), ShownCard("d", "info", ("r",), ())]
+    later = BASE.replace(hour=10)
+    outcomes = [
+        Outcome("c", "accepted", (), None, None, None, BASE, 1, client=site_a),
+        # Later, but from another client, or from none: neither may override a's answer.
+        Outcome("c", "overridden", (), None, None, None, later, 2, client=site_b),
+        Outcome("c", "overridden", (), None, None, None, later, 3),
+        # A card shown with authentication off is answered by feedback sent with it off.
+        Outcome("d", "overridden", (), None, None, None, BASE, 4),
+        Outcome("d", "accepted", (), None, None, None, later, 5, client=site_a),
+    ]
+    result = summarise([], shown, outcomes)
+    assert result["cards"] == _tally(2, 1, 1, 0)
+
+
+async def test_the_summary_joins_feedback_by_card_and_client(store: Store) -> None:
+    def call(n: int, issuer: str | None, tenant: str | None) -> AuditRecord:
+        return AuditRecord(
+            hook_instance=f"hi-{n}",
+            service_id="radix-lumbar-radiculopathy",
+            hook="patient-view",
+            received_at=BASE,
+            latency_ms=1.0,
+            issuer=issuer,
+            tenant=tenant,
+            patient_reference="Patient/p1",
+            cards=[_card("same-uuid", "info", ["r"])],
+        )
+
+    iss = "https://ehr.example.org"
+    store.audit(call(1, iss, "a"))
+    store.audit(call(2, None, None))
+    await store.flush_audit()
+    item = {"card": "same-uuid", "outcome": "overridden", "outcomeTimestamp": _at(1)}
+    await store.save_feedback("radix-lumbar-radiculopathy", [item], iss, "a")
+    await store.save_feedback("radix-lumbar-radiculopathy", [item], iss, "c")  # never shown
+    summary = await store.summary(None, None)
+    # One uuid shown to two clients is two cards; only a's was answered.
+    assert summary["cards"] == _tally(2, 0, 1, 1)
+    assert summary["feedbackWithoutCard"] == 1
