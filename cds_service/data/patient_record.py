@@ -11,9 +11,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from cds_service.data.fhir_client import FetchFailed, FhirClient
+from cds_service.data.next_link import follow_url
 from cds_service.data.prefetch_template import is_read, render_template, template_resource_type
 from cds_service.errors import ServiceError, bad_request
 from cds_service.protocol.catalogue import ServiceDefinition
@@ -150,8 +150,8 @@ class RecordGatherer:
             if pages >= self.max_pages:
                 result.partial = f"more than {self.max_pages} pages (RADIX_FHIR_MAX_PAGES)"
                 break
-            url = urljoin(base.rstrip("/") + "/", link)
-            if not _same_server(url, base):
+            url = follow_url(link, base)
+            if url is None:
                 # Following a link elsewhere would hand the EHR's token to another host.
                 result.partial = "a next link outside the FHIR server was not followed"
                 break
@@ -227,13 +227,6 @@ def _next_link(value: Any) -> str | None:
             url = link.get("url")
             return url if isinstance(url, str) and url else None
     return None
-
-
-def _same_server(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower()) and a.path.startswith(
-        b.path.rstrip("/")
-    )
 
 
 def _deduplicate(groups: Any) -> list[dict[str, Any]]:
