@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     #: FHIR server host names allowed (comma-separated); empty allows any host whose addresses
     #: pass the checks above. A listed name is still checked address by address.
     fhir_server_hosts: str = ""
+    #: Longest wait for the DNS lookup of a FHIR server's host name, in seconds.
+    fhir_dns_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: Threads resolving FHIR server host names; one parent domain may hold half of them.
+    fhir_dns_workers: int = Field(default=8, gt=0)
 
     # --- Storage ------------------------------------------------------------------------
     #: Folder for the embedded SQLite database.
