@@ -67,6 +67,7 @@ def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = ut
             essential=catalogue.essential_prefetch,
             deadline_seconds=settings.fhir_deadline_seconds,
             max_pages=settings.fhir_max_pages,
+            max_resources=settings.max_prefetch_resources,
         ),
         clinical=settings.clinical,
         clock=clock,

@@ -375,3 +375,87 @@ async def test_a_next_link_below_the_base_is_followed_with_the_token(ehr_and_tra
     assert record.incomplete == () and "conditions" in record.fetched
     assert [s.path for s in server.seen] == ["/fhir/Condition", "/fhir/Condition-page-2"]
     assert all(s.authorization == f"Bearer {TOKEN}" for s in server.seen)
+
+
+# --- Resources fetched count against RADIX_MAX_PREFETCH_RESOURCES, all keys and pages --------
+
+
+def _gatherer_with_limit(http: httpx.AsyncClient, max_resources: int) -> RecordGatherer:
+    return RecordGatherer(
+        client=FhirClient(http, FhirServerPolicy(allow_loopback=True), 10_000_000),
+        essential=CATALOGUE.essential_prefetch,
+        deadline_seconds=10.0,
+        max_pages=10,
+        max_resources=max_resources,
+    )
+
+
+def _many_observations(count: int) -> list[dict]:
+    return [{**_observation(n % 28), "id": f"pr-many{n}"} for n in range(count)]
+
+
+async def test_fetched_resources_over_the_limit_make_an_essential_key_a_412(ehr):
+    ehr.load(_many_observations(60))
+    paged = ServiceDefinition(
+        **{
+            **SERVICE.__dict__,
+            "prefetch": {
+                **SERVICE.prefetch,
+                "observations": "Observation?patient={{context.patientId}}&_count=10",
+            },
+        }
+    )
+    ehr.clear_requests()
+    async with httpx.AsyncClient(timeout=10) as http:
+        with pytest.raises(ServiceError) as caught:
+            await _gatherer_with_limit(http, 30).gather(_request(ehr), paged)
+        within = await _gatherer_with_limit(http, 70).gather(_request(ehr), paged)
+    assert caught.value.status == 412
+    assert (
+        "observations: only partly read (more than 30 resources (RADIX_MAX_PREFETCH_RESOURCES))"
+        in caught.value.message
+    )
+    # The limit stops the reading: with the patient, 2 Conditions and 5 Observations from the
+    # first load, 30 are reached on the third or fourth page of 10, never the seventh.
+    observation_pages = [r for r in ehr.requests() if "/Observation" in r["url"]]
+    assert 3 <= len(observation_pages) - 7 <= 4  # 7 pages for the call within the limit
+    assert within.incomplete == () and len(within.resources) == 1 + 2 + 65
+
+
+async def test_an_optional_key_over_the_limit_is_partial_and_the_record_bounded(ehr):
+    ehr.load(
+        [
+            {
+                "resourceType": "Procedure",
+                "id": f"pr-many-proc{n}",
+                "status": "completed",
+                "subject": {"reference": "Patient/pr-pat"},
+                "code": {"text": "physiotherapy"},
+            }
+            for n in range(40)
+        ]
+    )
+    prefetch = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    prefetch["patient"] = PATIENT
+    del prefetch["procedures"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        record = await _gatherer_with_limit(http, 25).gather(_request(ehr, prefetch), SERVICE)
+    assert record.incomplete == ("procedures",) and "procedures (partial)" in record.gaps
+    assert len(record.resources) == 25  # the patient from prefetch and 24 procedures
+
+
+async def test_prefetch_and_fetched_resources_share_one_limit(ehr):
+    observations = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in _many_observations(20)],
+    }
+    prefetch = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    prefetch.update(patient=PATIENT, observations=observations)
+    del prefetch["conditions"]  # two Conditions on the server: 21 + 2 > 22
+    async with httpx.AsyncClient(timeout=10) as http:
+        with pytest.raises(ServiceError) as caught:
+            await _gatherer_with_limit(http, 22).gather(_request(ehr, prefetch), SERVICE)
+        assert "conditions: only partly read (more than 22 resources" in caught.value.message
+        record = await _gatherer_with_limit(http, 23).gather(_request(ehr, prefetch), SERVICE)
+    assert record.incomplete == () and {"Condition/pr-cond1", "Condition/pr-cond2"} <= _ids(record)
