@@ -8,7 +8,8 @@ stall the FHIR fallback of every other caller. Here lookups run in a pool of the
 - one host name has at most one lookup running; concurrent callers share it, and a lookup that
   is still stuck when its callers gave up is joined, not repeated;
 - names under one parent domain (``*.example.org``) hold at most half the pool, so one domain
-  whose name servers hang cannot starve the lookups of others;
+  whose name servers hang cannot starve the lookups of others; its further names wait for a
+  turn, within the same timeout;
 - the threads are daemons: a lookup stuck inside the C library cannot be cancelled, and must not
   hold up the process at exit.
 """
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_TURN_POLL_SECONDS = 0.01
 #: ``socket.getaddrinfo``'s shape: blocking, ``(host, port) -> [(family, type, proto, name,
 #: sockaddr), …]``. Tests inject a slow one.
 Lookup = Callable[[str, int], list[tuple[Any, ...]]]
@@ -72,12 +74,17 @@ class BoundedResolver:
         self._zones: Counter[str] = Counter()
 
     async def __call__(self, host: str, port: int) -> list[IPAddress]:
-        pending = self._join(host.lower(), port)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        while (pending := self._join(host.lower(), port)) is None:
+            # The domain's share of the pool is busy: wait for a turn within the same timeout.
+            if loop.time() >= deadline:
+                raise LookupFailed(self._late())
+            await asyncio.sleep(_TURN_POLL_SECONDS)
         try:
-            return await asyncio.wait_for(_awaitable(pending.future), self._timeout)
+            return await asyncio.wait_for(_awaitable(pending.future), deadline - loop.time())
         except TimeoutError:
-            reason = f"the host name did not resolve within {self._timeout:g} s"
-            raise LookupFailed(reason) from None
+            raise LookupFailed(self._late()) from None
         except LookupFailed:
             raise
         except Exception:  # gaierror, OSError, UnicodeError from IDNA, a cancelled lookup
@@ -85,14 +92,18 @@ class BoundedResolver:
         finally:
             self._leave(pending)
 
-    def _join(self, host: str, port: int) -> _Pending:
+    def _late(self) -> str:
+        return f"the host name did not resolve within {self._timeout:g} s"
+
+    def _join(self, host: str, port: int) -> _Pending | None:
+        """The lookup of ``host`` (started if need be), or None if its domain has no room."""
         key = (host, port)
         with self._lock:
             pending = self._pending.get(key)
             if pending is None:
                 zone = _zone(host)
                 if self._zones[zone] >= self._zone_cap:
-                    raise LookupFailed("too many DNS lookups for this domain are under way")
+                    return None
                 pending = _Pending(Future(), zone)
                 self._pending[key] = pending
                 self._zones[zone] += 1
