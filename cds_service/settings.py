@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     #: Deepest nesting of arrays and objects in a request body (400 above it).
     max_json_depth: int = Field(default=64, gt=0)
-    #: Most resources in a request's prefetch, counting Bundle entries (413 above it).
+    #: Most resources in a request's prefetch, counting Bundle entries (413 above it); also the
+    #: most a call reads in all, prefetch and FHIR server pages together (a key read beyond it is
+    #: partial, and an essential one a 412).
     max_prefetch_resources: int = Field(default=5_000, gt=0)
     #: Most entries in ``context.draftOrders`` (413 above it).
     max_draft_orders: int = Field(default=100, gt=0)
@@ -61,6 +63,10 @@ class Settings(BaseSettings):
     #: FHIR server host names allowed (comma-separated); empty allows any host whose addresses
     #: pass the checks above. A listed name is still checked address by address.
     fhir_server_hosts: str = ""
+    #: Longest wait for the DNS lookup of a FHIR server's host name, in seconds.
+    fhir_dns_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: Threads resolving FHIR server host names; one parent domain may hold half of them.
+    fhir_dns_workers: int = Field(default=8, gt=0)
 
     # --- Storage ------------------------------------------------------------------------
     #: Folder for the embedded SQLite database.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from cds_service.data.fhir_client import FhirClient
 from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.guarded_transport import GuardedTransport
 from cds_service.data.patient_record import RecordGatherer
+from cds_service.data.resolver import BoundedResolver
 from cds_service.errors import ServiceError
 from cds_service.protocol.catalogue import load_catalogue
 from cds_service.protocol.request_parser import RequestLimits
@@ -43,7 +45,14 @@ def fhir_server_policy(settings: Settings) -> FhirServerPolicy:
         allow_loopback=settings.fhir_allow_loopback,
         allow_private=settings.fhir_allow_private,
         allowed_hosts=settings.fhir_server_host_set,
+        resolver=_resolver(settings.fhir_dns_timeout_seconds, settings.fhir_dns_workers),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _resolver(timeout_seconds: float, workers: int) -> BoundedResolver:
+    # One pool per configuration, shared by the URL check and the connecting transport.
+    return BoundedResolver(timeout_seconds, workers)
 
 
 def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = utc_now) -> Advisor:
@@ -58,6 +67,7 @@ def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = ut
             essential=catalogue.essential_prefetch,
             deadline_seconds=settings.fhir_deadline_seconds,
             max_pages=settings.fhir_max_pages,
+            max_resources=settings.max_prefetch_resources,
         ),
         clinical=settings.clinical,
         clock=clock,

@@ -8,6 +8,7 @@ import httpx
 import orjson
 
 from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+from cds_service.data.response_body import ACCEPT_GZIP, BodyRefused, read_bounded
 
 _ACCEPT = "application/fhir+json, application/json;q=0.9"
 
@@ -36,7 +37,8 @@ class FhirClient:
             await self._policy.check(url)
         except UntrustedFhirServer as exc:
             raise FetchFailed(f"refused: {exc.reason}") from None
-        headers = {"Accept": _ACCEPT}
+        # One coding Radix decodes itself, with the decoded size capped (response_body.py).
+        headers = {"Accept": _ACCEPT, "Accept-Encoding": ACCEPT_GZIP}
         if access_token:
             headers["Authorization"] = f"Bearer {access_token}"
         try:
@@ -49,7 +51,9 @@ class FhirClient:
                     return None
                 if response.status_code >= 400:
                     raise FetchFailed(f"HTTP {response.status_code}")
-                body = await self._read_bounded(response)
+                body = await read_bounded(response, self._max_bytes)
+        except BodyRefused as exc:
+            raise FetchFailed(exc.reason) from None
         except UntrustedFhirServer as exc:
             # The guarded transport re-resolved the name and got an address the policy refuses.
             raise FetchFailed(f"refused: {exc.reason}") from None
@@ -64,16 +68,3 @@ class FhirClient:
         if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
             raise FetchFailed("response is not a FHIR resource")
         return doc
-
-    async def _read_bounded(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_bytes:
-            raise FetchFailed("response larger than the configured limit")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise FetchFailed("response larger than the configured limit")
-            chunks.append(chunk)
-        return b"".join(chunks)

@@ -46,9 +46,11 @@ def _reraise(exc: Exception) -> NoReturn:
 class _CheckedBackend(httpcore.AsyncNetworkBackend):
     """Resolves and checks the host, then connects to the checked addresses only."""
 
-    def __init__(self, policy: FhirServerPolicy) -> None:
+    def __init__(
+        self, policy: FhirServerPolicy, backend: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
         self._policy = policy
-        self._backend = httpcore.AnyIOBackend()
+        self._backend = backend or httpcore.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -106,14 +108,22 @@ class _ResponseStream(httpx.AsyncByteStream):
 class GuardedTransport(httpx.AsyncBaseTransport):
     """A pooled HTTP/1.1 transport whose every new connection passes ``policy``."""
 
-    def __init__(self, policy: FhirServerPolicy, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self,
+        policy: FhirServerPolicy,
+        limits: httpx.Limits | None = None,
+        *,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        """``network_backend`` makes the sockets once the policy has passed an address; tests
+        give one that records and never connects, so no packet can leave even on a bug."""
         limits = limits or httpx.Limits()
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_CheckedBackend(policy),
+            network_backend=_CheckedBackend(policy, network_backend),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

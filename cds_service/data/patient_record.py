@@ -11,9 +11,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from cds_service.data.fhir_client import FetchFailed, FhirClient
+from cds_service.data.next_link import follow_url
 from cds_service.data.prefetch_template import is_read, render_template, template_resource_type
 from cds_service.errors import ServiceError, bad_request
 from cds_service.protocol.catalogue import ServiceDefinition
@@ -47,27 +47,52 @@ class _KeyResult:
     fetched: bool = False
 
 
+@dataclass
+class _Budget:
+    """Resources a call may still add from the FHIR server: all keys, all pages, one count."""
+
+    left: int
+    limit: int
+
+    def take(self, result: _KeyResult, resources: list[dict[str, Any]]) -> bool:
+        """Add what fits to ``result``; False (and ``result`` partial) when not all of it did."""
+        kept = resources[: max(self.left, 0)]
+        self.left -= len(kept)
+        result.resources.extend(kept)
+        if len(kept) < len(resources):
+            result.partial = f"more than {self.limit} resources (RADIX_MAX_PREFETCH_RESOURCES)"
+            return False
+        return True
+
+
 @dataclass(frozen=True)
 class RecordGatherer:
     client: FhirClient
     essential: frozenset[str]
     deadline_seconds: float
     max_pages: int
+    #: Most resources one call's record may hold, prefetch and fetched together: the same
+    #: limit as for prefetch alone, so fetching costs no more than sending (27,000 fetched
+    #: Observations were once processed on the event loop).
+    max_resources: int = 5_000
 
     async def gather(self, request: HookRequest, service: ServiceDefinition) -> PatientRecord:
         """Resolve every prefetch key of the service; 412 when an essential one cannot be had."""
         results: dict[str, _KeyResult] = {}
         pending: dict[str, asyncio.Task[_KeyResult]] = {}
+        budget = _Budget(self.max_resources, self.max_resources)
         for key, template in service.prefetch.items():
             if key in request.prefetch:
                 value = request.prefetch[key]
                 _check_shape(key, template, value)
+                given = _from_prefetch(value)
+                budget.left -= len(given.resources)
                 if _next_link(value) and request.fhir_server:
-                    pending[key] = asyncio.create_task(self._continue(request, value))
+                    pending[key] = asyncio.create_task(self._continue(request, value, budget))
                 else:
-                    results[key] = _from_prefetch(value)
+                    results[key] = given
             else:
-                pending[key] = asyncio.create_task(self._fetch(request, template))
+                pending[key] = asyncio.create_task(self._fetch(request, template, budget))
 
         if pending:
             done, not_done = await asyncio.wait(pending.values(), timeout=self.deadline_seconds)
@@ -120,7 +145,7 @@ class RecordGatherer:
             fetched=tuple(sorted(k for k, r in results.items() if r.fetched)),
         )
 
-    async def _fetch(self, request: HookRequest, template: str) -> _KeyResult:
+    async def _fetch(self, request: HookRequest, template: str, budget: _Budget) -> _KeyResult:
         if not request.fhir_server:
             return _KeyResult(failure="not in prefetch and no fhirServer given")
         query = render_template(template, request.context)
@@ -135,16 +160,20 @@ class RecordGatherer:
             return _KeyResult(fetched=True)  # a read that found nothing: no data
         if doc.get("resourceType") == "OperationOutcome":
             return _KeyResult(failure="FHIR server answered an OperationOutcome", fetched=True)
-        result = _from_prefetch(doc)
-        result.fetched = True
-        if _next_link(doc):
-            more = await self._continue(request, doc, first_page_included=True)
+        result = _KeyResult(fetched=True)
+        if budget.take(result, _from_prefetch(doc).resources) and _next_link(doc):
+            more = await self._continue(request, doc, budget, first_page_included=True)
             result.resources.extend(more.resources)
             result.partial = more.partial
         return result
 
     async def _continue(
-        self, request: HookRequest, bundle: dict[str, Any], *, first_page_included: bool = False
+        self,
+        request: HookRequest,
+        bundle: dict[str, Any],
+        budget: _Budget,
+        *,
+        first_page_included: bool = False,
     ) -> _KeyResult:
         """Follow ``next`` links on the same FHIR server, up to the page bound."""
         result = _KeyResult() if first_page_included else _from_prefetch(bundle)
@@ -156,8 +185,8 @@ class RecordGatherer:
             if pages >= self.max_pages:
                 result.partial = f"more than {self.max_pages} pages (RADIX_FHIR_MAX_PAGES)"
                 break
-            url = urljoin(base.rstrip("/") + "/", link)
-            if not _same_server(url, base):
+            url = follow_url(link, base)
+            if url is None:
                 # Following a link elsewhere would hand the EHR's token to another host.
                 result.partial = "a next link outside the FHIR server was not followed"
                 break
@@ -170,7 +199,8 @@ class RecordGatherer:
             if not page or page.get("resourceType") != "Bundle":
                 result.partial = "a next page was not a Bundle"
                 break
-            result.resources.extend(bundle_resources(page))
+            if not budget.take(result, bundle_resources(page)):
+                break
             link = _next_link(page)
             pages += 1
         return result
@@ -233,13 +263,6 @@ def _next_link(value: Any) -> str | None:
             url = link.get("url")
             return url if isinstance(url, str) and url else None
     return None
-
-
-def _same_server(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower()) and a.path.startswith(
-        b.path.rstrip("/")
-    )
 
 
 def _deduplicate(groups: Any) -> list[dict[str, Any]]:

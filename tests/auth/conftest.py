@@ -31,6 +31,7 @@ class _Publication:
     status: int = 200
     delay: float = 0.0
     chunked: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +41,8 @@ class JwksServer:
     base_url: str = ""
     documents: dict[str, _Publication] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
+    #: The Accept-Encoding of the last GET of each name.
+    accept_encoding: dict[str, str | None] = field(default_factory=dict)
 
     def publish(
         self,
@@ -49,11 +52,12 @@ class JwksServer:
         delay: float = 0.0,
         chunked: bool = False,
         name: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str:
         """Serve ``document`` (JSON, or raw bytes) at a new or given name; return its URL."""
         name = name or uuid.uuid4().hex
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
-        self.documents[name] = _Publication(body, status, delay, chunked)
+        self.documents[name] = _Publication(body, status, delay, chunked, headers or {})
         return self.url(name)
 
     def url(self, name: str) -> str:
@@ -66,14 +70,22 @@ class JwksServer:
         async def jwks(request: Request) -> Response:
             name = request.path_params["name"]
             self.hits[name] += 1
+            self.accept_encoding[name] = request.headers.get("accept-encoding")
             publication = self.documents.get(name)
             if publication is None:
                 return Response(status_code=404)
             if publication.delay:
                 await asyncio.sleep(publication.delay)
             if publication.chunked:
-                return StreamingResponse(_chunks(publication.body), status_code=publication.status)
-            return Response(publication.body, publication.status, media_type="application/json")
+                return StreamingResponse(
+                    _chunks(publication.body), publication.status, headers=publication.headers
+                )
+            return Response(
+                publication.body,
+                publication.status,
+                headers=publication.headers,
+                media_type="application/json",
+            )
 
         async def redirect(request: Request) -> Response:
             self.hits["redirect"] += 1

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +15,8 @@ import pytest
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.jwks_cache import JwksCache
 from tests.auth.conftest import JwksServer, SigningKey, jwks_of
+from tests.bombs import gzip_of_gzip_of_zeros, gzip_of_zeros
+from tests.memory import peak_rss_growth
 
 
 class FakeClock:
@@ -216,3 +222,48 @@ async def test_concurrent_lookups_share_one_fetch(
 
     assert all(key is not None for key in found)
     assert jwks_server.hits_of(url) == 1
+
+
+@pytest.mark.parametrize(
+    "body, encoding, problem",
+    [
+        (gzip_of_zeros, "gzip", "response larger than the configured limit"),
+        (gzip_of_gzip_of_zeros, "gzip, gzip", "stacked content codings (gzip, gzip)"),
+        (gzip_of_zeros, "br", "content coding 'br' is not supported"),
+        (gzip_of_zeros, "compress", "content coding 'compress' is not supported"),
+    ],
+    ids=["gzip", "gzip-gzip", "br", "compress"],
+)
+async def test_a_compressed_bomb_is_refused_within_the_timeout_and_bounded_memory(
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    jwks_server: JwksServer,
+    caplog: pytest.LogCaptureFixture,
+    body,
+    encoding: str,
+    problem: str,
+) -> None:
+    # Chunked, so no Content-Length gives the size away: only counting decoded bytes can stop it.
+    url = jwks_server.publish(body(), chunked=True, headers={"content-encoding": encoding})
+    cache = _cache(http, clock, timeout=2.0)
+
+    started = time.monotonic()
+    with (
+        peak_rss_growth() as growth,
+        caplog.at_level(logging.WARNING),
+        pytest.raises(AuthenticationFailed, match="jwks-unavailable"),
+    ):
+        await cache.find(url, "kid")
+    assert time.monotonic() - started < 2.0 + 1.5
+    assert growth.mib < 100, f"RSS grew by {growth.mib:.0f} MiB"
+    assert problem in caplog.text
+
+
+async def test_identity_is_asked_for_and_a_gzip_set_within_the_limit_still_works(
+    http: httpx.AsyncClient, clock: FakeClock, jwks_server: JwksServer, es384_key: SigningKey
+) -> None:
+    document = gzip.compress(json.dumps(jwks_of(es384_key)).encode())
+    url = jwks_server.publish(document, headers={"content-encoding": "gzip"})
+
+    assert await _cache(http, clock).find(url, es384_key.kid) is not None
+    assert jwks_server.accept_encoding[url.rsplit("/", 1)[-1]] == "identity"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import AsyncIterator
 
+import httpcore
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -99,3 +101,68 @@ async def test_the_next_address_is_tried_when_one_does_not_connect(origin):
     async with httpx.AsyncClient(transport=GuardedTransport(policy)) as http:
         response = await http.get(f"http://dual.test:{port}/fhir/Patient/p2")
     assert response.json()["id"] == "p2" and server.hosts == [f"dual.test:{port}"]
+
+
+class NoNetwork(httpcore.AsyncNetworkBackend):
+    """The socket layer under the policy: records every connection asked for, makes none."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    async def connect_tcp(self, host: str, port: int, *args, **kwargs):  # type: ignore[override]
+        self.attempts.append(host)
+        raise httpcore.ConnectError("no packet may leave in this test")
+
+    async def connect_unix_socket(self, *args, **kwargs):  # type: ignore[override]
+        raise AssertionError("never used")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+FORBIDDEN_EVERYWHERE = [
+    "100.64.0.1",
+    "100.127.255.254",
+    "168.63.129.16",
+    "fec0::1",
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+    "::ffff:10.0.0.1",
+    "192.0.0.8",
+    "198.18.0.1",
+    "240.0.0.1",
+    "0.0.0.0",
+]
+
+
+def _url(address: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:8080/fhir/Patient/p1"
+
+
+@pytest.mark.parametrize("address", FORBIDDEN_EVERYWHERE)
+async def test_new_forbidden_ranges_are_refused_before_any_connection(address):
+    network = NoNetwork()
+    policy = FhirServerPolicy(resolver=_resolver([address]))
+    transport = GuardedTransport(policy, network_backend=network)
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = FhirClient(http, policy, 10_000)
+        for url in ("http://name.test:8080/fhir/Patient/p1", _url(address)):
+            with pytest.raises(FetchFailed, match="refused"):
+                await client.get(url, "token")
+            # The transport on its own, as after a rebinding answer, refuses too.
+            with pytest.raises(UntrustedFhirServer):
+                await http.get(url)
+    assert network.attempts == []
+
+
+async def test_the_interceptor_would_see_a_connection_the_policy_allowed():
+    network = NoNetwork()
+    policy = FhirServerPolicy(resolver=_resolver(["93.184.215.14"]))
+    async with httpx.AsyncClient(
+        transport=GuardedTransport(policy, network_backend=network)
+    ) as http:
+        with pytest.raises(FetchFailed, match="transport error"):
+            await FhirClient(http, policy, 10_000).get("http://name.test/fhir/Patient/1", None)
+    assert network.attempts == ["93.184.215.14"]

@@ -3,14 +3,17 @@
 import time
 
 import httpx
+import orjson
 import pytest
 
 from cds_service.data.fhir_client import FhirClient
 from cds_service.data.fhir_server_policy import FhirServerPolicy
+from cds_service.data.guarded_transport import GuardedTransport
 from cds_service.data.patient_record import RecordGatherer
 from cds_service.errors import ServiceError
 from cds_service.protocol.catalogue import ServiceDefinition, load_catalogue
 from cds_service.protocol.hook_request import FhirAuthorization, HookRequest
+from tests.hostile_server import Reply, hostile_server, tcp_trap
 
 pytestmark = pytest.mark.integration
 
@@ -290,3 +293,183 @@ async def test_next_links_to_another_host_are_not_followed():
     assert all(r.url.host == "127.0.0.1" for r in seen)
     assert essential.value.status == 412 and "outside the FHIR server" in essential.value.message
     assert "procedures" in optional.incomplete
+
+
+# --- next links over real HTTP: the token goes only to the FHIR server, below its base path --
+
+
+@pytest.fixture
+async def ehr_and_trap():
+    """A recording FHIR server on loopback, and a second port nothing may connect to."""
+    async with hostile_server() as server, tcp_trap() as trap:
+        yield server, trap
+
+
+def _conditions_fetched_from(server) -> HookRequest:
+    """Every key in prefetch but ``conditions`` (essential), which must come from ``server``."""
+    prefetch = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    prefetch["patient"] = PATIENT
+    del prefetch["conditions"]
+    return HookRequest(
+        service_id=SERVICE.id,
+        hook="patient-view",
+        hook_instance="hi-next",
+        context={"userId": "Practitioner/x", "patientId": "pr-pat"},
+        prefetch=prefetch,
+        fhir_server=f"{server.base_url}/fhir",
+        fhir_authorization=FhirAuthorization(TOKEN, "Bearer", "patient/*.read", "radix", 300),
+    )
+
+
+def _page(next_url: str | None) -> Reply:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": _condition(1)}]}
+    if next_url:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    return Reply(orjson.dumps(bundle), {"content-type": "application/fhir+json"})
+
+
+async def _gather_over_http(request: HookRequest):
+    policy = FhirServerPolicy(allow_loopback=True)
+    async with httpx.AsyncClient(transport=GuardedTransport(policy), timeout=5) as http:
+        gatherer = RecordGatherer(
+            FhirClient(http, policy, 10**6), CATALOGUE.essential_prefetch, 2.0, 10
+        )
+        return await gatherer.gather(request, SERVICE)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "{fhir}-evil/Condition?page=2",
+        "{fhir}/../../admin/secret",
+        "{fhir}/../admin/secret",
+        "{fhir}/%2e%2e/admin",
+        "{fhir}/%2E%2E/%2E%2E/admin",
+        "{fhir}/..%2fadmin",
+        "{fhir}/Condition/..%2F..%2Fadmin",
+        "{fhir}/%252e%252e/admin",
+        "{fhir}/..\\admin",
+        "../admin/secret",
+        "..%2fadmin",
+        "/admin/secret",
+        "http://localhost:{port}/fhir/Condition?page=2",
+        "http://127.0.0.1:{trap}/fhir/Condition?page=2",
+        "https://127.0.0.1:{trap}/fhir/Condition?page=2",
+        "https://127.0.0.1:{port}/fhir/Condition?page=2",
+        "http://user:pw@127.0.0.1:{port}/fhir/Condition?page=2",
+        "http://127.0.0.1:{port}@127.0.0.1:{trap}/fhir/Condition?page=2",
+        "//127.0.0.1:{trap}/fhir/Condition?page=2",
+    ],
+)
+async def test_a_next_link_off_the_fhir_server_is_never_fetched(ehr_and_trap, link):
+    server, trap = ehr_and_trap
+    port = server.base_url.rsplit(":", 1)[1]
+    hostile = link.format(fhir=f"{server.base_url}/fhir", port=port, trap=trap.port)
+    server.reply("/fhir/Condition", _page(hostile))
+
+    with pytest.raises(ServiceError) as caught:
+        await _gather_over_http(_conditions_fetched_from(server))
+
+    assert caught.value.status == 412
+    assert "a next link outside the FHIR server was not followed" in caught.value.message
+    assert [s.path for s in server.seen] == ["/fhir/Condition"]  # the first page, nothing else
+    assert trap.connections == 0
+
+
+@pytest.mark.parametrize(
+    "link", ["{fhir}/Condition-page-2", "Condition-page-2", "{fhir}/./x/../Condition-page-2"]
+)
+async def test_a_next_link_below_the_base_is_followed_with_the_token(ehr_and_trap, link):
+    server, _ = ehr_and_trap
+    server.reply("/fhir/Condition", _page(link.format(fhir=f"{server.base_url}/fhir")))
+    server.reply("/fhir/Condition-page-2", _page(None))
+
+    record = await _gather_over_http(_conditions_fetched_from(server))
+
+    assert record.incomplete == () and "conditions" in record.fetched
+    assert [s.path for s in server.seen] == ["/fhir/Condition", "/fhir/Condition-page-2"]
+    assert all(s.authorization == f"Bearer {TOKEN}" for s in server.seen)
+
+
+# --- Resources fetched count against RADIX_MAX_PREFETCH_RESOURCES, all keys and pages --------
+
+
+def _gatherer_with_limit(http: httpx.AsyncClient, max_resources: int) -> RecordGatherer:
+    return RecordGatherer(
+        client=FhirClient(http, FhirServerPolicy(allow_loopback=True), 10_000_000),
+        essential=CATALOGUE.essential_prefetch,
+        deadline_seconds=10.0,
+        max_pages=10,
+        max_resources=max_resources,
+    )
+
+
+def _many_observations(count: int) -> list[dict]:
+    return [{**_observation(n % 28), "id": f"pr-many{n}"} for n in range(count)]
+
+
+async def test_fetched_resources_over_the_limit_make_an_essential_key_a_412(ehr):
+    ehr.load(_many_observations(60))
+    paged = ServiceDefinition(
+        **{
+            **SERVICE.__dict__,
+            "prefetch": {
+                **SERVICE.prefetch,
+                "observations": "Observation?patient={{context.patientId}}&_count=10",
+            },
+        }
+    )
+    ehr.clear_requests()
+    async with httpx.AsyncClient(timeout=10) as http:
+        with pytest.raises(ServiceError) as caught:
+            await _gatherer_with_limit(http, 30).gather(_request(ehr), paged)
+        within = await _gatherer_with_limit(http, 70).gather(_request(ehr), paged)
+    assert caught.value.status == 412
+    assert (
+        "observations: only partly read (more than 30 resources (RADIX_MAX_PREFETCH_RESOURCES))"
+        in caught.value.message
+    )
+    # The limit stops the reading: with the patient, 2 Conditions and 5 Observations from the
+    # first load, 30 are reached on the third or fourth page of 10, never the seventh.
+    observation_pages = [r for r in ehr.requests() if "/Observation" in r["url"]]
+    assert 3 <= len(observation_pages) - 7 <= 4  # 7 pages for the call within the limit
+    assert within.incomplete == () and len(within.resources) == 1 + 2 + 65
+
+
+async def test_an_optional_key_over_the_limit_is_partial_and_the_record_bounded(ehr):
+    ehr.load(
+        [
+            {
+                "resourceType": "Procedure",
+                "id": f"pr-many-proc{n}",
+                "status": "completed",
+                "subject": {"reference": "Patient/pr-pat"},
+                "code": {"text": "physiotherapy"},
+            }
+            for n in range(40)
+        ]
+    )
+    prefetch = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    prefetch["patient"] = PATIENT
+    del prefetch["procedures"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        record = await _gatherer_with_limit(http, 25).gather(_request(ehr, prefetch), SERVICE)
+    assert record.incomplete == ("procedures",) and "procedures (partial)" in record.gaps
+    assert len(record.resources) == 25  # the patient from prefetch and 24 procedures
+
+
+async def test_prefetch_and_fetched_resources_share_one_limit(ehr):
+    observations = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in _many_observations(20)],
+    }
+    prefetch = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
+    prefetch.update(patient=PATIENT, observations=observations)
+    del prefetch["conditions"]  # two Conditions on the server: 21 + 2 > 22
+    async with httpx.AsyncClient(timeout=10) as http:
+        with pytest.raises(ServiceError) as caught:
+            await _gatherer_with_limit(http, 22).gather(_request(ehr, prefetch), SERVICE)
+        assert "conditions: only partly read (more than 22 resources" in caught.value.message
+        record = await _gatherer_with_limit(http, 23).gather(_request(ehr, prefetch), SERVICE)
+    assert record.incomplete == () and {"Condition/pr-cond1", "Condition/pr-cond2"} <= _ids(record)
