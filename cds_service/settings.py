@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     #: Serve the card preview page at ``/`` (and ``POST /preview/evaluate``); false: ``/`` is 404.
     preview_enabled: bool = True
+    #: Port of the Prometheus metrics endpoint, a listener of its own (never the CDS port);
+    #: 0 turns it off. EHR clients must not reach it: see deploy/README.md.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Address the metrics endpoint listens on (in a container: 0.0.0.0, the pod's address).
+    metrics_host: str = "127.0.0.1"
 
     # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
     #: One deadline, in seconds, for every FHIR query a hook call makes.

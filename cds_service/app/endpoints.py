@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import JsonResponse
+from cds_service.app.observability import observe_hook_call
 from cds_service.app.request_body import read_body, require_json
 from cds_service.auth.audience import audience_url
 from cds_service.cards.response import with_legacy_system_actions
@@ -116,17 +117,17 @@ async def hook_call(request: Request) -> Response:
         status, error_kind = 500, "internal-error"
         raise
     finally:
-        runtime.store.audit(
-            _audit_record(
-                _CallIds.of(runtime, service_id, hook_request, body),
-                received_at,
-                started,
-                identity,
-                advice,
-                status,
-                error_kind,
-            )
+        record = _audit_record(
+            _CallIds.of(runtime, service_id, hook_request, body),
+            received_at,
+            started,
+            identity,
+            advice,
+            status,
+            error_kind,
         )
+        observe_hook_call(record)
+        runtime.store.audit(record)
 
 
 def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:
