@@ -94,6 +94,10 @@ AUDIT_LOST = Counter(
     "radix_audit_lost",
     "Audit records queued but never written, after every retry (each one is logged)",
 )
+AUDIT_UNCONFIRMED = Counter(
+    "radix_audit_unconfirmed",
+    "Hook calls answered before their audit row was committed (the commit wait ran out)",
+)
 DATABASE_ERRORS = Counter(
     "radix_database_errors",
     "Errors raised by the database driver (connecting or executing), by exception type",

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     audit_queue_size: int = Field(default=10_000, gt=0)
     #: Audit records written per transaction.
     audit_batch_size: int = Field(default=200, gt=0)
+    #: Longest a hook call's answer waits for its audit row's commit, in seconds; 0 answers
+    #: at once (a process killed right after answering may then lose the rows still queued).
+    audit_commit_wait_seconds: float = Field(default=2.0, ge=0)
     #: Audit and feedback rows older than this many days are purged daily; 0 keeps them all.
     audit_retention_days: int = Field(default=0, ge=0)
 

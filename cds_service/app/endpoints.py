@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cds_service import metrics
 from cds_service.app.json_response import JsonResponse
 from cds_service.app.observability import observe_hook_call
 from cds_service.app.request_body import read_body, require_json
@@ -127,7 +128,12 @@ async def hook_call(request: Request) -> Response:
             error_kind,
         )
         observe_hook_call(record)
-        runtime.store.audit(record)
+        number = runtime.store.audit(record)
+        # The answer leaves once its row is committed: a replica killed right after answering
+        # must not take the row with it. Bounded, so a slow database delays but never blocks.
+        wait = runtime.settings.audit_commit_wait_seconds
+        if number is not None and wait > 0 and not await runtime.store.audit_written(number, wait):
+            metrics.AUDIT_UNCONFIRMED.inc()
 
 
 def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:
