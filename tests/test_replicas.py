@@ -195,6 +195,7 @@ class Call:
     by_radix: bool = False
     error: str | None = None
     cards: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -350,7 +351,13 @@ async def _run(lb, replicas, signer, database, redis_url, prefix) -> dict[str, A
         "rate_limit_flood_admitted": admitted,
         "rate_limit_flood_refused": refused,
         "load_seconds": round(elapsed, 1),
+        "answer_ms_p50_p95": _percentiles([c.seconds for c in load if c.status == 200]),
     }
+
+
+def _percentiles(seconds: list[float]) -> list[float]:
+    ordered = sorted(seconds)
+    return [round(ordered[int(q * (len(ordered) - 1))] * 1000, 1) for q in (0.5, 0.95)]
 
 
 def _body(path: str, n: int, hook_instance: str) -> dict[str, Any]:
@@ -364,6 +371,7 @@ async def _hook_call(client: httpx.AsyncClient, signer: Signer, n: int) -> Call:
     path = list(EXAMPLES)[n % len(EXAMPLES)]
     call = Call(str(uuid.uuid4()), path)
     tenant = LOAD_TENANTS[n % len(LOAD_TENANTS)]
+    started = time.monotonic()
     try:
         response = await client.post(
             path,
@@ -373,6 +381,8 @@ async def _hook_call(client: httpx.AsyncClient, signer: Signer, n: int) -> Call:
     except httpx.TransportError as exc:
         call.error = type(exc).__name__
         return call
+    finally:
+        call.seconds = time.monotonic() - started
     call.status = response.status_code
     call.replica = response.headers.get("x-radix-replica")
     call.by_radix = "x-request-id" in response.headers
