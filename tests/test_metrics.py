@@ -132,6 +132,8 @@ async def test_each_family_after_real_calls_and_faults(
                 rate_limit_per_minute="60",
                 rate_limit_burst="20",
                 audit_queue_size="1",
+                # Short, so that the queue fills well before the writer gives the batch up.
+                audit_commit_wait_seconds="0.2",
             ),
             tmp_path / "radix.log",
         )
@@ -204,8 +206,9 @@ async def _drive_and_check(service, signer, own_redis, database, fhir_server, me
     assert statuses[-1] == 429 and set(statuses[:-1]) == {200} and len(statuses) > 20
 
     # 5. The audit table taken away: the writer's batch fails (database errors), is retried for
-    #    about 4 s and then lost; meanwhile the one-record queue is full, so a third call's
-    #    record overflows. The calls are answered all the same.
+    #    a few seconds and then lost. The first call's answer waits 0.2 s for its row in vain
+    #    (unconfirmed), the second's record waits in the one-record queue, the third's
+    #    overflows. The calls are answered all the same.
     engine = create_engine(database)
     try:
         async with engine.begin() as conn:
@@ -257,6 +260,7 @@ async def _drive_and_check(service, signer, own_redis, database, fhir_server, me
     assert "radix_audit_queue_depth" in scrape.families
     assert value("radix_audit_lost_total") >= 1
     assert value("radix_audit_overflow_total") >= 1
+    assert value("radix_audit_unconfirmed_total") >= 2
     assert value("radix_database_errors_total") >= 1
     assert value("radix_build_info", version="0.1.0") == 1
 
