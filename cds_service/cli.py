@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+    from cds_service.metrics_endpoint import Exporter
     from cds_service.store.store import Store
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -152,7 +153,6 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from cds_service.app import create_app
     from cds_service.log_format import configure_logging
 
     # JSON lines with the request id; uvicorn's loggers go through the same handler, and the
@@ -168,6 +168,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         address = _address(settings.host, settings.port)
         print(f"cds-service serve: cannot listen on {address}: {exc.strerror}", file=sys.stderr)
         return 1
+    # Before the app and its metrics exist, so every process's numbers add up at one endpoint.
+    try:
+        exporter = _metrics_exporter(settings)
+    except OSError as exc:
+        sock.close()
+        address = _address(settings.metrics_host, settings.metrics_port)
+        print(
+            f"cds-service serve: cannot serve metrics on {address}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    from cds_service.app import create_app
+
     app = create_app(settings)
     runtime = app.state.runtime
     about = (
@@ -184,12 +197,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         timeout_graceful_shutdown=20,
     )
-    server = _ready_server(config, about)
+    # The metrics endpoint stops with the server (uvicorn then re-raises SIGTERM: no finally).
+    server = _ready_server(config, about, exporter.close if exporter else None)
     with sock:
         server.run(sockets=[sock])
     # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
     # it started (a signal during start-up) is a start-up failure too.
     return 0 if server.started else 3
+
+
+def _metrics_exporter(settings: Settings) -> Exporter | None:
+    """The metrics endpoint, started (None when RADIX_METRICS_PORT is 0)."""
+    if not settings.metrics_port:
+        return None
+    from cds_service.metrics_endpoint import prepare_multiprocess, start_exporter
+
+    return start_exporter(settings.metrics_host, settings.metrics_port, *prepare_multiprocess())
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
@@ -211,11 +234,21 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _ready_server(config: uvicorn.Config, about: str) -> uvicorn.Server:
+def _ready_server(
+    config: uvicorn.Config, about: str, stopped: Callable[[], None] | None = None
+) -> uvicorn.Server:
     import uvicorn
 
     class ReadyServer(uvicorn.Server):
-        """Logs "Radix ready" once the app has started and the socket listens, not before."""
+        """Logs "Radix ready" once the app has started and the socket listens, not before;
+        calls ``stopped`` once the app has shut down."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().shutdown(sockets)
+            finally:
+                if stopped is not None:
+                    stopped()
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)

@@ -27,6 +27,8 @@ import orjson
 
 #: The id of the request this task is serving; set by ``RequestIdMiddleware``.
 REQUEST_ID: ContextVar[str | None] = ContextVar("radix_request_id", default=None)
+#: The W3C trace id of the request's ``traceparent``, if it had one (``TraceContextMiddleware``).
+TRACE_ID: ContextVar[str | None] = ContextVar("radix_trace_id", default=None)
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -122,6 +124,9 @@ class JsonLogFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id:
             entry["request_id"] = request_id
+        trace_id = TRACE_ID.get()
+        if trace_id:
+            entry["trace_id"] = trace_id
         for name, value in vars(record).items():
             if name not in _STANDARD and name != "request_id" and not name.startswith("_"):
                 entry[name] = _bounded(value)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     #: Serve the card preview page at ``/`` (and ``POST /preview/evaluate``); false: ``/`` is 404.
     preview_enabled: bool = True
+    #: Port of the Prometheus metrics endpoint, a listener of its own (never the CDS port);
+    #: 0 turns it off. EHR clients must not reach it: see deploy/README.md.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Address the metrics endpoint listens on (in a container: 0.0.0.0, the pod's address).
+    metrics_host: str = "127.0.0.1"
 
     # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
     #: One deadline, in seconds, for every FHIR query a hook call makes.
@@ -80,6 +85,9 @@ class Settings(BaseSettings):
     audit_queue_size: int = Field(default=10_000, gt=0)
     #: Audit records written per transaction.
     audit_batch_size: int = Field(default=200, gt=0)
+    #: Longest a hook call's answer waits for its audit row's commit, in seconds; 0 answers
+    #: at once (a process killed right after answering may then lose the rows still queued).
+    audit_commit_wait_seconds: float = Field(default=2.0, ge=0)
     #: Audit and feedback rows older than this many days are purged daily; 0 keeps them all.
     audit_retention_days: int = Field(default=0, ge=0)
     #: Feedback whose ``outcomeTimestamp`` is more than this many days before now is refused

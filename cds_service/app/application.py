@@ -18,6 +18,13 @@ from starlette.routing import Route
 from cds_service.advisor import Advisor, Clock, utc_now
 from cds_service.app import endpoints, error_handlers
 from cds_service.app.analytics import analytics_routes
+from cds_service.app.observability import (
+    MeteredTransport,
+    MetricsMiddleware,
+    StoreSampler,
+    TraceContextMiddleware,
+    record_build_info,
+)
 from cds_service.app.openapi_document import openapi
 from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import RateLimiter
@@ -103,7 +110,9 @@ def new_http_client(
     """
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     return httpx.AsyncClient(
-        transport=transport or GuardedTransport(fhir_server_policy(settings), limits),
+        transport=MeteredTransport(
+            transport or GuardedTransport(fhir_server_policy(settings), limits)
+        ),
         timeout=httpx.Timeout(settings.fhir_deadline_seconds),
         follow_redirects=False,
         limits=limits,
@@ -163,12 +172,17 @@ def create_app(
             )
         _warm_fhir_models()
         await runtime.store.open()
+        sampler = StoreSampler(runtime.store)
+        sampler.start()
+        record_build_info(runtime.advisor.knowledge.version)
         # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
         try:
             yield
         finally:
             # Drain the audit queue before anything it needs goes away.
             await runtime.store.close()
+            await sampler.stop()
+            sampler.sample()  # what the drain wrote or lost
             if runtime.authenticator is not None:
                 await runtime.authenticator.aclose()
             await runtime.http.aclose()
@@ -188,7 +202,10 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            # Outermost, so every answer (CORS preflights and 500s too) carries the request id.
+            # Outside the request id, so its access line carries the trace id and is counted.
+            Middleware(TraceContextMiddleware),
+            Middleware(MetricsMiddleware),
+            # Outside CORS and the routes, so every answer (preflights, 500s) carries the id.
             Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,

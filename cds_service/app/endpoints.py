@@ -13,7 +13,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cds_service import metrics
 from cds_service.app.json_response import JsonResponse
+from cds_service.app.observability import observe_hook_call
 from cds_service.app.refusals import RefusalLog
 from cds_service.app.request_body import read_body, require_json
 from cds_service.auth.audience import audience_url
@@ -135,21 +137,31 @@ async def hook_call(request: Request) -> Response:
         status, error_kind = 500, "internal-error"
         raise
     finally:
+        record = _audit_record(
+            _CallIds.of(runtime, service_id, hook_request, body),
+            received_at,
+            started,
+            identity,
+            advice,
+            status,
+            error_kind,
+        )
+        observe_hook_call(record)
         # Only the calls of an admitted client (authenticated, or authentication off, and not
         # throttled) to a service of the catalogue are audit rows; any other refusal is a
         # counter (error_handlers), so that a flood of strangers costs nothing durable.
         if admitted and service_id in runtime.advisor.catalogue.services:
-            runtime.store.audit(
-                _audit_record(
-                    _CallIds.of(runtime, service_id, hook_request, body),
-                    received_at,
-                    started,
-                    identity,
-                    advice,
-                    status,
-                    error_kind,
-                )
-            )
+            number = runtime.store.audit(record)
+            # The answer leaves once its row is committed: a replica killed right after
+            # answering must not take the row with it. Bounded, so a slow database delays but
+            # never blocks.
+            wait = runtime.settings.audit_commit_wait_seconds
+            if (
+                number is not None
+                and wait > 0
+                and not await runtime.store.audit_written(number, wait)
+            ):
+                metrics.AUDIT_UNCONFIRMED.inc()
 
 
 def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:

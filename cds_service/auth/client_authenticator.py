@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import jwt
 
+from cds_service import metrics
 from cds_service.auth.audience import normalise_audience
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.client_identity import ClientIdentity
@@ -95,6 +96,7 @@ class ClientAuthenticator:
             header, claims = self._unverified(token)
             return await self._verify(token, header, claims, audience_url)
         except AuthenticationFailed as exc:
+            metrics.JWT_REFUSALS.labels(exc.reason).inc()
             # Only these claims are logged: a JWT in a log could be replayed by whoever reads it.
             logger.warning(
                 "CDS client refused: reason=%s iss=%s tenant=%s jti=%s",

@@ -13,6 +13,7 @@ from typing import Protocol
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from cds_service import metrics
 from cds_service.auth.authentication_failed import AuthenticationFailed
 
 
@@ -102,6 +103,7 @@ class RedisReplayCache:
         try:
             stored = await self._redis.set(self._prefix + _key(iss, jti), b"1", nx=True, px=ttl_ms)
         except (RedisError, OSError) as exc:
+            metrics.REDIS_ERRORS.labels("replay-cache").inc()
             # Failing open would let any replay through while Redis is down.
             raise AuthenticationFailed("replay-cache-unavailable") from exc
         return bool(stored)

@@ -92,6 +92,11 @@ class AuditWriter:
         self.failed = 0
         #: Records written.
         self.written = 0
+        #: Records taken since start, and of those how many are settled (written or given up
+        #: on, in the order taken): a record numbered n is settled once ``settled >= n``.
+        self.accepted = 0
+        self.settled = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def pending(self) -> int:
@@ -116,6 +121,7 @@ class AuditWriter:
         if self._accepting:
             try:
                 self._queue.put_nowait(record)
+                self.accepted += 1
                 return True
             except asyncio.QueueFull:
                 pass
@@ -132,6 +138,29 @@ class AuditWriter:
                 extra={"audit_overflow": self.overflow},
             )
         return False
+
+    async def wait_settled(self, number: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the record numbered ``number`` is written or given up
+        on; False if the time ran out first."""
+        if self.settled >= number:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (number, waiter)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    def _settle(self, count: int) -> None:
+        self.settled += count
+        for number, waiter in self._waiters:
+            if number <= self.settled and not waiter.done():
+                waiter.set_result(None)
 
     async def flush(self) -> None:
         """Wait until every record accepted so far has been written (or given up on)."""
@@ -187,6 +216,7 @@ class AuditWriter:
                 await self._write_batch(batch)
             finally:
                 self._in_flight = 0
+                self._settle(len(batch))
                 for _ in batch:
                     self._queue.task_done()
 

@@ -140,12 +140,22 @@ class Store:
             await self._engine.dispose()
             self._engine = None
 
-    def audit(self, record: AuditRecord) -> None:
-        """Queue a hook call's record; never waits, never raises (overflow is counted)."""
+    def audit(self, record: AuditRecord) -> int | None:
+        """Queue a hook call's record; never waits, never raises (overflow is counted).
+
+        Returns the record's number for ``audit_written``, or None if it was not taken.
+        """
         try:
-            self._writer.put(record)
+            if self._writer.put(record):
+                return self._writer.accepted
         except Exception as exc:  # the answer to the EHR must not depend on its audit record
             logger.error("audit record refused (%s)", type(exc).__name__)
+        return None
+
+    async def audit_written(self, number: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for record ``number``'s transaction (or for it to be given
+        up on after every retry); False if the time ran out first."""
+        return await self._writer.wait_settled(number, timeout)
 
     async def flush_audit(self) -> None:
         """Wait until every audit record queued so far is written (reports, tests)."""
