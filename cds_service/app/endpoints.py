@@ -159,7 +159,7 @@ async def hook_call(request: Request) -> Response:
             if (
                 number is not None
                 and wait > 0
-                and not await runtime.store.audit_written(number, wait)
+                and not await runtime.store.audit_committed(number, wait)
             ):
                 metrics.AUDIT_UNCONFIRMED.inc()
 

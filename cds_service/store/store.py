@@ -143,7 +143,7 @@ class Store:
     def audit(self, record: AuditRecord) -> int | None:
         """Queue a hook call's record; never waits, never raises (overflow is counted).
 
-        Returns the record's number for ``audit_written``, or None if it was not taken.
+        Returns the record's number for ``audit_committed``, or None if it was not taken.
         """
         try:
             if self._writer.put(record):
@@ -152,7 +152,7 @@ class Store:
             logger.error("audit record refused (%s)", type(exc).__name__)
         return None
 
-    async def audit_written(self, number: int, timeout: float) -> bool:
+    async def audit_committed(self, number: int, timeout: float) -> bool:
         """Wait up to ``timeout`` s for record ``number``'s transaction (or for it to be given
         up on after every retry); False if the time ran out first."""
         return await self._writer.wait_settled(number, timeout)
