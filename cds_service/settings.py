@@ -36,11 +36,21 @@ class Settings(BaseSettings):
     max_prefetch_resources: int = Field(default=5_000, gt=0)
     #: Most entries in ``context.draftOrders`` (413 above it).
     max_draft_orders: int = Field(default=100, gt=0)
-    #: CDS calls per minute per client (JWT ``iss`` + ``tenant``, else peer address); 0 turns
-    #: rate limiting off. One client is a whole EHR tenant: size it to the busiest hour.
-    rate_limit_per_minute: int = Field(default=12_000, ge=0)
+    #: CDS calls per minute per client: the JWT's trusted ``iss`` (and ``tenant`` when the trust
+    #: file lists the issuer's tenants), else the peer address; 0 turns rate limiting off. One
+    #: client is a whole EHR: size it to the busiest hour. The default is ~5% of what one
+    #: process serves (~200 small patient-view calls/s on 2 shared cores, bench/patient_view.py),
+    #: so a 429 is reachable and one client cannot take a process from the others.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
     #: Calls a client may make at once before the per-minute rate applies.
-    rate_limit_burst: int = Field(default=2_000, gt=0)
+    rate_limit_burst: int = Field(default=100, gt=0)
+    #: Prefix of the rate-limit buckets in Redis (with ``redis_url``, replicas share them).
+    rate_limit_key_prefix: str = "radix:rate:"
+    #: Refused calls (failed authentication, declared body too large) per minute per peer
+    #: address; past the burst the peer gets 429 before its token is even parsed. 0: off.
+    peer_refusals_per_minute: int = Field(default=60, ge=0)
+    #: Refused calls a peer address may make at once before that rate applies.
+    peer_refusal_burst: int = Field(default=20, gt=0)
     log_level: str = "INFO"
     #: ``json`` (one object per line, with the request id) or ``text`` for a terminal.
     log_format: Literal["json", "text"] = "json"
@@ -87,7 +97,8 @@ class Settings(BaseSettings):
     legacy_system_actions: bool = False
     #: Clock leeway, in seconds, for ``exp`` / ``iat`` / ``nbf``.
     jwt_leeway_seconds: int = 60
-    #: Redis URL for the shared ``jti`` replay cache; empty means in-memory (one replica).
+    #: Redis URL for the shared ``jti`` replay cache and rate-limit buckets; empty means
+    #: in-memory (one replica).
     redis_url: str = ""
     #: Prefix of the replay-cache keys in Redis (lets several deployments share one Redis).
     jti_key_prefix: str = "radix:jti:"

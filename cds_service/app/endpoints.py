@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import JsonResponse
-from cds_service.app.request_body import read_body, require_json
+from cds_service.app.rate_limiter import peer_key
+from cds_service.app.request_body import check_declared_size, read_body, require_json
 from cds_service.auth.audience import audience_url
 from cds_service.cards.response import with_legacy_system_actions
 from cds_service.errors import ServiceError
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
     from cds_service.advisor import Advice, Advisor
-    from cds_service.app.rate_limiter import RateLimiter
+    from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
     from cds_service.auth.client_authenticator import ClientAuthenticator
     from cds_service.auth.client_identity import ClientIdentity
     from cds_service.protocol.hook_request import HookRequest
@@ -42,8 +43,10 @@ class Runtime:
     store: Store
     http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: ClientLimiter | None = None
     jwks_http: httpx.AsyncClient | None = None
+    #: Refused calls per peer address, counted before authentication (see ``_admit``).
+    peer_gate: RateLimiter | None = None
 
 
 def _runtime(request: Request) -> Runtime:
@@ -69,18 +72,39 @@ async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | 
 
 
 async def _admit(request: Request, runtime: Runtime) -> ClientIdentity | None:
-    """Authenticate, then spend one of the client's rate-limit tokens."""
-    identity = await _authenticate(request, runtime)
+    """Admit a CDS call: the cheap refusals by peer address first, then the JWT, then the rate.
+
+    A peer whose calls keep being refused (bad tokens, oversized bodies) is answered 429 before
+    any header is parsed or signature verified, so a flood of invalid tokens costs a bucket
+    lookup each. Only refusals spend the peer's budget: EHRs behind one proxy address are not
+    throttled together for their successful calls. No body is read before authentication.
+    """
+    peer = peer_key(request)
+    if runtime.peer_gate is not None:
+        runtime.peer_gate.check(peer)
+    try:
+        if request.method == "POST":
+            check_declared_size(request, runtime.settings.max_body_bytes)
+        identity = await _authenticate(request, runtime)
+    except ServiceError:
+        if runtime.peer_gate is not None:
+            runtime.peer_gate.spend(peer)
+        raise
     if runtime.rate_limiter is not None:
-        runtime.rate_limiter.acquire(_client_key(request, identity))
+        await runtime.rate_limiter.admit(_client_key(peer, identity))
     return identity
 
 
-def _client_key(request: Request, identity: ClientIdentity | None) -> str:
-    # Authenticated clients are limited per EHR (issuer and tenant), whatever address they use.
-    if identity is not None:
-        return f"jwt {identity.iss} {identity.tenant or ''}"
-    return f"peer {request.client.host if request.client else 'unknown'}"
+def _client_key(peer: str, identity: ClientIdentity | None) -> str:
+    """Authenticated: one bucket per EHR, by trusted ``iss``, whatever address it calls from.
+
+    ``tenant`` splits it only when the trust file lists the issuer's tenants: otherwise it is
+    any string the client signs, and a fresh one per token would be a fresh bucket per call.
+    """
+    if identity is None:
+        return peer
+    tenant = identity.tenant if identity.tenant_allowlisted else None
+    return orjson.dumps(["client", identity.iss, tenant]).decode()
 
 
 async def discovery(request: Request) -> Response:

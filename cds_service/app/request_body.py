@@ -31,10 +31,16 @@ def _too_large(limit: int) -> ServiceError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+def check_declared_size(request: Request, limit: int) -> None:
+    """A 413 for a declared ``Content-Length`` over ``limit``, before a byte of it is read."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # ASCII digits only, and never int() of thousands of them (Python refuses those).
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise _too_large(limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    check_declared_size(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
