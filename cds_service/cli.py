@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -219,6 +220,11 @@ def _ready_server(config: uvicorn.Config, about: str) -> uvicorn.Server:
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
+            # What start-up loaded (modules, value sets, schemas, FHIR models) lives as long as
+            # the process: exempt it from the cyclic GC. Every full collection walked it all,
+            # inside whatever C call allocated, holding the GIL: decoding one 1 MiB body of
+            # small arrays took 0.75 s instead of 0.12 s, and the event loop waited as long.
+            gc.freeze()
             if self.started and sockets:
                 host, port = sockets[0].getsockname()[:2]
                 logging.getLogger("radix.app").info(

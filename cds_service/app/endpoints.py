@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import JsonResponse
+from cds_service.app.off_loop import off_loop, parse_threads
 from cds_service.app.rate_limiter import peer_key
 from cds_service.app.request_body import check_declared_size, read_body, require_json
 from cds_service.auth.audience import audience_url
@@ -47,6 +49,8 @@ class Runtime:
     jwks_http: httpx.AsyncClient | None = None
     #: Refused calls per peer address, counted before authentication (see ``_admit``).
     peer_gate: RateLimiter | None = None
+    #: Bodies are decoded and validated in these threads, off the event loop.
+    parse_threads: CapacityLimiter = field(default_factory=parse_threads)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -128,7 +132,9 @@ async def hook_call(request: Request) -> Response:
         runtime.advisor.service(service_id)
         require_json(request)
         body = await read_body(request, runtime.settings.max_body_bytes)
-        hook_request = runtime.advisor.parse(service_id, body)
+        hook_request = await off_loop(
+            runtime.parse_threads, runtime.advisor.parse, service_id, body
+        )
         advice = await runtime.advisor.respond(hook_request)
         if _wants_legacy_system_actions(runtime, identity):
             return JsonResponse(with_legacy_system_actions(advice.response))
@@ -167,8 +173,12 @@ async def feedback(request: Request) -> Response:
     runtime.advisor.service(service_id)
     require_json(request)
     body = await read_body(request, runtime.settings.max_body_bytes)
-    items = parse_feedback(
-        body, runtime.advisor.catalogue.feedback_validator, runtime.advisor.limits
+    items = await off_loop(
+        runtime.parse_threads,
+        parse_feedback,
+        body,
+        runtime.advisor.catalogue.feedback_validator,
+        runtime.advisor.limits,
     )
     stored = await runtime.store.save_feedback(
         service_id,
