@@ -151,8 +151,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from cds_service.app import create_app
     from cds_service.log_format import configure_logging
 
@@ -175,7 +173,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         f"knowledge {runtime.advisor.knowledge.version}, "
         f"store {'SQLite' if runtime.store.sqlite else 'PostgreSQL'}"
     )
-    config = uvicorn.Config(
+    server = _ready_server(_uvicorn_config(app, settings), about)
+    with sock:
+        server.run(sockets=[sock])
+    # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
+    # it started (a signal during start-up) is a start-up failure too.
+    return 0 if server.started else 3
+
+
+def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """uvicorn with the connection limits of ``connection_limits`` (h11, head size and time,
+    connection count), keep-alive and proxy-header trust from the settings."""
+    import uvicorn
+
+    from cds_service.app.connection_limits import ConnectionLimits, limited_h11
+
+    limits = ConnectionLimits(settings.max_connections, settings.header_timeout_seconds)
+    trusted = settings.forwarded_allow_ips.strip()
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -184,13 +199,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=20,
+        http=limited_h11(limits),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        ws="none",  # no WebSocket route: an upgrade is not even attempted
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
     )
-    server = _ready_server(config, about)
-    with sock:
-        server.run(sockets=[sock])
-    # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
-    # it started (a signal during start-up) is a start-up failure too.
-    return 0 if server.started else 3
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:

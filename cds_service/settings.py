@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     #: Serve the card preview page at ``/`` (and ``POST /preview/evaluate``); false: ``/`` is 404.
     preview_enabled: bool = True
+    #: ``cds-service serve``: largest request head (request line and headers) in bytes; a
+    #: larger one is answered 400 and the connection closed before the rest is read.
+    max_header_bytes: int = Field(default=16_384, ge=1_024)
+    #: ``serve``: seconds a request head may take from its first byte (from the connection's
+    #: opening, for its first request); 408 and closed after.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: ``serve``: seconds an idle keep-alive connection is kept between requests.
+    keep_alive_seconds: int = Field(default=5, gt=0)
+    #: Seconds a request body may take to arrive once its head is in; 408 after.
+    body_timeout_seconds: float = Field(default=20.0, gt=0)
+    #: ``serve``: open connections per process; one more is answered 503 and closed unread.
+    max_connections: int = Field(default=128, gt=0)
+    #: ``serve``: peers whose ``X-Forwarded-For`` / ``-Proto`` are believed (comma-separated
+    #: addresses or networks, ``*`` for any); the client address then comes from the header.
+    #: Empty: no peer is believed. Set it to the reverse proxy's address, and only that.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
     #: One deadline, in seconds, for every FHIR query a hook call makes.

@@ -131,7 +131,7 @@ async def hook_call(request: Request) -> Response:
         identity = await _admit(request, runtime)
         runtime.advisor.service(service_id)
         require_json(request)
-        body = await read_body(request, runtime.settings.max_body_bytes)
+        body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
         hook_request = await off_loop(
             runtime.parse_threads, runtime.advisor.parse, service_id, body
         )
@@ -159,6 +159,10 @@ async def hook_call(request: Request) -> Response:
         )
 
 
+def _body_timeout(runtime: Runtime) -> float:
+    return runtime.settings.body_timeout_seconds
+
+
 def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:
     """Per trusted client with authentication on; by the setting in auth-off local mode."""
     if identity is not None:
@@ -172,7 +176,7 @@ async def feedback(request: Request) -> Response:
     identity = await _admit(request, runtime)
     runtime.advisor.service(service_id)
     require_json(request)
-    body = await read_body(request, runtime.settings.max_body_bytes)
+    body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
     items = await off_loop(
         runtime.parse_threads,
         parse_feedback,

@@ -103,6 +103,7 @@ class Preview:
 
     limiter: RateLimiter
     max_body_bytes: int
+    body_timeout: float | None = None
 
     async def index(self, request: Request) -> Response:
         return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
@@ -119,7 +120,7 @@ class Preview:
         self.limiter.acquire(f"peer {request.client.host if request.client else 'unknown'}")
         runtime = request.app.state.runtime
         advisor: Advisor = runtime.advisor
-        body = await read_body(request, self.max_body_bytes)
+        body = await read_body(request, self.max_body_bytes, self.body_timeout)
         # Decoding and validating a pasted megabyte is CPU work: off the event loop.
         pasted, service, hook_request = await off_loop(
             runtime.parse_threads, _parse_pasted, advisor, body
@@ -158,7 +159,11 @@ def preview_routes(settings: Settings) -> list[Route]:
     """The page and its endpoints, or nothing when ``RADIX_PREVIEW_ENABLED`` is false."""
     if not settings.preview_enabled:
         return []
-    preview = Preview(RateLimiter(PREVIEW_RATE_PER_MINUTE, PREVIEW_BURST), settings.max_body_bytes)
+    preview = Preview(
+        RateLimiter(PREVIEW_RATE_PER_MINUTE, PREVIEW_BURST),
+        settings.max_body_bytes,
+        settings.body_timeout_seconds,
+    )
     return [
         Route("/", preview.index, methods=["GET"]),
         Route("/preview/preview.js", preview.static, methods=["GET"]),

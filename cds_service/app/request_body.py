@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 
 from cds_service.errors import ServiceError
@@ -39,13 +41,24 @@ def check_declared_size(request: Request, limit: int) -> None:
         raise _too_large(limit)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The body, refused (413) as soon as it is over ``limit`` bytes, or (408) once it has
+    taken longer than ``timeout`` seconds to arrive: a trickled body holds a connection."""
     check_declared_size(request, limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ServiceError(
+            408,
+            "timeout",
+            f"The request body did not arrive within {timeout:g} s.",
+            kind="body-timeout",
+        ) from None
     return b"".join(chunks)
