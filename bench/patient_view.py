@@ -1,6 +1,6 @@
 """Benchmark: a patient-view call with a 60-resource prefetch through the real HTTP stack.
 
-Starts ``cds-service serve`` (uvicorn + httptools + uvloop) on a free loopback port with a
+Starts ``cds-service serve`` (uvicorn + h11 + uvloop) on a free loopback port with a
 throw-away SQLite store, then measures
   1. latency: N sequential calls (median, p95, p99), and
   2. throughput: C concurrent clients for S seconds (requests/s).
