@@ -28,7 +28,7 @@ from starlette.routing import Route
 from cds_service.app.json_response import JsonResponse
 from cds_service.app.off_loop import off_loop
 from cds_service.app.preview_request import pasted_request
-from cds_service.app.rate_limiter import RateLimiter
+from cds_service.app.rate_limiter import RateLimiter, peer_key
 from cds_service.app.request_body import read_body
 from cds_service.protocol.request_parser import check_limits, decode_json
 from cds_service.resources import data_dir
@@ -117,7 +117,7 @@ class Preview:
 
     async def evaluate(self, request: Request) -> Response:
         """Answer a pasted hook request or Bundle; errors are OperationOutcomes (handlers)."""
-        self.limiter.acquire(f"peer {request.client.host if request.client else 'unknown'}")
+        self.limiter.acquire(peer_key(request))
         runtime = request.app.state.runtime
         advisor: Advisor = runtime.advisor
         body = await read_body(request, self.max_body_bytes, self.body_timeout)
