@@ -130,7 +130,9 @@ def peer_gate(settings: Settings) -> RateLimiter | None:
     """Refusals per peer address, always in this process: it guards this process's work."""
     if settings.peer_refusals_per_minute == 0:
         return None
-    return RateLimiter(settings.peer_refusals_per_minute, settings.peer_refusal_burst)
+    return RateLimiter(
+        settings.peer_refusals_per_minute, settings.peer_refusal_burst, kind="peer-throttled"
+    )
 
 
 def create_app(

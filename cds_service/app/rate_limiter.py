@@ -34,12 +34,12 @@ class ClientLimiter(Protocol):
 class RateLimited(ServiceError):
     """A client called more often than allowed; ``retry_after`` is in whole seconds."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, kind: str = "rate-limited") -> None:
         super().__init__(
             429,
             "throttled",
             f"Too many requests from this client; retry after {retry_after} s.",
-            kind="rate-limited",
+            kind=kind,
         )
         self.retry_after = retry_after
 
@@ -51,11 +51,19 @@ class _Bucket:
 
 
 class RateLimiter:
-    """``per_minute`` calls per client on average, up to ``burst`` at once."""
+    """``per_minute`` calls per client on average, up to ``burst`` at once.
+
+    ``kind`` labels its refusals in logs and the audit trail.
+    """
 
     def __init__(
-        self, per_minute: int, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        per_minute: int,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        kind: str = "rate-limited",
     ) -> None:
+        self._kind = kind
         self._rate = per_minute / 60.0
         self._burst = float(burst)
         self._clock = clock
@@ -97,7 +105,7 @@ class RateLimiter:
 
     def _refusal(self, bucket: _Bucket) -> RateLimited:
         tokens = self._refilled(bucket, self._clock())
-        return RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)))
+        return RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)), self._kind)
 
     def _refilled(self, bucket: _Bucket, now: float) -> float:
         return min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)

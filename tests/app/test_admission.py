@@ -97,6 +97,8 @@ async def test_a_peer_sending_invalid_tokens_gets_429_before_any_token_is_verifi
         assert issue["code"] == "throttled" and 1 <= int(throttled.headers["retry-after"]) <= 10
         # Only the five refusals within the burst were verified; the 35 after them cost nothing.
         assert _verifications(caplog) == 5
+        # Logged (and audited) apart from a client over its rate.
+        assert any("429 (peer-throttled)" in r.getMessage() for r in caplog.records)
         # The throttled peer's valid token waits too: the address is all that is known before
         # the signature is checked (behind a proxy, see RADIX_FORWARDED_ALLOW_IPS).
         valid = await client.get(DISCOVERY, headers=_bearer(_token(client_key, DISCOVERY)))
