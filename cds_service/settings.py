@@ -38,11 +38,21 @@ class Settings(BaseSettings):
     max_prefetch_resources: int = Field(default=5_000, gt=0)
     #: Most entries in ``context.draftOrders`` (413 above it).
     max_draft_orders: int = Field(default=100, gt=0)
-    #: CDS calls per minute per client (JWT ``iss`` + ``tenant``, else peer address); 0 turns
-    #: rate limiting off. One client is a whole EHR tenant: size it to the busiest hour.
-    rate_limit_per_minute: int = Field(default=12_000, ge=0)
+    #: CDS calls per minute per client: the JWT's trusted ``iss`` (and ``tenant`` when the trust
+    #: file lists the issuer's tenants), else the peer address; 0 turns rate limiting off. One
+    #: client is a whole EHR: size it to the busiest hour. The default is ~5% of what one
+    #: process serves (~200 small patient-view calls/s on 2 shared cores, bench/patient_view.py),
+    #: so a 429 is reachable and one client cannot take a process from the others.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
     #: Calls a client may make at once before the per-minute rate applies.
-    rate_limit_burst: int = Field(default=2_000, gt=0)
+    rate_limit_burst: int = Field(default=100, gt=0)
+    #: Prefix of the rate-limit buckets in Redis (with ``redis_url``, replicas share them).
+    rate_limit_key_prefix: str = "radix:rate:"
+    #: Refused calls (failed authentication, declared body too large) per minute per peer
+    #: address; past the burst the peer gets 429 before its token is even parsed. 0: off.
+    peer_refusals_per_minute: int = Field(default=60, ge=0)
+    #: Refused calls a peer address may make at once before that rate applies.
+    peer_refusal_burst: int = Field(default=20, gt=0)
     log_level: str = "INFO"
     #: ``json`` (one object per line, with the request id) or ``text`` for a terminal.
     log_format: Literal["json", "text"] = "json"
@@ -53,6 +63,22 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     #: Address the metrics endpoint listens on (in a container: 0.0.0.0, the pod's address).
     metrics_host: str = "127.0.0.1"
+    #: ``cds-service serve``: largest request head (request line and headers) in bytes; a
+    #: larger one is answered 400 and the connection closed before the rest is read.
+    max_header_bytes: int = Field(default=16_384, ge=1_024)
+    #: ``serve``: seconds a request head may take from its first byte (from the connection's
+    #: opening, for its first request); 408 and closed after.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: ``serve``: seconds an idle keep-alive connection is kept between requests.
+    keep_alive_seconds: int = Field(default=5, gt=0)
+    #: Seconds a request body may take to arrive once its head is in; 408 after.
+    body_timeout_seconds: float = Field(default=20.0, gt=0)
+    #: ``serve``: open connections per process; one more is answered 503 and closed unread.
+    max_connections: int = Field(default=128, gt=0)
+    #: ``serve``: peers whose ``X-Forwarded-For`` / ``-Proto`` are believed (comma-separated
+    #: addresses or networks, ``*`` for any); the client address then comes from the header.
+    #: Empty: no peer is believed. Set it to the reverse proxy's address, and only that.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # --- Data: prefetch and the EHR's FHIR server ---------------------------------------
     #: One deadline, in seconds, for every FHIR query a hook call makes.
@@ -108,7 +134,8 @@ class Settings(BaseSettings):
     legacy_system_actions: bool = False
     #: Clock leeway, in seconds, for ``exp`` / ``iat`` / ``nbf``.
     jwt_leeway_seconds: int = 60
-    #: Redis URL for the shared ``jti`` replay cache; empty means in-memory (one replica).
+    #: Redis URL for the shared ``jti`` replay cache and rate-limit buckets; empty means
+    #: in-memory (one replica).
     redis_url: str = ""
     #: Prefix of the replay-cache keys in Redis (lets several deployments share one Redis).
     jti_key_prefix: str = "radix:jti:"

@@ -14,10 +14,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cds_service.app.json_response import FhirJsonResponse, JsonResponse
+from cds_service.app.rate_limiter import RateLimited, RateLimiter, peer_key
 from cds_service.errors import operation_outcome
 from cds_service.settings import Settings
 from cds_service.store.errors import StoreUnavailable
 from cds_service.store.store import Store
+
+#: Summaries per minute for the admin token, and at once. Each one aggregates the whole audit
+#: trail in the database; a dashboard refreshing every few seconds stays well inside this.
+ANALYTICS_PER_MINUTE = 30
+ANALYTICS_BURST = 10
 
 
 def parse_bound(value: str, *, end: bool) -> datetime:
@@ -77,17 +83,46 @@ def _unauthorised(request: Request) -> Response:
     )
 
 
-def analytics_routes(store: Store, settings: Settings) -> list[Route]:
+def _throttled(refused: RateLimited) -> Response:
+    return FhirJsonResponse(
+        refused.operation_outcome(),
+        status_code=429,
+        headers={"Retry-After": str(refused.retry_after)},
+    )
+
+
+def analytics_routes(
+    store: Store, settings: Settings, peer_gate: RateLimiter | None = None
+) -> list[Route]:
     """The analytics routes, bound to ``store`` and protected by ``settings.admin_token``.
 
     Every refusal is an OperationOutcome; a 401 says only that authentication is required, a
-    503 (with ``Retry-After``) that the database cannot be read now.
+    503 (with ``Retry-After``) that the database cannot be read now. A wrong token spends the
+    caller's refusals (``peer_gate``, shared with the CDS routes), so guessing the token is
+    throttled by address; right ones share one bucket.
     """
     token = settings.admin_token.get_secret_value()
+    limiter = RateLimiter(ANALYTICS_PER_MINUTE, ANALYTICS_BURST)
+
+    def admit(request: Request) -> Response | None:
+        """None when the admin may go on; else the refusal to answer."""
+        peer = peer_key(request)
+        try:
+            if peer_gate is not None:
+                peer_gate.check(peer)
+            if not _authorised(request, token):
+                if peer_gate is not None:
+                    peer_gate.spend(peer)
+                return _unauthorised(request)
+            limiter.acquire("admin")
+        except RateLimited as refused:
+            return _throttled(refused)
+        return None
 
     async def summary(request: Request) -> Response:
-        if not _authorised(request, token):
-            return _unauthorised(request)
+        refusal = admit(request)
+        if refusal is not None:
+            return refusal
         bounds: dict[str, datetime | None] = {"from": None, "to": None}
         for name in bounds:
             raw = request.query_params.get(name)
@@ -110,8 +145,9 @@ def analytics_routes(store: Store, settings: Settings) -> list[Route]:
             return _unavailable()
 
     async def refusals(request: Request) -> Response:
-        if not _authorised(request, token):
-            return _unauthorised(request)
+        refusal = admit(request)
+        if refusal is not None:
+            return refusal
         return JsonResponse(request.app.state.runtime.refusals.snapshot())
 
     return [

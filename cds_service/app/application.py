@@ -27,8 +27,9 @@ from cds_service.app.observability import (
 )
 from cds_service.app.openapi_document import openapi
 from cds_service.app.preview import preview_routes
-from cds_service.app.rate_limiter import RateLimiter
+from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
+from cds_service.app.shared_rate_limiter import SharedRateLimiter
 from cds_service.clinical.knowledge import load_knowledge
 from cds_service.data.fhir_client import FhirClient
 from cds_service.data.fhir_server_policy import FhirServerPolicy
@@ -132,6 +133,27 @@ def _jwks_http_client(
     )
 
 
+def client_rate_limiter(settings: Settings) -> ClientLimiter | None:
+    """Per-client buckets: shared through Redis when it is configured, else in this process."""
+    per_minute, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
+    if per_minute == 0:
+        return None
+    if settings.redis_url:
+        return SharedRateLimiter.from_url(
+            settings.redis_url, per_minute, burst, settings.rate_limit_key_prefix
+        )
+    return RateLimiter(per_minute, burst)
+
+
+def peer_gate(settings: Settings) -> RateLimiter | None:
+    """Refusals per peer address, always in this process: it guards this process's work."""
+    if settings.peer_refusals_per_minute == 0:
+        return None
+    return RateLimiter(
+        settings.peer_refusals_per_minute, settings.peer_refusal_burst, kind="peer-throttled"
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -155,12 +177,9 @@ def create_app(
         store=store or Store.from_settings(settings),
         http=http,
         authenticator=authenticator,
-        rate_limiter=(
-            RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-            if settings.rate_limit_per_minute > 0
-            else None
-        ),
+        rate_limiter=client_rate_limiter(settings),
         jwks_http=jwks_http,
+        peer_gate=peer_gate(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -186,6 +205,8 @@ def create_app(
             if runtime.authenticator is not None:
                 await runtime.authenticator.aclose()
             await runtime.http.aclose()
+            if runtime.rate_limiter is not None:
+                await runtime.rate_limiter.aclose()
             if runtime.jwks_http is not None:
                 await runtime.jwks_http.aclose()
 
@@ -196,7 +217,7 @@ def create_app(
         Route("/livez", endpoints.livez, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        *analytics_routes(runtime.store, settings),
+        *analytics_routes(runtime.store, settings, runtime.peer_gate),
         *preview_routes(settings),  # the card preview page at /; none when disabled
     ]
     app = Starlette(

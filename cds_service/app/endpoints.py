@@ -10,14 +10,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service import metrics
 from cds_service.app.json_response import JsonResponse
 from cds_service.app.observability import observe_hook_call
+from cds_service.app.off_loop import off_loop, parse_threads
+from cds_service.app.rate_limiter import peer_key
 from cds_service.app.refusals import RefusalLog
-from cds_service.app.request_body import read_body, require_json
+from cds_service.app.request_body import check_declared_size, read_body, require_json
 from cds_service.auth.audience import audience_url
 from cds_service.cards.response import with_legacy_system_actions
 from cds_service.errors import ServiceError, ServiceUnavailable
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     import httpx
 
     from cds_service.advisor import Advice, Advisor
-    from cds_service.app.rate_limiter import RateLimiter
+    from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
     from cds_service.auth.client_authenticator import ClientAuthenticator
     from cds_service.auth.client_identity import ClientIdentity
     from cds_service.protocol.hook_request import HookRequest
@@ -49,8 +52,12 @@ class Runtime:
     store: Store
     http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: ClientLimiter | None = None
     jwks_http: httpx.AsyncClient | None = None
+    #: Refused calls per peer address, counted before authentication (see ``_admit``).
+    peer_gate: RateLimiter | None = None
+    #: Bodies are decoded and validated in these threads, off the event loop.
+    parse_threads: CapacityLimiter = field(default_factory=parse_threads)
     #: Refused requests, counted in memory (never audit rows); built from the catalogue.
     refusals: RefusalLog = field(init=False)
 
@@ -88,18 +95,39 @@ async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | 
 
 
 async def _admit(request: Request, runtime: Runtime) -> ClientIdentity | None:
-    """Authenticate, then spend one of the client's rate-limit tokens."""
-    identity = await _authenticate(request, runtime)
+    """Admit a CDS call: the cheap refusals by peer address first, then the JWT, then the rate.
+
+    A peer whose calls keep being refused (bad tokens, oversized bodies) is answered 429 before
+    any header is parsed or signature verified, so a flood of invalid tokens costs a bucket
+    lookup each. Only refusals spend the peer's budget: EHRs behind one proxy address are not
+    throttled together for their successful calls. No body is read before authentication.
+    """
+    peer = peer_key(request)
+    if runtime.peer_gate is not None:
+        runtime.peer_gate.check(peer)
+    try:
+        if request.method == "POST":
+            check_declared_size(request, runtime.settings.max_body_bytes)
+        identity = await _authenticate(request, runtime)
+    except ServiceError:
+        if runtime.peer_gate is not None:
+            runtime.peer_gate.spend(peer)
+        raise
     if runtime.rate_limiter is not None:
-        runtime.rate_limiter.acquire(_client_key(request, identity))
+        await runtime.rate_limiter.admit(_client_key(peer, identity))
     return identity
 
 
-def _client_key(request: Request, identity: ClientIdentity | None) -> str:
-    # Authenticated clients are limited per EHR (issuer and tenant), whatever address they use.
-    if identity is not None:
-        return f"jwt {identity.iss} {identity.tenant or ''}"
-    return f"peer {request.client.host if request.client else 'unknown'}"
+def _client_key(peer: str, identity: ClientIdentity | None) -> str:
+    """Authenticated: one bucket per EHR, by trusted ``iss``, whatever address it calls from.
+
+    ``tenant`` splits it only when the trust file lists the issuer's tenants: otherwise it is
+    any string the client signs, and a fresh one per token would be a fresh bucket per call.
+    """
+    if identity is None:
+        return peer
+    tenant = identity.tenant if identity.tenant_allowlisted else None
+    return orjson.dumps(["client", identity.iss, tenant]).decode()
 
 
 async def discovery(request: Request) -> Response:
@@ -124,8 +152,10 @@ async def hook_call(request: Request) -> Response:
         admitted = True
         runtime.advisor.service(service_id)
         require_json(request)
-        body = await read_body(request, runtime.settings.max_body_bytes)
-        hook_request = runtime.advisor.parse(service_id, body)
+        body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
+        hook_request = await off_loop(
+            runtime.parse_threads, runtime.advisor.parse, service_id, body
+        )
         advice = await runtime.advisor.respond(hook_request)
         if _wants_legacy_system_actions(runtime, identity):
             return JsonResponse(with_legacy_system_actions(advice.response))
@@ -164,6 +194,10 @@ async def hook_call(request: Request) -> Response:
                 metrics.AUDIT_UNCONFIRMED.inc()
 
 
+def _body_timeout(runtime: Runtime) -> float:
+    return runtime.settings.body_timeout_seconds
+
+
 def _wants_legacy_system_actions(runtime: Runtime, identity: ClientIdentity | None) -> bool:
     """Per trusted client with authentication on; by the setting in auth-off local mode."""
     if identity is not None:
@@ -177,9 +211,13 @@ async def feedback(request: Request) -> Response:
     identity = await _admit(request, runtime)
     runtime.advisor.service(service_id)
     require_json(request)
-    body = await read_body(request, runtime.settings.max_body_bytes)
-    items = parse_feedback(
-        body, runtime.advisor.catalogue.feedback_validator, runtime.advisor.limits
+    body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
+    items = await off_loop(
+        runtime.parse_threads,
+        parse_feedback,
+        body,
+        runtime.advisor.catalogue.feedback_validator,
+        runtime.advisor.limits,
     )
     runtime.outcome_window.check(items, runtime.advisor.clock())
     try:

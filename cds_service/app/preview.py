@@ -26,14 +26,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cds_service.app.json_response import JsonResponse
+from cds_service.app.off_loop import off_loop
 from cds_service.app.preview_request import pasted_request
-from cds_service.app.rate_limiter import RateLimiter
+from cds_service.app.rate_limiter import RateLimiter, peer_key
 from cds_service.app.request_body import read_body
 from cds_service.protocol.request_parser import check_limits, decode_json
 from cds_service.resources import data_dir
 
 if TYPE_CHECKING:
     from cds_service.advisor import Advisor
+    from cds_service.app.preview_request import PastedRequest
+    from cds_service.protocol.catalogue import ServiceDefinition
+    from cds_service.protocol.hook_request import HookRequest
     from cds_service.settings import Settings
 
 #: Evaluations per minute per peer address, and how many at once. Well above what a person
@@ -99,6 +103,7 @@ class Preview:
 
     limiter: RateLimiter
     max_body_bytes: int
+    body_timeout: float | None = None
 
     async def index(self, request: Request) -> Response:
         return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
@@ -112,18 +117,14 @@ class Preview:
 
     async def evaluate(self, request: Request) -> Response:
         """Answer a pasted hook request or Bundle; errors are OperationOutcomes (handlers)."""
-        self.limiter.acquire(f"peer {request.client.host if request.client else 'unknown'}")
-        advisor: Advisor = request.app.state.runtime.advisor
-        body = await read_body(request, self.max_body_bytes)
-        doc = decode_json(body)
-        if advisor.limits is not None:
-            # Before the Bundle is walked: a hostile depth is refused before any work on it.
-            check_limits(doc, advisor.limits)
-        pasted = pasted_request(doc, advisor.service_for_hook("patient-view"))
-        service = advisor.service_for_hook(pasted.request.get("hook"))
-        hook_request = advisor.parse(service.id, orjson.dumps(pasted.request))
-        # Already removed from the document; cleared here too, so no path can reach a server.
-        hook_request = dataclasses.replace(hook_request, fhir_server=None, fhir_authorization=None)
+        self.limiter.acquire(peer_key(request))
+        runtime = request.app.state.runtime
+        advisor: Advisor = runtime.advisor
+        body = await read_body(request, self.max_body_bytes, self.body_timeout)
+        # Decoding and validating a pasted megabyte is CPU work: off the event loop.
+        pasted, service, hook_request = await off_loop(
+            runtime.parse_threads, _parse_pasted, advisor, body
+        )
         advice = await advisor.respond(hook_request)
         # Deliberately no runtime.store.audit(...): a preview is someone trying Radix on pasted
         # data, not an EHR's hook call. Recording it would count trials as clinical decisions in
@@ -139,11 +140,30 @@ class Preview:
         )
 
 
+def _parse_pasted(
+    advisor: Advisor, body: bytes
+) -> tuple[PastedRequest, ServiceDefinition, HookRequest]:
+    doc = decode_json(body)
+    if advisor.limits is not None:
+        # Before the Bundle is walked: a hostile depth is refused before any work on it.
+        check_limits(doc, advisor.limits)
+    pasted = pasted_request(doc, advisor.service_for_hook("patient-view"))
+    service = advisor.service_for_hook(pasted.request.get("hook"))
+    hook_request = advisor.parse(service.id, orjson.dumps(pasted.request))
+    # Already removed from the document; cleared here too, so no path can reach a server.
+    hook_request = dataclasses.replace(hook_request, fhir_server=None, fhir_authorization=None)
+    return pasted, service, hook_request
+
+
 def preview_routes(settings: Settings) -> list[Route]:
     """The page and its endpoints, or nothing when ``RADIX_PREVIEW_ENABLED`` is false."""
     if not settings.preview_enabled:
         return []
-    preview = Preview(RateLimiter(PREVIEW_RATE_PER_MINUTE, PREVIEW_BURST), settings.max_body_bytes)
+    preview = Preview(
+        RateLimiter(PREVIEW_RATE_PER_MINUTE, PREVIEW_BURST),
+        settings.max_body_bytes,
+        settings.body_timeout_seconds,
+    )
     return [
         Route("/", preview.index, methods=["GET"]),
         Route("/preview/preview.js", preview.static, methods=["GET"]),

@@ -1,11 +1,19 @@
-"""Per-client rate limiting: an in-memory token bucket per client, answered with 429."""
+"""Per-client rate limiting: an in-memory token bucket per client, answered with 429.
+
+Also the address a caller is counted under before it is authenticated (``peer_key``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from starlette.requests import Request
 
 from cds_service.errors import ServiceError
 
@@ -13,15 +21,25 @@ from cds_service.errors import ServiceError
 _MAX_BUCKETS = 10_000
 
 
+class ClientLimiter(Protocol):
+    """What the endpoints spend a client's token on: in memory, or shared through Redis."""
+
+    async def admit(self, client: str) -> None:
+        """Spend one of ``client``'s tokens, or raise ``RateLimited``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 class RateLimited(ServiceError):
     """A client called more often than allowed; ``retry_after`` is in whole seconds."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, kind: str = "rate-limited") -> None:
         super().__init__(
             429,
             "throttled",
             f"Too many requests from this client; retry after {retry_after} s.",
-            kind="rate-limited",
+            kind=kind,
         )
         self.retry_after = retry_after
 
@@ -33,11 +51,19 @@ class _Bucket:
 
 
 class RateLimiter:
-    """``per_minute`` calls per client on average, up to ``burst`` at once."""
+    """``per_minute`` calls per client on average, up to ``burst`` at once.
+
+    ``kind`` labels its refusals in logs and the audit trail.
+    """
 
     def __init__(
-        self, per_minute: int, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        per_minute: int,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        kind: str = "rate-limited",
     ) -> None:
+        self._kind = kind
         self._rate = per_minute / 60.0
         self._burst = float(burst)
         self._clock = clock
@@ -57,7 +83,29 @@ class RateLimiter:
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return
-        raise RateLimited(max(1, math.ceil((1.0 - bucket.tokens) / self._rate)))
+        raise self._refusal(bucket)
+
+    async def admit(self, client: str) -> None:
+        """``acquire``, as the endpoints call every limiter (the shared one awaits Redis)."""
+        self.acquire(client)
+
+    async def aclose(self) -> None:
+        """Nothing to release (the shared limiter closes its Redis connections)."""
+
+    def check(self, client: str) -> None:
+        """Raise ``RateLimited`` if ``client`` has no token left, without spending one."""
+        bucket = self._buckets.get(client)
+        if bucket is not None and self._refilled(bucket, self._clock()) < 1.0:
+            raise self._refusal(bucket)
+
+    def spend(self, client: str) -> None:
+        """Take a token from ``client``'s bucket if it has one; never raises."""
+        with contextlib.suppress(RateLimited):
+            self.acquire(client)
+
+    def _refusal(self, bucket: _Bucket) -> RateLimited:
+        tokens = self._refilled(bucket, self._clock())
+        return RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)), self._kind)
 
     def _refilled(self, bucket: _Bucket, now: float) -> float:
         return min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
@@ -72,3 +120,21 @@ class RateLimiter:
             oldest = sorted(self._buckets, key=lambda k: self._buckets[k].updated)
             for key in oldest[: len(oldest) // 2]:
                 del self._buckets[key]
+
+
+def peer_key(request: Request) -> str:
+    """The bucket of a caller known only by its address (as uvicorn reports it).
+
+    IPv6 callers count per /64: one host is routinely given a whole /64, and counting each of
+    its 2^64 addresses apart would hand it a fresh bucket per request.
+    """
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"peer {host[:64]}"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"peer {address.ipv4_mapped}"
+        return f"peer {ipaddress.IPv6Network((address, 64), strict=False)}"
+    return f"peer {address}"

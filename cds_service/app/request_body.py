@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 
 from cds_service.errors import ServiceError
@@ -31,15 +33,32 @@ def _too_large(limit: int) -> ServiceError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+def check_declared_size(request: Request, limit: int) -> None:
+    """A 413 for a declared ``Content-Length`` over ``limit``, before a byte of it is read."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # ASCII digits only, and never int() of thousands of them (Python refuses those).
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise _too_large(limit)
+
+
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The body, refused (413) as soon as it is over ``limit`` bytes, or (408) once it has
+    taken longer than ``timeout`` seconds to arrive: a trickled body holds a connection."""
+    check_declared_size(request, limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ServiceError(
+            408,
+            "timeout",
+            f"The request body did not arrive within {timeout:g} s.",
+            kind="body-timeout",
+        ) from None
     return b"".join(chunks)

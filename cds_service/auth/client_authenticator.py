@@ -183,6 +183,7 @@ class ClientAuthenticator:
             jti=jti,
             sub=sub if isinstance(sub, str) else None,
             legacy_system_actions=client.legacy_system_actions,
+            tenant_allowlisted=client.tenants is not None,
         )
 
     def _check_times(self, claims: Mapping[str, Any]) -> float:
@@ -230,6 +231,9 @@ class ClientAuthenticator:
 
 
 def _bearer_token(authorization: str | None) -> str:
+    if authorization is not None and len(authorization) > _MAX_TOKEN_CHARS + 64:
+        # Before any parsing: a header this long is no CDS client JWT.
+        raise AuthenticationFailed("malformed-token")
     if authorization is None or not authorization.strip():
         raise AuthenticationFailed("missing-token")
     scheme, _, token = authorization.strip().partition(" ")

@@ -15,3 +15,6 @@ class ClientIdentity:
     sub: str | None = None
     #: The trusted-clients file asks for the pre-2.0 ``extension.systemActions`` copy.
     legacy_system_actions: bool = False
+    #: The trusted-clients file lists this issuer's tenants, so ``tenant`` was checked against
+    #: them; otherwise it is whatever the client put in its token.
+    tenant_allowlisted: bool = False

@@ -14,11 +14,54 @@ from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Assessment, Evidence
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#])")
+#: A word a markdown renderer could turn into a link by itself: a URL with a scheme
+#: (``https://``, ``ftp://``) or without (``//host``), ``www.``, an e-mail address, ``mailto:``
+#: or ``xmpp:`` (GFM's autolinks, remark-gfm in the CDS Hooks Sandbox, markdown-it's linkify).
+_LINKISH = re.compile(r"//|www\.|@[^@]*\.[A-Za-z0-9]|(?:mailto|xmpp):", re.IGNORECASE)
+#: What every such link has (the leftmost one marks where the link-like part is).
+_MARKER = re.compile(r"//|www\.|@|(?:mailto|xmpp):", re.IGNORECASE)
+#: Characters of a scheme (``https:``) or of an e-mail's local part, before the marker.
+_LINK_HEAD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-_:")
+#: Punctuation ending such a word that reads as prose, kept outside its code span.
+_CLOSING = ")]}>\"'*_~.,;:!?"
 
 
 def escape(text: str) -> str:
-    """Record text made inert in GitHub-flavoured markdown, on one line."""
-    return _MARKDOWN.sub(r"\\\1", re.sub(r"\s+", " ", text).strip())
+    """Record text made inert in GitHub-flavoured markdown, on one line.
+
+    Markdown syntax is backslash-escaped. The link-like part of a word (a URL, ``www.``, an
+    e-mail address) is shown as code instead: backslashes do not stop every renderer
+    (cmark-gfm links ``a\\@b.com`` and the URL in ``\\[x\\](https://…)``), while none links
+    inside a code span, and the address stays readable and copyable.
+    """
+    words = re.sub(r"\s+", " ", text).strip().split(" ")
+    return " ".join(_word(word) for word in words)
+
+
+def _word(word: str) -> str:
+    # Plain scans (no backtracking pattern): record text can be a megabyte of one "word".
+    marker = _MARKER.search(word) if _LINKISH.search(word) else None
+    if marker is None:
+        return _prose(word)
+    start = marker.start()
+    while start > 0 and word[start - 1] in _LINK_HEAD:
+        start -= 1
+    # From the link's start to the word's end, but for closing punctuation, is code: no
+    # link-like text is left outside the span.
+    end = max(len(word[start:].rstrip(_CLOSING)) + start, marker.end())
+    return _prose(word[:start]) + _code(word[start:end]) + _prose(word[end:])
+
+
+def _prose(text: str) -> str:
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def _code(content: str) -> str:
+    """A code span holding ``content`` literally, whatever backticks it contains."""
+    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if content.startswith("`") or content.endswith("`") else ""
+    return f"{fence}{pad}{content}{pad}{fence}"
 
 
 def detail(

@@ -32,10 +32,32 @@ class RequestLimits:
     max_depth: int = 64
     max_prefetch_resources: int = 5_000
     max_draft_orders: int = 100
+    #: Radix asks for 7 prefetch keys and each hook's context has 2-4 members; the schemas'
+    #: ``maxProperties`` say the same (a test keeps them equal).
+    max_prefetch_keys: int = 64
+    max_context_members: int = 64
+    #: Items in a feedback request (feedback.schema.json's ``maxItems``).
+    max_feedback_items: int = 500
 
 
 def check_limits(doc: Any, limits: RequestLimits) -> None:
-    """Refuse documents nested too deeply (400) or carrying too many resources (413)."""
+    """Refuse documents with too many members (413), nested too deeply (400) or carrying too
+    many resources (413).
+
+    Member counts come first and cost nothing: schema validation walks every prefetch key and
+    feedback item, reporting each (60,000 ``null`` prefetch keys or 100,000 ``{}`` feedback
+    items fit in 1 MiB and took seconds), so they are refused before it.
+    """
+    if isinstance(doc, dict):
+        for member, most in (
+            ("prefetch", limits.max_prefetch_keys),
+            ("context", limits.max_context_members),
+            ("feedback", limits.max_feedback_items),
+        ):
+            value = doc.get(member)
+            if isinstance(value, dict | list) and len(value) > most:
+                unit = "members" if isinstance(value, dict) else "items"
+                raise _too_many(f"{member} has more than {most} {unit}")
     if json_depth(doc, limits.max_depth) > limits.max_depth:
         raise ServiceError(
             400,

@@ -116,9 +116,9 @@ def test_every_cds_operation_documents_the_refusals_the_app_gives():
     common = {"401", "429", "500"}
     assert common <= set(paths["/cds-services"]["get"]["responses"])
     call = set(paths["/cds-services/{service_id}"]["post"]["responses"])
-    assert {"200", "400", "404", "412", "413"} | common <= call
+    assert {"200", "400", "404", "408", "412", "413"} | common <= call
     feedback = set(paths["/cds-services/{service_id}/feedback"]["post"]["responses"])
-    assert {"200", "400", "404", "413"} | common <= feedback
+    assert {"200", "400", "404", "408", "413"} | common <= feedback
     assert {"200", "503"} == set(paths["/readyz"]["get"]["responses"])
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
 
-from cds_service.app.rate_limiter import RateLimited, RateLimiter
+from cds_service.app.rate_limiter import RateLimited, RateLimiter, peer_key
 
 
 class Clock:
@@ -80,3 +81,38 @@ def test_memory_stays_bounded_under_many_clients(monkeypatch):
         limiter.acquire("busy")
     with pytest.raises(RateLimited):
         limiter.acquire("busy")
+
+
+def test_check_refuses_an_empty_bucket_without_spending_and_spend_never_refuses():
+    clock = Clock()
+    limiter = RateLimiter(per_minute=60, burst=2, clock=clock)
+    limiter.check("peer")  # unknown: a full bucket
+    limiter.spend("peer")
+    limiter.check("peer")
+    limiter.spend("peer")
+    with pytest.raises(RateLimited) as refused:
+        limiter.check("peer")
+    assert refused.value.retry_after == 1
+    limiter.spend("peer")  # nothing left to take, and no exception
+    clock.now += 1.0
+    limiter.check("peer")
+
+
+def _request(host: str) -> Request:
+    return Request({"type": "http", "client": (host, 40000), "headers": []})
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.7", "peer 203.0.113.7"),
+        ("::ffff:203.0.113.7", "peer 203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "peer 2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "peer 2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "peer 2001:db8:1:3::/64"),
+        ("not-an-address", "peer not-an-address"),
+    ],
+)
+def test_ipv6_peers_count_per_64(host, key):
+    """A host given a /64 cannot rotate its address for a fresh bucket."""
+    assert peer_key(_request(host)) == key

@@ -109,6 +109,8 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         "RADIX_DATABASE_URL": "",
         # Durability is not about client authentication: run as in development.
         "RADIX_AUTH_REQUIRED": "false",
+        # Nor about rate limits: the load comes from one client, faster than its default rate.
+        "RADIX_RATE_LIMIT_PER_MINUTE": "0",
     }
     if request.param == "sqlite":
         running = Service(env, database_url=Settings(data_dir=tmp_path / "data").sqlalchemy_url)
