@@ -102,8 +102,11 @@ async def test_an_unauthenticated_flood_leaves_no_row_and_every_answered_call_it
 ) -> None:
     ehr = SignedClient.in_folder(tmp_path, ["site-a"])
     stranger = SignedClient(trust_file=tmp_path / "unused")  # its key is in no trust file
+    # Throttling is off: here the flood and the EHR share 127.0.0.1, and what is under test is
+    # the audit trail, not the peer refusal budget (tests/app/test_admission.py has that).
     settings = _settings(
-        tmp_path, admin_token=ADMIN, rate_limit_per_minute=0, **ehr.settings()
+        tmp_path, admin_token=ADMIN, rate_limit_per_minute=0, peer_refusals_per_minute=0,
+        **ehr.settings()
     )
     app = create_app(settings, store=postgres_backend.store())
     rounds = 40
