@@ -15,20 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
 from cds_service.clinical.red_flag import TIERS
+from tests.clinical.records import CPT, ICD, LOINC, SCT
+from tests.clinical.records import NOW as AS_OF
+from tests.clinical.records import RADIX as EXAM
 from tests.vignettes import Vignette
 
-AS_OF = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-
-SCT = "http://snomed.info/sct"
-ICD = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC = "http://loinc.org"
-CPT = "http://www.ama-assn.org/go/cpt"
-EXAM = "https://radix-cds.org/fhir/CodeSystem/neuro-exam"
 UCUM = "http://unitsofmeasure.org"
 _SIDES = {"left": ("7771000", "Left"), "right": ("24028007", "Right"),
           "bilateral": ("51440002", "Bilateral")}
