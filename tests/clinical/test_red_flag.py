@@ -183,3 +183,83 @@ def test_weak_flags_change_no_tier(knowledge: Knowledge) -> None:
     report = _report([r.patient("1960-01-01"), r.sciatica(), r.condition("R63.4")], knowledge)
     assert report.flags == ()
     assert report.weak_flags == ("age-over-50", "weight-loss")
+
+
+PROGRESSIVE = "progressive-motor-deficit/mrc-drop"
+TOE = "strength-great-toe-extension"
+
+
+def _drop_evidence(record: list[dict[str, Any]], knowledge: Knowledge) -> list[str] | None:
+    """References behind the progressive flag (None: no flag)."""
+    report = _report([r.sciatica(), *record], knowledge)
+    flag = next((f for f in report.flags if f.id == "progressive-motor-deficit"), None)
+    return None if flag is None else [e.reference for e in flag.evidence]
+
+
+def _ref(resource: dict[str, Any]) -> str:
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+def test_progressive_reads_the_two_latest_of_a_longer_series(knowledge: Knowledge) -> None:
+    five, five_again, four = (r.exam(TOE, 5, side="left", days=40),
+                              r.exam(TOE, 5, side="left", days=20),
+                              r.exam(TOE, 4, side="left", days=0))
+    assert _drop_evidence([five, five_again, four], knowledge) == [_ref(five_again), _ref(four)]
+    # 4, 5, 4: the latest two dropped; the first 4 is not evidence.
+    up_down = [r.exam(TOE, 4, side="left", days=40), five_again, four]
+    assert _drop_evidence(up_down, knowledge) == [_ref(five_again), _ref(four)]
+    # 5, 4, 4: weak but stable since the last exam; 5, 4, 5: recovered.
+    assert _drop_evidence([five, r.exam(TOE, 4, side="left", days=20), four], knowledge) is None
+    assert _drop_evidence([five, r.exam(TOE, 4, side="left", days=20),
+                           r.exam(TOE, 5, side="left", days=0)], knowledge) is None
+
+
+def test_progressive_at_the_bottom_of_the_scale(knowledge: Knowledge) -> None:
+    # MRC 1 -> 0 is a lost grade; 0 -> 0 is paralysis unchanged (severe, not progressive).
+    one_zero = [r.exam(TOE, 1, side="left", days=10), r.exam(TOE, 0, side="left", days=0)]
+    assert _drop_evidence(one_zero, knowledge) is not None
+    zero_zero = [r.exam(TOE, 0, side="left", days=10), r.exam(TOE, 0, side="left", days=0)]
+    assert _drop_evidence(zero_zero, knowledge) is None
+    assert "severe-motor-deficit/mrc" in _rules([r.sciatica(), *zero_zero], knowledge)
+    # A drop of several grades counts once: the flag rests on the two observations.
+    five_two = [r.exam(TOE, 5, side="left", days=10), r.exam(TOE, 2, side="left", days=0)]
+    assert _drop_evidence(five_two, knowledge) == [_ref(five_two[0]), _ref(five_two[1])]
+
+
+def test_progressive_per_side_with_one_side_examined_once(knowledge: Knowledge) -> None:
+    once_right = r.exam(TOE, 4, side="right", days=30)
+    left = [r.exam(TOE, 5, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence([once_right, *left], knowledge) == [_ref(left[0]), _ref(left[1])]
+    assert _drop_evidence([*left, once_right], knowledge) == [_ref(left[0]), _ref(left[1])]
+    # Each muscle is its own series: a drop in one muscle is found after a stable one.
+    stable = [r.exam("strength-hip-flexion", 4, side="left", days=20),
+              r.exam("strength-hip-flexion", 4, side="left", days=0)]
+    assert _drop_evidence([*stable, *left], knowledge) == [_ref(left[0]), _ref(left[1])]
+    # A bilateral exam belongs to both legs' series; an unsided one forms its own.
+    both = r.exam(TOE, 5, side="bilateral", days=20)
+    right_now = r.exam(TOE, 4, side="right", days=0)
+    assert _drop_evidence([both, right_now], knowledge) == [_ref(both), _ref(right_now)]
+    unsided = r.exam(TOE, 5, days=20)
+    assert _drop_evidence([unsided, right_now], knowledge) is None
+
+
+def test_progressive_ignores_ungraded_and_undated_strength(knowledge: Knowledge) -> None:
+    stable = [r.exam(TOE, 4, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
+    ungraded_later = r.exam(TOE, None, side="left", days=-1)
+    unreadable = {**r.exam(TOE, None, side="left", days=-2), "valueString": "weak"}
+    undated_five = r.exam(TOE, 5, side="left", days=None)
+    assert _drop_evidence([*stable, ungraded_later, unreadable, undated_five], knowledge) is None
+    # Nor do they hide a drop.
+    drop = [r.exam(TOE, 5, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence([undated_five, *drop, ungraded_later], knowledge) == [
+        _ref(drop[0]), _ref(drop[1])]
+    # A graded Observation that does not count (cancelled) is no part of the series either.
+    cancelled = r.exam(TOE, 5, side="left", days=10, status="cancelled")
+    assert _drop_evidence([r.exam(TOE, 4, side="left", days=20), cancelled, stable[1]],
+                          knowledge) is None
+
+
+def test_grades_at_the_same_instant_are_one_exam(knowledge: Knowledge) -> None:
+    same = [r.exam(TOE, 5, side="left", days=0), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence(same, knowledge) is None
+    assert _drop_evidence(list(reversed(same)), knowledge) is None
