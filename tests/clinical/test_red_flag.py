@@ -263,3 +263,18 @@ def test_grades_at_the_same_instant_are_one_exam(knowledge: Knowledge) -> None:
     same = [r.exam(TOE, 5, side="left", days=0), r.exam(TOE, 4, side="left", days=0)]
     assert _drop_evidence(same, knowledge) is None
     assert _drop_evidence(list(reversed(same)), knowledge) is None
+
+
+def test_a_drop_to_a_same_instant_pair_compares_with_the_exam_before(knowledge: Knowledge) -> None:
+    # 5 ten days ago; now 5 and 4 entered at the same instant. The current grade is 4 (the more
+    # abnormal wins, as for every current finding), the exam before was 5: a lost grade.
+    before = r.exam(TOE, 5, side="left", days=10)
+    now = [r.exam(TOE, 5, side="left", days=0), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence([before, *now], knowledge) == [_ref(before), _ref(now[1])]
+    assert _drop_evidence([*reversed(now), before], knowledge) == [_ref(before), _ref(now[1])]
+    one_then_zero = [r.exam(TOE, 1, side="left", days=10), r.exam(TOE, 0, side="left", days=0),
+                     r.exam(TOE, 1, side="left", days=0)]
+    assert _drop_evidence(one_then_zero, knowledge) is not None
+    # The exam before is read the same way: 5 and 4 then, 4 now, is no drop.
+    then = [r.exam(TOE, 5, side="left", days=10), r.exam(TOE, 4, side="left", days=10)]
+    assert _drop_evidence([*then, r.exam(TOE, 4, side="left", days=0)], knowledge) is None
