@@ -214,6 +214,8 @@ def test_imaging_study_started_and_several_procedure_codes(knowledge: Knowledge)
     study["procedureCode"] = [{"coding": [{"system": r.CPT, "code": "71250"}]},
                               {"coding": [{"system": r.LOINC, "code": "30679-5"}]}]
     assert _care_when(study, knowledge, "lumbar-mri") == _at(T2)
+    study["procedureCode"].reverse()
+    assert _care_when(study, knowledge, "lumbar-mri") == _at(T2)
     # An ImagingStudy's code is its procedureCode: a top-level code is not read.
     coded = {**r.imaging_study(), "procedureCode": [],
              "code": {"coding": [{"system": r.CPT, "code": "72148"}]}}
@@ -267,6 +269,18 @@ def test_care_and_imaging_statuses(
         found = read_findings([{**resource, "status": status}], knowledge)
         assert [f.concept for f in found] == ([concept] if status in counting else []), status
     assert read_findings([{**resource, "status": None}], knowledge) == ()
+
+
+def test_each_concept_of_a_care_record_is_read_by_its_own_status(knowledge: Knowledge) -> None:
+    # A completed Procedure coded both as a lumbar CT and as lumbar surgery: the CT is no prior
+    # imaging, the surgery is prior surgery.
+    both = r.procedure("72131", r.CPT)
+    both["code"]["coding"].append({"system": r.SCT, "code": "202725007"})
+    assert [f.concept for f in read_findings([both], knowledge)] == ["prior-lumbar-surgery"]
+    # An active ServiceRequest coded as physiotherapy and MRI: care ordered, no MRI done.
+    request = r.service_request("308447003", status="active")
+    request["code"]["coding"].append({"system": r.CPT, "code": "72148"})
+    assert [f.concept for f in read_findings([request], knowledge)] == ["conservative-care"]
 
 
 def test_only_these_resources_give_care_or_imaging(knowledge: Knowledge) -> None:

@@ -299,3 +299,11 @@ def test_evidence_names_the_findings_of_the_root(knowledge: Knowledge) -> None:
         f"Observation/{toe['id']}", f"Observation/{record[1]['id']}",
     ]
     assert loc.evidence[0].text == "Great toe extension 4/5 (left), 20 Nov 2026"
+
+
+def test_weak_evidence_on_both_legs_is_bilateral_too(knowledge: Knowledge) -> None:
+    # One reduced medial hamstring reflex on each leg: L5 1 and 1, the smallest score there is.
+    loc = _localise([_abnormal("reflex-medial-hamstring", "left"),
+                     _abnormal("reflex-medial-hamstring", "right")], knowledge)
+    assert loc is not None
+    assert (loc.root, loc.side, loc.confidence) == ("L5", "bilateral", 0.3333)
