@@ -31,3 +31,54 @@ def test_age(knowledge: Knowledge) -> None:
     assert Chart.read([r.patient("1952-11-21")], knowledge, r.NOW).age_years == 73
     assert Chart.read([r.patient("1952-11-20")], knowledge, r.NOW).age_years == 74
     assert Chart.read([r.patient("not a date")], knowledge, r.NOW).age_years is None
+
+
+def test_simultaneous_conflicts_resolve_to_the_abnormal_value_of_every_kind(
+    knowledge: Knowledge,
+) -> None:
+    def current(*resources: dict) -> object:
+        return Chart.read(list(resources), knowledge, r.NOW).latest(
+            resources[0]["code"]["coding"][0]["code"])
+
+    five, three = r.exam("strength-hip-flexion", 5, side="left"), r.exam(
+        "strength-hip-flexion", 3, side="left")
+    for pair in ((five, three), (three, five)):
+        assert current(*pair)["left"].grade == 3  # type: ignore[index]
+    negative, positive = r.exam("babinski", False), r.exam("babinski", True)
+    for pair in ((negative, positive), (positive, negative)):
+        assert current(*pair)[None].present is True  # type: ignore[index]
+    low, high = r.exam("post-void-residual", (150, "mL")), r.exam("post-void-residual",
+                                                                   (450, "mL"))
+    for pair in ((low, high), (high, low)):
+        assert current(*pair)[None].quantity == 450.0  # type: ignore[index]
+    # Dated beats undated, whatever the value.
+    undated = r.exam("strength-hip-flexion", 2, side="left", days=None)
+    assert current(undated, five)["left"].grade == 5  # type: ignore[index]
+
+
+def test_an_exact_tie_cites_the_first_in_the_record(knowledge: Knowledge) -> None:
+    first, second = (r.exam("straight-leg-raise", True, side="left"),
+                     r.exam("straight-leg-raise", True, side="left"))
+    latest = Chart.read([first, second], knowledge, r.NOW).latest("straight-leg-raise")
+    assert latest["left"].reference == f"Observation/{first['id']}"
+
+
+def test_documented_and_asserted(knowledge: Knowledge) -> None:
+    chart = Chart.read([r.observed("267064002", value=False), r.exam("anal-tone", None),
+                        r.condition("R32", clinical="resolved")], knowledge, r.NOW)
+    assert chart.documented("urinary-retention")  # looked for and absent
+    assert not chart.documented("anal-tone")  # examined, no value: unknown
+    assert chart.documented("urinary-incontinence")  # a Condition, even resolved
+    assert chart.asserted("urinary-retention") == ()
+    assert chart.asserted("urinary-incontinence") == ()
+    assert len(chart.asserted("urinary-incontinence", history=True)) == 1
+
+
+def test_age_edges(knowledge: Knowledge) -> None:
+    assert Chart.read([r.patient("2026-11-20")], knowledge, r.NOW).age_years == 0
+    assert Chart.read([r.patient("2026-11-21")], knowledge, r.NOW).age_years is None
+    assert Chart.read([r.patient("1952-12-01")], knowledge, r.NOW).age_years == 73
+    assert Chart.read([r.patient("1952-10-30")], knowledge, r.NOW).age_years == 74
+    assert Chart.read([], knowledge, r.NOW).age_years is None
+    assert Chart.read([r.patient()], knowledge, r.NOW).patient.startswith("Patient/pat")
+    assert Chart.read([{"resourceType": "Patient"}], knowledge, r.NOW).patient == "Patient"

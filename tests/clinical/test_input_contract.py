@@ -379,6 +379,8 @@ def test_side_from_body_site(body_site: Any, side: str | None, knowledge: Knowle
         (38.5, {"code": "Cel", "unit": "°F"}, 38.5),  # the code first
         (38.2, {}, 38.2), (49.9, {}, 49.9), (50, {}, 10.0), (101.3, {}, 38.5),  # no unit
         (311.65, {"code": "K"}, None), (38.5, {"code": 7}, 38.5),
+        # Converted values are rounded to 2 places: 100.399 °F is 38.0 °C, a fever.
+        (100.399, {"code": "[degF]"}, 38.0), (100.399, {}, 38.0),
     ],
 )
 def test_temperature_units(value: float, unit_field: dict[str, Any], celsius: float | None,
