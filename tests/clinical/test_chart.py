@@ -44,6 +44,9 @@ def test_simultaneous_conflicts_resolve_to_the_abnormal_value_of_every_kind(
         "strength-hip-flexion", 3, side="left")
     for pair in ((five, three), (three, five)):
         assert current(*pair)["left"].grade == 3  # type: ignore[index]
+    reduced, absent = r.exam("anal-tone", "reduced"), r.exam("anal-tone", "absent")
+    for pair in ((reduced, absent), (absent, reduced)):
+        assert current(*pair)[None].level == "absent"  # type: ignore[index]
     negative, positive = r.exam("babinski", False), r.exam("babinski", True)
     for pair in ((negative, positive), (positive, negative)):
         assert current(*pair)[None].present is True  # type: ignore[index]

@@ -376,6 +376,7 @@ def test_side_from_body_site(body_site: Any, side: str | None, knowledge: Knowle
         (101.3, {"code": "[degF]"}, 38.5), (101.3, {"code": "°F"}, 38.5),
         (101.3, {"code": "F"}, 38.5), (101.3, {"code": "degF"}, 38.5),
         (101.3, {"unit": "°F"}, 38.5),  # the human unit when there is no code
+        (45.5, {"unit": "°F"}, 7.5), (60.0, {"unit": "Cel"}, 60.0),
         (38.5, {"code": "Cel", "unit": "°F"}, 38.5),  # the code first
         (38.2, {}, 38.2), (49.9, {}, 49.9), (50, {}, 10.0), (101.3, {}, 38.5),  # no unit
         (311.65, {"code": "K"}, None), (38.5, {"code": 7}, 38.5),
@@ -403,6 +404,10 @@ def test_post_void_residual_units(value: Any, unit: str | None, millilitres: flo
     if unit is None:
         del obs["valueQuantity"]["code"]
     assert _one(obs, knowledge).quantity == millilitres
+    # The human unit when there is no UCUM code.
+    if isinstance(unit, str):
+        obs["valueQuantity"] = {"value": value, "unit": unit}
+        assert _one(obs, knowledge).quantity == millilitres
 
 
 @pytest.mark.parametrize(

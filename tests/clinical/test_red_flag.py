@@ -278,3 +278,19 @@ def test_a_drop_to_a_same_instant_pair_compares_with_the_exam_before(knowledge: 
     # The exam before is read the same way: 5 and 4 then, 4 now, is no drop.
     then = [r.exam(TOE, 5, side="left", days=10), r.exam(TOE, 4, side="left", days=10)]
     assert _drop_evidence([*then, r.exam(TOE, 4, side="left", days=0)], knowledge) is None
+
+
+def test_new_since_the_mri_means_dated_after_it(knowledge: Knowledge) -> None:
+    # Rules §1.8: a fact dated at the very moment of the MRI was seen on it; one after is new.
+    mri = r.procedure("72148", r.CPT, days=30)
+    same = {**r.condition("C61", days=None), "onsetDateTime": mri["performedDateTime"]}
+    (flag,) = _report([r.sciatica(days=60), mri, same], knowledge).flags
+    assert not flag.new_since_prior_mri
+    after = r.condition("C61", days=29.9)
+    (flag,) = _report([r.sciatica(days=60), mri, after], knowledge).flags
+    assert flag.new_since_prior_mri
+    # An undated MRI is not known to be older than any fact.
+    undated = r.procedure("72148", r.CPT, days=None)
+    (flag,) = _report([r.sciatica(days=60), undated, r.condition("C61", days=400)],
+                      knowledge).flags
+    assert flag.new_since_prior_mri
