@@ -138,3 +138,13 @@ def test_both_legs_examined_by_one_key_muscle_or_bilateral_pain(knowledge: Knowl
     assert "bilateral-symptoms" in _screen(stenosis, knowledge).unknown
     both_pain = [r.condition("M54.16", side="bilateral")]
     assert "bilateral-symptoms" in _screen(both_pain, knowledge).present
+
+
+def test_bilateral_stenosis_radiculopathy_answers_no(knowledge: Knowledge) -> None:
+    # A Condition coded both as radiculopathy and as stenosis, on both legs: the legs are
+    # documented, but stenosis is never the cauda-equina feature (rules §2), so the answer is
+    # "absent", not "unknown" and not "present".
+    both = r.condition("M54.16", side="bilateral")
+    both["code"]["coding"].append({"system": r.ICD, "code": "M48.062"})
+    result = _screen([both], knowledge)
+    assert "bilateral-symptoms" in result.absent

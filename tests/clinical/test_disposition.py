@@ -103,3 +103,9 @@ def test_uk_mode_changes_only_the_specialist_rows(knowledge: Knowledge) -> None:
     no_care = _course([r.sciatica(days=70), r.procedure("72148", r.CPT, days=30)], knowledge)
     assert dispose((), no_care, ClinicalConfig())[1] == (
         "disposition/physiotherapy-no-conservative-care")
+
+
+def test_prior_surgery_with_care_not_yet_persistent(knowledge: Knowledge) -> None:
+    course = _course([r.sciatica(days=14), r.procedure("410160006", days=7),
+                      r.condition("M96.1")], knowledge)
+    assert dispose((), course, ClinicalConfig()) == ("mri", "disposition/mri-prior-surgery")

@@ -144,6 +144,9 @@ def test_the_reasons_clinicians_read(knowledge: Knowledge) -> None:
     assert reason([r.sciatica(days=20)]) == (
         "No red flag, and symptoms for 3 weeks, under 6: imaging does not change early "
         "management.")
+    assert reason([r.sciatica(days=42)]) == (
+        "No red flag, and no conservative care is documented: imaging does not change early "
+        "management.")
     assert reason([r.sciatica(days=70)]) == (
         "No red flag, and no conservative care is documented: imaging does not change early "
         "management.")
