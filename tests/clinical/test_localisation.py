@@ -307,3 +307,13 @@ def test_weak_evidence_on_both_legs_is_bilateral_too(knowledge: Knowledge) -> No
                      _abnormal("reflex-medial-hamstring", "right")], knowledge)
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L5", "bilateral", 0.3333)
+
+
+def test_the_fallback_side_is_scored_on_its_own_leg(knowledge: Knowledge) -> None:
+    # S1 has only unsided evidence (3 on each leg); the left leg also has L5 1. With the
+    # radicular diagnosis on the right, S1 right is scored on the right leg's evidence alone.
+    record = [_abnormal("reflex-achilles", None), _abnormal("sensation-dorsum-foot", "left")]
+    loc = _localise(record, knowledge, fallback="right")
+    assert loc is not None
+    assert (loc.root, loc.side, loc.confidence) == ("S1", "right", 0.6)
+    assert loc.candidates == _candidates(("S1", "left", 0.45), ("L5", "left", 0.0833))
