@@ -172,3 +172,17 @@ def test_months_before(moment: tuple[int, int, int], months: int,
 
     start = datetime(*moment, 9, 30, tzinfo=UTC)
     assert months_before(start, months) == datetime(*expected, 9, 30, tzinfo=UTC)
+
+
+def test_radicular_exam_reads_the_legs_in_a_fixed_order(knowledge: Knowledge) -> None:
+    # Both legs positive with a deficit each: the left is cited, whatever the record's order.
+    right_sign = r.exam("straight-leg-raise", True, side="right")
+    left_sign = r.exam("straight-leg-raise", True, side="left")
+    right_deficit = r.exam("reflex-achilles", 0, side="right")
+    left_deficit = r.exam("reflex-achilles", 0, side="left")
+    course = _course([right_sign, left_sign, right_deficit, left_deficit], knowledge)
+    assert [e.reference for e in course.radicular_evidence] == _refs(left_sign, left_deficit)
+    # An unsided and a sided test together: the unsided one first, matching every deficit.
+    unsided = r.exam("straight-leg-raise", True, days=1)
+    course = _course([left_sign, unsided, right_deficit], knowledge)
+    assert [e.reference for e in course.radicular_evidence] == _refs(unsided, right_deficit)

@@ -294,3 +294,27 @@ def test_new_since_the_mri_means_dated_after_it(knowledge: Knowledge) -> None:
     (flag,) = _report([r.sciatica(days=60), undated, r.condition("C61", days=400)],
                       knowledge).flags
     assert flag.new_since_prior_mri
+
+
+def test_multilevel_looks_past_the_same_muscle_on_both_legs(knowledge: Knowledge) -> None:
+    hip_left, hip_right = (r.exam("strength-hip-flexion", 4, side="left"),
+                           r.exam("strength-hip-flexion", 4, side="right"))
+    plantar = r.exam("strength-ankle-plantarflexion", 4, side="left")
+    report = _report([r.sciatica(), hip_left, hip_right, plantar], knowledge)
+    (flag,) = [f for f in report.flags if f.id == "multilevel-motor-deficit"]
+    assert [e.reference for e in flag.evidence] == [_ref(hip_left), _ref(plantar),
+                                                    _ref(hip_right)]
+    # The same muscle on both legs alone is bilateral, not multilevel.
+    assert "multilevel-motor-deficit/non-adjacent-roots" not in _rules(
+        [r.sciatica(), hip_left, hip_right], knowledge)
+
+
+def test_age_is_a_weak_flag_from_51_to_69_and_a_red_flag_from_70(knowledge: Knowledge) -> None:
+    def answer(years: int, days: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        report = _report([r.patient(r.birth_years_ago(years, days)), r.sciatica()], knowledge)
+        return report.weak_flags, report.rules
+
+    assert answer(50) == ((), ())
+    assert answer(51) == (("age-over-50",), ())
+    assert answer(70, days=1) == (("age-over-50",), ())  # 69 until tomorrow
+    assert answer(70) == ((), ("fracture/age",))
