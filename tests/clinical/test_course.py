@@ -133,6 +133,7 @@ def test_duration_needs_back_pain_and_is_never_negative(knowledge: Knowledge) ->
 def test_recent_mri_choice(knowledge: Knowledge) -> None:
     older, newer = r.procedure("72148", r.CPT, days=200), r.procedure("72148", r.CPT, days=100)
     assert _course([newer, older], knowledge).recent_mri.reference == _refs(newer)[0]  # type: ignore[union-attr]
+    assert _course([older, newer], knowledge).recent_mri.reference == _refs(newer)[0]  # type: ignore[union-attr]
     undated = r.procedure("72148", r.CPT, days=None)
     assert _course([undated], knowledge).recent_mri.reference == _refs(undated)[0]  # type: ignore[union-attr]
     # A dated MRI in the window is preferred to an undated one; an old one leaves the undated.

@@ -577,7 +577,10 @@ def test_references_and_record_order(knowledge: Knowledge) -> None:
     anonymous = r.exam("babinski", True)
     del anonymous["id"]
     named = r.exam("clonus", True)
-    found = read_findings([anonymous, "junk", named], knowledge)
+    empty_id = {**r.exam("babinski", True), "id": ""}
+    numeric_id = {**r.exam("babinski", True), "id": 7}
+    found = read_findings([anonymous, "junk", named, empty_id, numeric_id], knowledge)
     assert [(f.reference, f.order) for f in found] == [
-        ("Observation", 0), (f"Observation/{named['id']}", 2)]
+        ("Observation", 0), (f"Observation/{named['id']}", 2), ("Observation", 3),
+        ("Observation", 4)]
     assert read_findings({"resourceType": "Bundle"}, knowledge) == ()  # type: ignore[arg-type]
