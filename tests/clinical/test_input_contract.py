@@ -584,3 +584,44 @@ def test_references_and_record_order(knowledge: Knowledge) -> None:
         ("Observation", 0), (f"Observation/{named['id']}", 2), ("Observation", 3),
         ("Observation", 4)]
     assert read_findings({"resourceType": "Bundle"}, knowledge) == ()  # type: ignore[arg-type]
+
+
+def test_conflicting_clinical_status_codings_read_as_current(knowledge: Knowledge) -> None:
+    # Safety first: a status coded both as history and as current is current.
+    for current in ("active", "recurrence", "relapse"):
+        cond = r.condition("C61")
+        cond["clinicalStatus"] = {"coding": [{"code": "resolved"}, {"code": current}]}
+        assert _one(cond, knowledge).current, current
+
+
+def test_a_condition_is_cited_in_its_own_words(knowledge: Knowledge) -> None:
+    cond = r.condition("M54.16", days=14)
+    cond["code"]["text"] = "Sciatica, left leg"
+    assert describe(_one(cond, knowledge)) == "Sciatica, left leg, since 6 Nov 2026"
+    cond["code"] = {"coding": [{"system": r.ICD, "code": "M54.16", "display": "Radiculopathy"}]}
+    assert describe(_one(cond, knowledge)) == "Radiculopathy, since 6 Nov 2026"
+
+
+def test_malformed_codings_are_skipped_not_raised(knowledge: Knowledge) -> None:
+    cond = r.condition("M54.16")
+    cond["verificationStatus"] = {"coding": ["refuted", {"system": "x"}, {"code": 7},
+                                             {"code": "confirmed"}]}
+    cond["clinicalStatus"] = {"coding": [None, {"code": ["resolved"]}]}
+    finding = _one(cond, knowledge)
+    assert (finding.concept, finding.current) == ("radicular-syndrome", True)
+
+
+def test_any_mapping_reads_like_a_dict(knowledge: Knowledge) -> None:
+    from types import MappingProxyType
+
+    def frozen(value: Any) -> Any:
+        if isinstance(value, dict):
+            return MappingProxyType({k: frozen(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return [frozen(v) for v in value]
+        return value
+
+    record = [r.condition("M54.32"), r.exam("reflex-achilles", 0, side="left"),
+              r.temperature(101.3, "[degF]"), r.procedure("72148", r.CPT)]
+    assert read_findings([frozen(x) for x in record], knowledge) == read_findings(record,
+                                                                                  knowledge)
