@@ -16,6 +16,8 @@ It prints killed / survived per module and every survivor by a stable id. Surviv
 the equivalents file (``tests/mutation/equivalents.md``, one id in backticks per line) count as
 equivalent; the score is killed / (mutants - equivalent), and a survivor not listed there makes
 the exit status 1. Results also go to bench/results/table-mutation.json.
+
+    .venv/bin/python bench/table_mutation.py --score   # mutmut's run and this one, per module
 """
 
 from __future__ import annotations
@@ -356,13 +358,59 @@ def report(selected: list[Mutant], outcome: dict[str, str], equivalent: set[str]
     return 1 if unexplained else 0
 
 
+# mutmut's exit codes (mutmut/stats.py): a test failed, crashed or ran out of time = killed.
+_MUTMUT_KILLED = frozenset({1, 3, 24, -24, 36, 152, 255, -9, -11})
+_MUTMUT_SURVIVED = frozenset({0, 5, 33})  # survived, or no test reaches it
+
+
+def score(mutants_dir: Path, equivalent: set[str]) -> int:
+    """Per module: mutmut's verdicts (mutants/) and this script's (bench/results), together."""
+    counts: dict[str, Counter[str]] = {}
+    unexplained: list[str] = []
+    for meta in sorted((mutants_dir / CLINICAL).glob("*.py.meta")):
+        module = meta.name.removesuffix(".py.meta")
+        verdicts = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        for name, code in verdicts.items():
+            state = ("killed" if code in _MUTMUT_KILLED else "unchecked" if code is None
+                     else "survived" if code in _MUTMUT_SURVIVED else "suspicious")
+            if state == "survived" and name in equivalent:
+                state = "equivalent"
+            elif state in ("survived", "suspicious"):
+                unexplained.append(name)
+            counts.setdefault(module, Counter())[state] += 1
+    if RESULTS.exists():
+        for row in json.loads(RESULTS.read_text(encoding="utf-8"))["mutants"]:
+            state = "killed" if row["outcome"] in ("killed", "timeout") else row["outcome"]
+            if state == "survived" and row["id"] in equivalent:
+                state = "equivalent"
+            elif state == "survived":
+                unexplained.append(row["id"])
+            counts.setdefault(row["module"], Counter())[state] += 1
+    print(f"{'module':14} {'mutants':>7} {'killed':>6} {'equiv':>5} {'survived':>8} "
+          f"{'unchecked':>9} {'score':>7}")
+    for module, c in sorted(counts.items()):
+        total = sum(c.values())
+        relevant = c["killed"] + c["survived"] + c["suspicious"]
+        shown = f"{100 * c['killed'] / relevant:.1f} %" if relevant else "-"
+        print(f"{module:14} {total:7} {c['killed']:6} {c['equivalent']:5} "
+              f"{c['survived'] + c['suspicious']:8} {c['unchecked']:9} {shown:>7}")
+    for name in unexplained:
+        print(f"SURVIVED `{name}`")
+    return 1 if unexplained else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--module", help="only this module of cds_service/clinical, e.g. exam")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--match", help="only mutants whose id contains this text")
+    parser.add_argument("--score", action="store_true",
+                        help="print the score per module of mutmut's run and this script's last")
     args = parser.parse_args()
+
+    if args.score:
+        sys.exit(score(ROOT / "mutants", equivalent_ids()))
 
     selected = mutants(args.module)
     if args.match:

@@ -317,3 +317,13 @@ def test_the_fallback_side_is_scored_on_its_own_leg(knowledge: Knowledge) -> Non
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("S1", "right", 0.6)
     assert loc.candidates == _candidates(("S1", "left", 0.45), ("L5", "left", 0.0833))
+
+
+def test_an_exact_tie_between_the_legs_that_is_not_bilateral(knowledge: Knowledge) -> None:
+    # S1 4 on each leg, but the left's includes a crossed SLR, which never makes a root
+    # bilateral: 3 / 4 < 0.8. Rules §1.2 name no side for this tie; today Radix answers the
+    # right leg. This pins that answer so that changing it is a decision (open question).
+    record = [_abnormal("reflex-achilles", "left"), _abnormal("crossed-straight-leg-raise"),
+              _abnormal("reflex-achilles", "right"), _abnormal("sensation-lateral-foot", "right")]
+    loc = _localise(record, knowledge)
+    assert loc is not None and (loc.root, loc.side) == ("S1", "right")
