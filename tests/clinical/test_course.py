@@ -187,3 +187,8 @@ def test_radicular_exam_reads_the_legs_in_a_fixed_order(knowledge: Knowledge) ->
     unsided = r.exam("straight-leg-raise", True, days=1)
     course = _course([left_sign, unsided, right_deficit], knowledge)
     assert [e.reference for e in course.radicular_evidence] == _refs(unsided, right_deficit)
+
+
+def test_a_stenosis_dates_the_symptoms(knowledge: Knowledge) -> None:
+    course = _course([r.condition("M48.062", days=70)], knowledge)
+    assert (course.radicular, course.symptom_weeks) == (True, 10.0)

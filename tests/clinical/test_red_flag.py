@@ -318,3 +318,17 @@ def test_age_is_a_weak_flag_from_51_to_69_and_a_red_flag_from_70(knowledge: Know
     assert answer(51) == (("age-over-50",), ())
     assert answer(70, days=1) == (("age-over-50",), ())  # 69 until tomorrow
     assert answer(70) == ((), ("fracture/age",))
+
+
+def test_multilevel_reads_every_primary_root(knowledge: Knowledge) -> None:
+    # Hip flexion (L2) with knee extension (L3, L4): adjacent through L3, not multilevel.
+    rule = "multilevel-motor-deficit/non-adjacent-roots"
+    hip = r.exam("strength-hip-flexion", 4, side="left")
+    assert rule not in _rules([r.sciatica(), hip,
+                               r.exam("strength-knee-extension", 4, side="left")], knowledge)
+    # Knee extension (L3, L4) with ankle eversion (L5, S1): adjacent through L4 and L5.
+    assert rule not in _rules([r.sciatica(), r.exam("strength-knee-extension", 4, side="left"),
+                               r.exam("strength-ankle-eversion", 4, side="left")], knowledge)
+    # Hip flexion with ankle inversion (L5): two steps apart.
+    assert rule in _rules([r.sciatica(), hip, r.exam("strength-ankle-inversion", 4,
+                                                     side="right")], knowledge)
