@@ -554,6 +554,10 @@ def test_evidence_lines(knowledge: Knowledge) -> None:
     assert line(r.exam("post-void-residual", (0.35, "L"))) == (
         "Post-void residual 350 mL, 20 Nov 2026")
     assert line(r.temperature(101.3, "[degF]", days=0)) == "Body temperature 38.5 °C, 20 Nov 2026"
+    # LOINC's long name is no clinical wording: the exam's own name is used.
+    loinc = r.temperature(38.5, days=0)
+    loinc["code"]["coding"][0]["display"] = "Body temperature:Temp:Pt:^Patient:Qn"
+    assert line(loinc) == "Body temperature 38.5 °C, 20 Nov 2026"
     assert line(r.exam("babinski", True)) == "Babinski (extensor plantar) positive, 20 Nov 2026"
     assert line(r.exam("clonus", False)) == "Clonus negative, 20 Nov 2026"
     assert line(r.exam("clonus", None)) == "Clonus, 20 Nov 2026"
