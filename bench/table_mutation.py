@@ -17,6 +17,8 @@ the equivalents file (``tests/mutation/equivalents.md``, one id in backticks per
 equivalent; the score is killed / (mutants - equivalent), and a survivor not listed there makes
 the exit status 1. Results also go to bench/results/table-mutation.json.
 
+    .venv/bin/python bench/table_mutation.py --survivors   # again, only the last survivors
+    .venv/bin/python bench/table_mutation.py --reset-mutmut-survivors   # before `mutmut run`
     .venv/bin/python bench/table_mutation.py --score   # mutmut's run and this one, per module
 """
 
@@ -54,7 +56,9 @@ _DATA_CALLS = frozenset({"frozenset", "set", "tuple", "dict", "fromkeys", "Mappi
                          "timedelta"})
 # Class bodies holding rule data: the thresholds' defaults.
 _CLASS_TABLES = frozenset({"ClinicalConfig"})
-_PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", *TESTS]
+_PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts="]
+# Slow property-based and knowledge-base tests last: a mutant is usually killed before them.
+_SLOW_LAST = ("_properties.py", "test_knowledge.py")
 
 Step = tuple[str, int | None]  # (field, index) from a statement down to a node
 
@@ -261,10 +265,15 @@ def _fork_tests(workspace: Path) -> int:
         os.dup2(devnull, 2)
         import pytest
 
-        code = int(pytest.main(_PYTEST_ARGS))
+        code = int(pytest.main([*_PYTEST_ARGS, *_test_files()]))
     except BaseException:  # whatever happens, the child must not return into the loop
         code = 3
     os._exit(code)
+
+
+def _test_files() -> list[str]:
+    files = sorted(str(f) for folder in TESTS for f in Path(folder).glob("test_*.py"))
+    return sorted(files, key=lambda f: f.endswith(_SLOW_LAST))
 
 
 def run(selected: list[Mutant], workers: int) -> tuple[dict[str, str], float]:
@@ -399,22 +408,50 @@ def score(mutants_dir: Path, equivalent: set[str]) -> int:
     return 1 if unexplained else 0
 
 
+def reset_mutmut_survivors(mutants_dir: Path) -> int:
+    """Mark mutmut's survivors unchecked, so that the next ``mutmut run`` tests them again.
+
+    mutmut keeps its verdicts while a function's code is unchanged, new tests or not.
+    """
+    count = 0
+    for meta in (mutants_dir / CLINICAL).glob("*.py.meta"):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        verdicts = data["exit_code_by_key"]
+        for name, code in verdicts.items():
+            if code in _MUTMUT_SURVIVED:
+                verdicts[name] = None
+                count += 1
+        meta.write_text(json.dumps(data), encoding="utf-8")
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--module", help="only this module of cds_service/clinical, e.g. exam")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--match", help="only mutants whose id contains this text")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the last run's survivors (after adding tests)")
+    parser.add_argument("--reset-mutmut-survivors", action="store_true",
+                        help="make the next `mutmut run` test mutmut's survivors again")
     parser.add_argument("--score", action="store_true",
                         help="print the score per module of mutmut's run and this script's last")
     args = parser.parse_args()
 
+    if args.reset_mutmut_survivors:
+        print(f"{reset_mutmut_survivors(ROOT / 'mutants')} survivors to test again")
+        return
     if args.score:
         sys.exit(score(ROOT / "mutants", equivalent_ids()))
 
     selected = mutants(args.module)
     if args.match:
         selected = [m for m in selected if args.match in m.id]
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if args.survivors else None
+    if previous is not None:
+        survived = {row["id"] for row in previous["mutants"] if row["outcome"] == "survived"}
+        selected = [m for m in selected if m.id in survived]
     if args.list:
         for mutant in selected:
             print(f"{CLINICAL / mutant.module}.py:{mutant.line} `{mutant.id}`")
@@ -424,9 +461,15 @@ def main() -> None:
     outcome, baseline = run(selected, max(1, args.workers))
     took = time.monotonic() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{**asdict(m), "outcome": outcome[m.id]} for m in selected]
+    if previous is not None:  # the full run's verdicts, with the survivors' new ones
+        rows = [{**row, "outcome": outcome.get(row["id"], row["outcome"])}
+                for row in previous["mutants"]]
+        outcome = {row["id"]: row["outcome"] for row in rows}
+        selected = [m for m in mutants() if m.id in outcome]
+        took, baseline = previous["seconds"], previous["baseline_seconds"]
     RESULTS.write_text(json.dumps(
-        {"seconds": round(took), "baseline_seconds": round(baseline),
-         "mutants": [{**asdict(m), "outcome": outcome[m.id]} for m in selected]},
+        {"seconds": round(took), "baseline_seconds": round(baseline), "mutants": rows},
         indent=1), encoding="utf-8")
     status = report(selected, outcome, equivalent_ids())
     print(f"\n{len(selected)} table mutants in {took / 60:.1f} min")
