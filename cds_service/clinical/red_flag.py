@@ -186,7 +186,11 @@ def _motor(chart: Chart, exam: Exam, config: ClinicalConfig) -> Iterator[_Trigge
 
 
 def _progressive(chart: Chart) -> tuple[Finding, ...]:
-    """A muscle that lost >= 1 MRC grade between its two most recent dated observations."""
+    """A muscle that lost >= 1 MRC grade between its two most recent dated exams.
+
+    Grades recorded at the same instant are one exam, read at its most abnormal grade as the
+    chart reads the current state: a duplicate entry must neither fake a drop nor hide one.
+    """
     found: list[Finding] = []
     for muscle in STRENGTH:
         series: dict[str | None, list[Finding]] = {}
@@ -195,12 +199,14 @@ def _progressive(chart: Chart) -> tuple[Finding, ...]:
                 for side in sides_of(f.side):
                     series.setdefault(side, []).append(f)
         for observations in series.values():
+            # Oldest first; within an instant the most abnormal grade last.
             ordered = sorted(observations, key=lambda f: (f.when, -(f.grade or 0)))
-            if len(ordered) < 2:
+            latest = ordered[-1]
+            earlier = [f for f in ordered if f.when != latest.when]
+            if not earlier:
                 continue
-            before, latest = ordered[-2], ordered[-1]
-            lost = (before.grade or 0) - (latest.grade or 0)
-            if latest.when != before.when and lost >= 1:
+            before = earlier[-1]
+            if (before.grade or 0) - (latest.grade or 0) >= 1:
                 found.extend((before, latest))
     return tuple(dict.fromkeys(found))
 

@@ -75,3 +75,76 @@ def test_bilateral_radicular_findings_are_present(knowledge: Knowledge) -> None:
 def test_an_observation_without_a_value_documents_nothing(knowledge: Knowledge) -> None:
     result = _screen([r.exam("anal-tone", None)], knowledge)
     assert "anal-tone" in result.unknown
+
+
+def test_each_item_answered_absent_by_its_own_record(knowledge: Knowledge) -> None:
+    # Rules §1.9: each screening question and the record that answers it "no".
+    answers = {
+        "urinary-retention": r.observed("267064002", value=False),
+        "urinary-incontinence": r.observed("R32", r.ICD, value=False),
+        "faecal-incontinence": r.observed("72042002", value="2667000"),
+        "saddle-anaesthesia": r.observed("saddle-anaesthesia", r.RADIX, value=False),
+        "sexual-dysfunction": r.observed("56925008", value=False),
+        "anal-tone": r.exam("anal-tone", "normal"),
+    }
+    for item, record in answers.items():
+        result = _screen([r.sciatica(side="left"), record], knowledge)
+        assert (result.present, result.absent) == ((), (item,)), item
+    # Examination answers too: saddle sensation, a post-void residual under the threshold.
+    assert _screen([r.exam("sensation-saddle", "normal")], knowledge).absent == (
+        "saddle-anaesthesia",)
+    assert _screen([r.exam("post-void-residual", (50, "mL"))], knowledge).absent == (
+        "urinary-retention",)
+
+
+def test_each_item_present_by_its_own_record(knowledge: Knowledge) -> None:
+    answers = {
+        "urinary-retention": r.exam("post-void-residual", (0.2, "L")),
+        "urinary-incontinence": r.condition("R32", days=900),
+        "faecal-incontinence": r.observed("72042002"),
+        "saddle-anaesthesia": r.exam("sensation-saddle", "absent"),
+        "sexual-dysfunction": r.condition("56925008", r.SCT),
+        "anal-tone": r.exam("anal-tone", "reduced"),
+        "bilateral-symptoms": r.exam("strength-hip-flexion", 4, side="bilateral"),
+    }
+    for item, record in answers.items():
+        result = _screen([r.low_back_pain(), record], knowledge)
+        assert result.present == (item,), item
+        assert item not in result.absent and item not in result.unknown
+    # Present whatever the back pain: the screen reports the record, the flags decide.
+    assert _screen([r.condition("R33.9", days=2)], knowledge).present == ("urinary-retention",)
+
+
+def test_the_items_keep_their_order(knowledge: Knowledge) -> None:
+    record = [r.exam("anal-tone", "absent"), r.observed("267064002"),
+              r.exam("sensation-saddle", "reduced"), r.condition("R32")]
+    assert _screen(record, knowledge).present == (
+        "urinary-retention", "urinary-incontinence", "saddle-anaesthesia", "anal-tone")
+
+
+def test_both_legs_examined_by_one_key_muscle_or_bilateral_pain(knowledge: Knowledge) -> None:
+    strength = [r.exam("strength-ankle-eversion", 5, side="left"),
+                r.exam("strength-ankle-eversion", 5, side="right")]
+    assert "bilateral-symptoms" in _screen(strength, knowledge).absent
+    # Two different muscles, one per leg, are not the same test on each side.
+    mixed = [r.exam("strength-ankle-eversion", 5, side="left"),
+             r.exam("strength-hip-flexion", 5, side="right")]
+    assert "bilateral-symptoms" in _screen(mixed, knowledge).unknown
+    slr_both = [r.exam("straight-leg-raise", False, side="bilateral")]
+    assert "bilateral-symptoms" in _screen(slr_both, knowledge).absent
+    # Radicular pain recorded as bilateral answers the question (present); stenosis on both
+    # legs is documented but never the feature.
+    stenosis = [r.condition("M48.062", side="bilateral")]
+    assert "bilateral-symptoms" in _screen(stenosis, knowledge).unknown
+    both_pain = [r.condition("M54.16", side="bilateral")]
+    assert "bilateral-symptoms" in _screen(both_pain, knowledge).present
+
+
+def test_bilateral_stenosis_radiculopathy_answers_no(knowledge: Knowledge) -> None:
+    # A Condition coded both as radiculopathy and as stenosis, on both legs: the legs are
+    # documented, but stenosis is never the cauda-equina feature (rules §2), so the answer is
+    # "absent", not "unknown" and not "present".
+    both = r.condition("M54.16", side="bilateral")
+    both["code"]["coding"].append({"system": r.ICD, "code": "M48.062"})
+    result = _screen([both], knowledge)
+    assert "bilateral-symptoms" in result.absent

@@ -45,3 +45,37 @@ def test_empty_and_non_list_input(knowledge: Knowledge) -> None:
     assert evaluation.assessment.disposition == "none"
     assert evaluate(None, None, hook="order-sign", now=now,  # type: ignore[arg-type]
                     knowledge=knowledge).order_ratings == ()
+
+
+def test_the_course_reaches_the_assessment(knowledge: Knowledge) -> None:
+    mri = r.procedure("72148", r.CPT, days=60)
+    record = [r.patient("1950-06-01"), r.sciatica(days=70), r.procedure("410160006", days=56),
+              mri, r.condition("M96.1", clinical="resolved"), r.condition("R63.4"),
+              r.condition("R32", days=400)]
+    a = evaluate(record, [], hook="patient-view", now=r.NOW, knowledge=knowledge).assessment
+    assert (a.radicular, a.back_pain, a.prior_lumbar_surgery) == (True, True, True)
+    assert a.recent_lumbar_mri == f"Procedure/{mri['id']}"
+    assert (a.symptom_weeks, a.conservative_care_weeks) == (10.0, 8.0)
+    assert (a.age_years, a.weak_flags) == (76, ("weight-loss",))
+    assert [e.text.endswith("long-standing, not counted") for e in a.not_counted] == [True]
+    assert a.disposition == "urgent-imaging"  # fracture risk from age 76
+    # Back pain alone, nothing else known.
+    b = evaluate([r.low_back_pain(days=None)], [], hook="patient-view", now=r.NOW,
+                 knowledge=knowledge).assessment
+    assert (b.radicular, b.back_pain, b.prior_lumbar_surgery, b.recent_lumbar_mri) == (
+        False, True, False, None)
+    assert (b.symptom_weeks, b.conservative_care_weeks, b.age_years) == (None, None, None)
+    assert (b.weak_flags, b.not_counted, b.unavailable_data, b.differentials) == ((), (), (), ())
+
+
+def test_the_radicular_side_guides_unsided_findings(knowledge: Knowledge) -> None:
+    findings = [r.exam("reflex-achilles", 0), r.exam("strength-ankle-plantarflexion", 4)]
+    for sciatica, side in ((r.sciatica(side="right"), "right"),
+                           (r.condition("M54.16", side="left"), "left")):
+        loc = evaluate([sciatica, *findings], [], hook="patient-view", now=r.NOW,
+                       knowledge=knowledge).assessment.localisation
+        assert loc is not None and (loc.root, loc.side) == ("S1", side)
+    # Two sided diagnoses, or an unsided one: no side, so no root.
+    for diagnoses in ([r.sciatica(side="right"), r.sciatica(side="left")], [r.sciatica()]):
+        assert evaluate([*diagnoses, *findings], [], hook="patient-view", now=r.NOW,
+                        knowledge=knowledge).assessment.localisation is None

@@ -183,3 +183,152 @@ def test_weak_flags_change_no_tier(knowledge: Knowledge) -> None:
     report = _report([r.patient("1960-01-01"), r.sciatica(), r.condition("R63.4")], knowledge)
     assert report.flags == ()
     assert report.weak_flags == ("age-over-50", "weight-loss")
+
+
+PROGRESSIVE = "progressive-motor-deficit/mrc-drop"
+TOE = "strength-great-toe-extension"
+
+
+def _drop_evidence(record: list[dict[str, Any]], knowledge: Knowledge) -> list[str] | None:
+    """References behind the progressive flag (None: no flag)."""
+    report = _report([r.sciatica(), *record], knowledge)
+    flag = next((f for f in report.flags if f.id == "progressive-motor-deficit"), None)
+    return None if flag is None else [e.reference for e in flag.evidence]
+
+
+def _ref(resource: dict[str, Any]) -> str:
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+def test_progressive_reads_the_two_latest_of_a_longer_series(knowledge: Knowledge) -> None:
+    five, five_again, four = (r.exam(TOE, 5, side="left", days=40),
+                              r.exam(TOE, 5, side="left", days=20),
+                              r.exam(TOE, 4, side="left", days=0))
+    assert _drop_evidence([five, five_again, four], knowledge) == [_ref(five_again), _ref(four)]
+    # 4, 5, 4: the latest two dropped; the first 4 is not evidence.
+    up_down = [r.exam(TOE, 4, side="left", days=40), five_again, four]
+    assert _drop_evidence(up_down, knowledge) == [_ref(five_again), _ref(four)]
+    # 5, 4, 4: weak but stable since the last exam; 5, 4, 5: recovered.
+    assert _drop_evidence([five, r.exam(TOE, 4, side="left", days=20), four], knowledge) is None
+    assert _drop_evidence([five, r.exam(TOE, 4, side="left", days=20),
+                           r.exam(TOE, 5, side="left", days=0)], knowledge) is None
+
+
+def test_progressive_at_the_bottom_of_the_scale(knowledge: Knowledge) -> None:
+    # MRC 1 -> 0 is a lost grade; 0 -> 0 is paralysis unchanged (severe, not progressive).
+    one_zero = [r.exam(TOE, 1, side="left", days=10), r.exam(TOE, 0, side="left", days=0)]
+    assert _drop_evidence(one_zero, knowledge) is not None
+    zero_zero = [r.exam(TOE, 0, side="left", days=10), r.exam(TOE, 0, side="left", days=0)]
+    assert _drop_evidence(zero_zero, knowledge) is None
+    assert "severe-motor-deficit/mrc" in _rules([r.sciatica(), *zero_zero], knowledge)
+    # A drop of several grades counts once: the flag rests on the two observations.
+    five_two = [r.exam(TOE, 5, side="left", days=10), r.exam(TOE, 2, side="left", days=0)]
+    assert _drop_evidence(five_two, knowledge) == [_ref(five_two[0]), _ref(five_two[1])]
+
+
+def test_progressive_per_side_with_one_side_examined_once(knowledge: Knowledge) -> None:
+    once_right = r.exam(TOE, 4, side="right", days=30)
+    left = [r.exam(TOE, 5, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence([once_right, *left], knowledge) == [_ref(left[0]), _ref(left[1])]
+    assert _drop_evidence([*left, once_right], knowledge) == [_ref(left[0]), _ref(left[1])]
+    # Each muscle is its own series: a drop in one muscle is found after a stable one.
+    stable = [r.exam("strength-hip-flexion", 4, side="left", days=20),
+              r.exam("strength-hip-flexion", 4, side="left", days=0)]
+    assert _drop_evidence([*stable, *left], knowledge) == [_ref(left[0]), _ref(left[1])]
+    # A bilateral exam belongs to both legs' series; an unsided one forms its own.
+    both = r.exam(TOE, 5, side="bilateral", days=20)
+    right_now = r.exam(TOE, 4, side="right", days=0)
+    assert _drop_evidence([both, right_now], knowledge) == [_ref(both), _ref(right_now)]
+    unsided = r.exam(TOE, 5, days=20)
+    assert _drop_evidence([unsided, right_now], knowledge) is None
+
+
+def test_progressive_ignores_ungraded_and_undated_strength(knowledge: Knowledge) -> None:
+    stable = [r.exam(TOE, 4, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
+    ungraded_later = r.exam(TOE, None, side="left", days=-1)
+    unreadable = {**r.exam(TOE, None, side="left", days=-2), "valueString": "weak"}
+    undated_five = r.exam(TOE, 5, side="left", days=None)
+    assert _drop_evidence([*stable, ungraded_later, unreadable, undated_five], knowledge) is None
+    # Nor do they hide a drop.
+    drop = [r.exam(TOE, 5, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence([undated_five, *drop, ungraded_later], knowledge) == [
+        _ref(drop[0]), _ref(drop[1])]
+    # A graded Observation that does not count (cancelled) is no part of the series either.
+    cancelled = r.exam(TOE, 5, side="left", days=10, status="cancelled")
+    assert _drop_evidence([r.exam(TOE, 4, side="left", days=20), cancelled, stable[1]],
+                          knowledge) is None
+
+
+def test_grades_at_the_same_instant_are_one_exam(knowledge: Knowledge) -> None:
+    same = [r.exam(TOE, 5, side="left", days=0), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence(same, knowledge) is None
+    assert _drop_evidence(list(reversed(same)), knowledge) is None
+
+
+def test_a_drop_to_a_same_instant_pair_compares_with_the_exam_before(knowledge: Knowledge) -> None:
+    # 5 ten days ago; now 5 and 4 entered at the same instant. The current grade is 4 (the more
+    # abnormal wins, as for every current finding), the exam before was 5: a lost grade.
+    before = r.exam(TOE, 5, side="left", days=10)
+    now = [r.exam(TOE, 5, side="left", days=0), r.exam(TOE, 4, side="left", days=0)]
+    assert _drop_evidence([before, *now], knowledge) == [_ref(before), _ref(now[1])]
+    assert _drop_evidence([*reversed(now), before], knowledge) == [_ref(before), _ref(now[1])]
+    one_then_zero = [r.exam(TOE, 1, side="left", days=10), r.exam(TOE, 0, side="left", days=0),
+                     r.exam(TOE, 1, side="left", days=0)]
+    assert _drop_evidence(one_then_zero, knowledge) is not None
+    # The exam before is read the same way: 5 and 4 then, 4 now, is no drop.
+    then = [r.exam(TOE, 5, side="left", days=10), r.exam(TOE, 4, side="left", days=10)]
+    assert _drop_evidence([*then, r.exam(TOE, 4, side="left", days=0)], knowledge) is None
+
+
+def test_new_since_the_mri_means_dated_after_it(knowledge: Knowledge) -> None:
+    # Rules §1.8: a fact dated at the very moment of the MRI was seen on it; one after is new.
+    mri = r.procedure("72148", r.CPT, days=30)
+    same = {**r.condition("C61", days=None), "onsetDateTime": mri["performedDateTime"]}
+    (flag,) = _report([r.sciatica(days=60), mri, same], knowledge).flags
+    assert not flag.new_since_prior_mri
+    after = r.condition("C61", days=29.9)
+    (flag,) = _report([r.sciatica(days=60), mri, after], knowledge).flags
+    assert flag.new_since_prior_mri
+    # An undated MRI is not known to be older than any fact.
+    undated = r.procedure("72148", r.CPT, days=None)
+    (flag,) = _report([r.sciatica(days=60), undated, r.condition("C61", days=400)],
+                      knowledge).flags
+    assert flag.new_since_prior_mri
+
+
+def test_multilevel_looks_past_the_same_muscle_on_both_legs(knowledge: Knowledge) -> None:
+    hip_left, hip_right = (r.exam("strength-hip-flexion", 4, side="left"),
+                           r.exam("strength-hip-flexion", 4, side="right"))
+    plantar = r.exam("strength-ankle-plantarflexion", 4, side="left")
+    report = _report([r.sciatica(), hip_left, hip_right, plantar], knowledge)
+    (flag,) = [f for f in report.flags if f.id == "multilevel-motor-deficit"]
+    assert [e.reference for e in flag.evidence] == [_ref(hip_left), _ref(plantar),
+                                                    _ref(hip_right)]
+    # The same muscle on both legs alone is bilateral, not multilevel.
+    assert "multilevel-motor-deficit/non-adjacent-roots" not in _rules(
+        [r.sciatica(), hip_left, hip_right], knowledge)
+
+
+def test_age_is_a_weak_flag_from_51_to_69_and_a_red_flag_from_70(knowledge: Knowledge) -> None:
+    def answer(years: int, days: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        report = _report([r.patient(r.birth_years_ago(years, days)), r.sciatica()], knowledge)
+        return report.weak_flags, report.rules
+
+    assert answer(50) == ((), ())
+    assert answer(51) == (("age-over-50",), ())
+    assert answer(70, days=1) == (("age-over-50",), ())  # 69 until tomorrow
+    assert answer(70) == ((), ("fracture/age",))
+
+
+def test_multilevel_reads_every_primary_root(knowledge: Knowledge) -> None:
+    # Hip flexion (L2) with knee extension (L3, L4): adjacent through L3, not multilevel.
+    rule = "multilevel-motor-deficit/non-adjacent-roots"
+    hip = r.exam("strength-hip-flexion", 4, side="left")
+    assert rule not in _rules([r.sciatica(), hip,
+                               r.exam("strength-knee-extension", 4, side="left")], knowledge)
+    # Knee extension (L3, L4) with ankle eversion (L5, S1): adjacent through L4 and L5.
+    assert rule not in _rules([r.sciatica(), r.exam("strength-knee-extension", 4, side="left"),
+                               r.exam("strength-ankle-eversion", 4, side="left")], knowledge)
+    # Hip flexion with ankle inversion (L5): two steps apart.
+    assert rule in _rules([r.sciatica(), hip, r.exam("strength-ankle-inversion", 4,
+                                                     side="right")], knowledge)
