@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cds_service.app import create_app
 from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
 from tests.auth.conftest import SigningKey, jwks_of
-from tests.cards.factory import pama
+from tests.cards.factory import pama, suggested_orders
 from tests.cds_response_rules import assert_valid_response
 from tests.live_server import serve
 
@@ -47,16 +47,6 @@ async def radix(tmp_path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(_settings(tmp_path), clock=lambda: CASES["ces-retention"].as_of)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=15) as client:
         yield client
-
-
-def _suggested_orders(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        action["resource"]
-        for card in body["cards"]
-        for suggestion in card.get("suggestions", [])
-        for action in suggestion.get("actions", [])
-        if action.get("resource", {}).get("resourceType") == "ServiceRequest"
-    ]
 
 
 # --- 1. PAMA ratings under the Argonaut guide's URLs, with their companions -----------------
@@ -95,7 +85,7 @@ async def test_every_suggested_service_request_carries_its_own_rating(radix, cas
     path, body = _call(case_id)
     answer = (await radix.post(path, json=body)).json()
     assert_valid_response(answer)
-    orders = _suggested_orders(answer)
+    orders = suggested_orders(answer)
     assert orders
     for order in orders:
         assert set(pama(order)) == {
@@ -107,7 +97,7 @@ async def test_the_stat_upgrade_is_rated_like_the_draft_it_changes(radix):
     path, body = _call("sign-ces")
     answer = (await radix.post(path, json=body)).json()
     (rating,) = answer["systemActions"]
-    (stat,) = [o for o in _suggested_orders(answer) if o.get("priority") == "stat" and "id" in o]
+    (stat,) = [o for o in suggested_orders(answer) if o.get("priority") == "stat" and "id" in o]
     assert stat["id"] == rating["resource"]["id"]
     assert pama(stat) == pama(rating["resource"])
 

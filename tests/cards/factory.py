@@ -189,3 +189,14 @@ def pama(resource: dict[str, Any]) -> dict[str, str]:
             else:
                 out[name] = extension["valueUri"]
     return out
+
+
+def suggested_orders(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ServiceRequest that a suggestion of the answer creates or updates."""
+    return [
+        action["resource"]
+        for card in body["cards"]
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion.get("actions", [])
+        if action.get("resource", {}).get("resourceType") == "ServiceRequest"
+    ]

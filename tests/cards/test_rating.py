@@ -13,6 +13,7 @@ from tests.cards.factory import (
     pama,
     rating,
     request,
+    suggested_orders,
 )
 from tests.cds_response_rules import assert_valid_response
 
@@ -68,16 +69,6 @@ def test_consult_id_is_stable_for_the_call_patient_and_order_and_differs_otherwi
     assert consult(request(hook_instance="h1", patientId="pat-2"), draft_mri("a")) != same
 
 
-def _suggested_orders(body):
-    return [
-        action["resource"]
-        for card in body["cards"]
-        for suggestion in card.get("suggestions", [])
-        for action in suggestion.get("actions", [])
-        if action.get("resource", {}).get("resourceType") == "ServiceRequest"
-    ]
-
-
 def test_every_order_a_suggestion_proposes_is_rated():
     draft = draft_mri()
     upgrade = rating(draft, "appropriate", rule="order-rating/red-flag", upgrade_to_stat=True)
@@ -98,7 +89,7 @@ def test_every_order_a_suggestion_proposes_is_rated():
     for evaluation, req in cases:
         body = render(evaluation, req, CONFIG)
         assert_valid_response(body)
-        for order in _suggested_orders(body):
+        for order in suggested_orders(body):
             extensions = pama(order)
             assert set(extensions) == {
                 "pama-rating", "pama-rating-consult-id", "pama-rating-auc-applied"
@@ -122,7 +113,7 @@ def test_the_stat_upgrade_carries_the_same_consult_id_as_the_drafts_rating():
                     order_ratings=(upgrade,))
     body = render(ev, request("order-sign", drafts=(draft,)), CONFIG)
     (system_action,) = body["systemActions"]
-    (stat,) = [o for o in _suggested_orders(body) if o.get("id") == draft["id"]]
+    (stat,) = [o for o in suggested_orders(body) if o.get("id") == draft["id"]]
     assert stat["priority"] == "stat"
     assert pama(stat) == pama(system_action["resource"])
 

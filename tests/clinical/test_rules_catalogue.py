@@ -18,8 +18,8 @@ from cds_service.cards import render
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.engine import evaluate
 from cds_service.clinical.knowledge import Knowledge
-from cds_service.clinical.red_flag import TIERS
 from cds_service.protocol.hook_request import HookRequest
+from tests.cases import expect
 from tests.cds_response_rules import assert_valid_response
 from tests.clinical import records as r
 from tests.vignette_expectations import assessments, check
@@ -78,16 +78,6 @@ class Case:
             hook_instance=str(uuid.uuid5(uuid.NAMESPACE_URL, self.id)), context=context,
             prefetch={},
         )
-
-
-def expect(disposition: str, *flags: str, **more: Any) -> dict[str, Any]:
-    """Expected answer: the disposition, exactly these red flags (every other one absent)."""
-    tiers = {TIERS[f] for f in flags}
-    tier = "emergency" if "emergency" in tiers else "urgent" if tiers else "none"
-    return {
-        "disposition": disposition, "tier": tier, "redFlags": list(flags),
-        "absentRedFlags": [f for f in TIERS if f not in flags], **more,
-    }
 
 
 def case(id: str, resources: list[dict[str, Any]], expected: dict[str, Any], **kw: Any) -> Case:
