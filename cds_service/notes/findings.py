@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from cds_service.clinical.finding import Finding
+from cds_service.clinical.finding import Finding, NoteFinding
 from cds_service.clinical.knowledge import Knowledge
 from cds_service.notes.mention import Mention
 from cds_service.notes.rules import EXAM_KINDS
@@ -43,21 +43,21 @@ def _finding(
         if not m.history_counts:
             return None
         concept = m.history_concept or m.concept
-        return Finding(concept, when=date, current=False, present=True, side=_side(m),
+        return NoteFinding(concept, when=date, current=False, present=True, side=_side(m),
                        label=_title(knowledge, concept), **common)
     if m.kind in EXAM_KINDS:
         if m.context == "negated" and m.kind == "sign":
-            return Finding(m.concept, when=date, present=False, side=_side(m), **common)
+            return NoteFinding(m.concept, when=date, present=False, side=_side(m), **common)
         if m.context != "positive":
             return None  # an uncertain or denied examination finding is not a finding
-        return Finding(m.concept, when=date, present=m.present, grade=m.grade, level=m.level,
+        return NoteFinding(m.concept, when=date, present=m.present, grade=m.grade, level=m.level,
                        side=_side(m), **common)
     if m.context == "negated":
         if m.concept == "radicular-syndrome" and m.side == "bilateral":
             # "No symptoms in both legs" answers the screen's question; it denies no sciatica.
-            return Finding("bilateral-leg-symptoms", when=date, present=False,
+            return NoteFinding("bilateral-leg-symptoms", when=date, present=False,
                            label="Symptoms in both legs", **common)
-        return Finding(m.concept, when=date, present=False, side=_side(m),
+        return NoteFinding(m.concept, when=date, present=False, side=_side(m),
                        label=_title(knowledge, m.concept), **common)
     if m.context == "uncertain" and not m.ces:
         return None
@@ -69,7 +69,7 @@ def _finding(
         label = "Radicular symptoms in both legs"
     if m.context == "uncertain":
         label += " (possible: counted, safety first)"
-    return Finding(m.concept, when=when, present=True, side=_side(m), label=label, **common)
+    return NoteFinding(m.concept, when=when, present=True, side=_side(m), label=label, **common)
 
 
 def _side(m: Mention) -> str | None:

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one row per line: the table reads like the README it becomes)
 """Note phrasings with the outcome a clinician expects: the README's table is made from these.
 
 Each row: (sentence, concept, context class, expected outcome). Outcomes: ``present`` (a current

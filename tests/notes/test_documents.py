@@ -34,7 +34,8 @@ def test_only_current_final_recent_text_notes_are_read():
         note("ok"), note("amended", doc_status="amended"), note("no-doc-status", doc_status=None),
         note("by-period", dated=False, period=True), note("html", content_type="text/html"),
         note("error", status="entered-in-error"), note("superseded", status="superseded"),
-        note("draft", doc_status="preliminary"), note("old", days=120), note("undated", dated=False),
+        note("draft", doc_status="preliminary"), note("old", days=120),
+        note("undated", dated=False),
         note("pdf", content_type="application/pdf"),
         note("charset", content_type="text/plain; charset=utf-8"),
     ]

@@ -44,7 +44,7 @@ def _flags(found) -> list:  # type: ignore[no-untyped-def]
 @given(wording=wordings, time=times, template=st.sampled_from(NEGATIONS))
 def test_a_negated_ces_sentence_never_raises_the_flag(pipeline, knowledge, wording, time,
                                                       template):
-    item, word = wording
+    _, word = wording
     assert _flags(findings(pipeline, knowledge, f"{word[:1].upper()}{word[1:]}{time}.")), word
     assert _flags(findings(pipeline, knowledge, _fill(template, word, time))) == []
 
