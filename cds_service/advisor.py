@@ -17,6 +17,7 @@ from cds_service.clinical.evaluation import Evaluation
 from cds_service.clinical.knowledge import Knowledge
 from cds_service.data.patient_record import PatientRecord, RecordGatherer
 from cds_service.errors import ServiceError
+from cds_service.notes.reader import NoteReader, NoteReading
 from cds_service.protocol.catalogue import Catalogue, ServiceDefinition
 from cds_service.protocol.hook_request import HookRequest
 from cds_service.protocol.request_parser import RequestLimits, parse_hook_request
@@ -44,6 +45,8 @@ class Advisor:
     clinical: ClinicalConfig
     clock: Clock = utc_now
     limits: RequestLimits | None = None
+    #: Reads clinical notes (DocumentReference); None: notes are not read (RADIX_NOTES_ENABLED).
+    notes: NoteReader | None = None
 
     def service(self, service_id: str) -> ServiceDefinition:
         try:
@@ -82,13 +85,31 @@ class Advisor:
         """Gather the record, evaluate it, render the cards."""
         service = self.service(request.service_id)
         record = await self.gatherer.gather(request, service)
+        now = self.clock()
+        notes = await self.read_notes(request, record, now)
         evaluation = evaluate(
             record.resources,
             request.orders_in_scope(),
             hook=request.hook,
-            now=self.clock(),
+            now=now,
             knowledge=self.knowledge,
             config=self.clinical,
             unavailable_data=record.gaps,
+            note_findings=notes.findings,
+            note_remarks=notes.remarks,
         )
         return Advice(request, record, evaluation, render(evaluation, request, self.clinical))
+
+    async def read_notes(
+        self, request: HookRequest, record: PatientRecord, now: datetime
+    ) -> NoteReading:
+        """The notes stage: findings read from the record's clinical notes (rules §6)."""
+        if self.notes is None:
+            return NoteReading()
+        token = request.fhir_authorization.access_token if request.fhir_authorization else None
+        client = self.gatherer.client
+
+        async def fetch(url: str) -> Any:
+            return await client.get(url, token)
+
+        return await self.notes.read(record.resources, now, request.fhir_server, fetch)

@@ -298,6 +298,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> dict[str, Any]:
         async with new_http_client(settings) as http:
             advisor = build_advisor(settings, http, (lambda: now) if now else _utc_now)
+            if advisor.notes is not None and b"DocumentReference" in body:
+                # A tool waits for the note reader to start, where a hook call has a deadline.
+                await asyncio.to_thread(advisor.notes.wait_ready)
             if args.service:
                 service_id = args.service
             else:

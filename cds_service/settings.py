@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     #: Threads resolving FHIR server host names; one parent domain may hold half of them.
     fhir_dns_workers: int = Field(default=8, gt=0)
 
+    # --- Clinical notes (DocumentReference text, decision-rules §6) ---------------------
+    #: Read clinical notes; false: the notes stage is off (no spaCy is ever loaded).
+    notes_enabled: bool = True
+    #: Most notes read per call, newest first; older ones are left out (and the card says so).
+    notes_max_per_call: int = Field(default=20, gt=0)
+    #: Most characters of note text read per call, all notes together.
+    notes_max_chars: int = Field(default=50_000, gt=0)
+    #: Notes older than this many days (``date``, else ``context.period.start``) are not read.
+    notes_max_age_days: int = Field(default=90, gt=0)
+    #: Note readings kept in memory (per distinct text), least recently used dropped first.
+    notes_cache_size: int = Field(default=1_024, ge=0)
+
     # --- Storage ------------------------------------------------------------------------
     #: Folder for the embedded SQLite database.
     data_dir: Path = Path("data")

@@ -13,6 +13,7 @@ Every date is relative to ``AS_OF``; ``Vignette.shifted`` moves a case to any ot
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -235,6 +236,35 @@ class Record:
             )
         else:
             resource.update(status="completed", code=code, performedDateTime=_instant(days))
+        return self._add(resource)
+
+    def note(
+        self, text: str, *, days: float = 0.03, content_type: str = "text/plain",
+        status: str = "current", doc_status: str | None = "final", by_url: bool = False,
+    ) -> Record:
+        """A clinical note (DocumentReference) as an EHR keeps it: inline, or as a Binary."""
+        data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        ident = self._next_id("doc")
+        attachment: dict[str, Any] = {"contentType": content_type, "title": "Progress note"}
+        if by_url:
+            binary = f"{ident}-bin"
+            self._add({"resourceType": "Binary", "id": binary, "contentType": content_type,
+                       "data": data})
+            attachment["url"] = f"Binary/{binary}"
+        else:
+            attachment["data"] = data
+        resource: dict[str, Any] = {
+            "resourceType": "DocumentReference", "id": ident, "status": status,
+            "type": _concept(LOINC, "11506-3", "Progress note"),
+            "category": _category(
+                "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                "clinical-note", "Clinical Note"),
+            "subject": self.subject, "date": _instant(days),
+            "author": [{"reference": f"Practitioner/{self.key}-pr"}],
+            "content": [{"attachment": attachment}],
+        }
+        if doc_status:
+            resource["docStatus"] = doc_status
         return self._add(resource)
 
     def draft(self, code: str, display: str, system: str = CPT, *,
@@ -464,11 +494,117 @@ def _mri_signed_for_cauda_equina() -> Vignette:
                expectPriorityUpgrade=True))
 
 
+def _ces_in_note() -> Vignette:
+    chart = Record("note-ces", _born(44), "male", ("Oduya", "Samuel"))
+    chart.condition("M54.41", "Lumbago with sciatica, right side", days=5)
+    chart.note(
+        "ED note\nRight sciatica for 5 days. Since last night unable to pass urine; ?saddle"
+        " numbness when wiping.\nO/E: SLR +ve R at 30 deg, -ve L. EHL 4/5 R.\nPlan: spinal on-call."
+    )
+    return chart.case(
+        "A note written today: unable to pass urine since last night and ?saddle numbness (an"
+        " uncertain cauda-equina symptom counts) -> emergency referral", "patient-view",
+        expect("emergency-referral", "cauda-equina"))
+
+
+def _negated_ces_screen_in_note() -> Vignette:
+    chart = Record("note-ces-negated", _born(39), "female", ("Laine", "Aino"))
+    chart.condition("M54.42", "Lumbago with sciatica, left side", days=12)
+    chart.note(
+        "Sciatica clinic\n12 days of left leg pain to the sole of the foot.\nCES screen: denies"
+        " saddle numbness, retention or incontinence. Bowels opened normally. No new sexual"
+        " dysfunction.\nFHx: mother had cauda equina syndrome. History of urinary retention"
+        " after childbirth in 2009.\nO/E: SLR +ve L at 50°. AJ absent L, 2+ R. Plantarflexion"
+        " 4/5 L.\nPlan: physiotherapy. Safety-netted: return at once should she notice"
+        " numbness in the saddle area or loss of bladder control."
+    )
+    return chart.case(
+        "A note that denies every cauda-equina symptom, safety-nets, and holds a family and a"
+        " remote history of them; the exam in the note -> physiotherapy, left S1, no flag",
+        "patient-view", expect("physiotherapy", root="S1", side="left"))
+
+
+def _l5_from_note_only() -> Vignette:
+    chart = Record("note-l5-right", _born(33), "male", ("Bauer", "Jonas"))
+    chart.vital_signs(visits=1)
+    chart.note(
+        "GP consultation. 4 weeks of right sciatica after moving house.\nNo saddle anaesthesia,"
+        " bladder and bowel normal. Afebrile.\nO/E: SLR +ve R at 40°, -ve L. Power: EHL 4/5 R,"
+        " hip abduction 4/5 R, otherwise 5/5. KJ and AJ 2+ and symmetrical. Reduced sensation"
+        " dorsum of the right foot."
+    )
+    return chart.case(
+        "No coded diagnosis or exam: the GP note alone gives 4 weeks of right sciatica, EHL and"
+        " hip abduction 4/5 R and a positive SLR -> physiotherapy, right L5", "patient-view",
+        expect("physiotherapy", root="L5", side="right"))
+
+
+def _html_note() -> Vignette:
+    chart = Record("note-html", _born(58), "female", ("Costa", "Lucia"))
+    chart.condition("M54.32", "Sciatica, left side", days=8)
+    chart.note(
+        "<html><head><title>Triage</title><style>li{color:red}</style></head><body>"
+        "<h2>Spinal triage</h2><script>document.write('urinary retention')</script>"
+        "<p><b>History:</b> 8 days of left sciatica.</p><ul><li>Left ankle dorsiflexion 3/5,"
+        " EHL 3/5 L.</li><li>SLR +ve L.</li><li>Saddle sensation intact; bladder &amp; bowel"
+        " function normal.</li></ul></body></html>",
+        content_type="text/html",
+    )
+    return chart.case(
+        "An HTML note: left ankle dorsiflexion 3/5 (its script, which writes 'urinary"
+        " retention', is never read) -> emergency (severe motor deficit), no cauda equina",
+        "patient-view", expect("emergency-referral", "severe-motor-deficit"))
+
+
+def _binary_note() -> Vignette:
+    chart = Record("note-binary", _born(49), "male", ("Quinn", "Ciaran"))
+    chart.physiotherapy(days=42)
+    chart.note(
+        "Spinal interface clinic\n10 weeks of left leg pain down the back of the thigh to the"
+        " lateral foot; physiotherapy for 6 weeks without change.\nDenies bladder or bowel"
+        " disturbance.\nO/E: SLR +ve L at 45°. AJ absent L, present R. Plantarflexion 4-/5 L.",
+        by_url=True,
+    )
+    return chart.case(
+        "The note's text is a Binary on the FHIR server (attachment url): 10 weeks of left leg"
+        " pain after 6 weeks of physiotherapy, AJ absent L -> MRI, left S1", "patient-view",
+        expect("mri", root="S1", side="left"))
+
+
+def _note_older_than_coded_exam() -> Vignette:
+    chart = Record("note-older", _born(46), "female", ("Varga", "Eszter"))
+    chart.condition("M54.41", "Lumbago with sciatica, right side", days=20)
+    chart.note("Right ankle dorsiflexion 2/5, EHL 3/5 R. SLR +ve R.", days=12)
+    chart.both_legs("strength-ankle-dorsiflexion", 4, 5, "right")
+    chart.both_legs("strength-great-toe-extension", 4, 5, "right")
+    return chart.case(
+        "A note 12 days ago says dorsiflexion 2/5 R; today's coded exam says 4/5: the most recent"
+        " statement wins -> physiotherapy, not severe", "patient-view",
+        expect("physiotherapy", root="L5", side="right"))
+
+
+def _notes_not_read() -> Vignette:
+    chart = Record("notes-not-read", _born(52), "male", ("Hale", "Tomas"))
+    chart.condition("M54.32", "Sciatica, left side", days=10)
+    chart.both_legs("strength-great-toe-extension", 4, 5, "left")
+    chart.both_legs("straight-leg-raise", True, False, "left")
+    chart.note("Urinary retention, catheterised.", status="entered-in-error")
+    chart.note("Left foot drop, ankle dorsiflexion 1/5 L.", doc_status="preliminary")
+    chart.note("Bilateral sciatica with faecal incontinence.", content_type="application/pdf")
+    chart.note("Right ankle dorsiflexion 2/5.", days=100)
+    return chart.case(
+        "Notes that must not be read (entered in error, preliminary, PDF, 100 days old) hold"
+        " findings that would change the answer -> physiotherapy, left L5, no flag",
+        "patient-view", expect("physiotherapy", root="L5", side="left"))
+
+
 _BUILDERS = (
     _l5_left_acute, _s1_right_after_physiotherapy, _l4_left_with_noise, _ces_urinary_retention,
     _foot_drop, _cancer_history, _osteoporosis_without_back_pain, _hypertension_only,
     _specialist_review_after_mri, _mri_selected_too_early, _mri_selected_after_physiotherapy,
     _mri_selected_after_recent_mri, _mri_signed_after_recent_mri, _mri_signed_for_cauda_equina,
+    _ces_in_note, _negated_ces_screen_in_note, _l5_from_note_only, _html_note, _binary_note,
+    _note_older_than_coded_exam, _notes_not_read,
 )
 
 

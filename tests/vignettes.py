@@ -1,10 +1,11 @@
 """Clinical cases as vignettes: the shape, date shifting, and the developers' shared set.
 
 The project's own cases (tests/cases.py) are ``Vignette``s. The developers' shared set
-(``../shared/clinical/vignettes`` beside the checkout, or the folder ``RADIX_VIGNETTES_DIR``
-names) is run in addition when it is there: a user's clone has no such folder and runs the
-project's own cases only. When ``RADIX_VIGNETTES_DIR`` is set (CI sets it), the folder must
-exist and hold cases, or collection fails: a promised set is never skipped silently.
+(``../shared/clinical/vignettes`` and, beside it, the note cases ``vignettes-notes``, or the
+folders ``RADIX_VIGNETTES_DIR`` names, separated by ``os.pathsep``) is run in addition when it is
+there: a user's clone has no such folder and runs the project's own cases only. When
+``RADIX_VIGNETTES_DIR`` is set (CI sets it), every folder it names must exist and hold cases, or
+collection fails: a promised set is never skipped silently.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-_BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "clinical" / "vignettes"
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "clinical"
+_BESIDE_CHECKOUT = (_SHARED / "vignettes", _SHARED / "vignettes-notes")
 # FHIR date (YYYY-MM-DD) and dateTime / instant with a time and a zone (Z or ±hh:mm).
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})")
@@ -72,10 +74,14 @@ def shared_vignettes() -> list[Vignette]:
     """The developers' shared cases when present (see the module docstring), else none."""
     configured = os.environ.get("RADIX_VIGNETTES_DIR", "").strip()
     if not configured:
-        return load_vignettes(_BESIDE_CHECKOUT) if _BESIDE_CHECKOUT.is_dir() else []
-    cases = load_vignettes(Path(configured)) if Path(configured).is_dir() else []
-    if not cases:
-        raise FileNotFoundError(f"RADIX_VIGNETTES_DIR={configured} holds no vignette (*.json)")
+        return [case for folder in _BESIDE_CHECKOUT if folder.is_dir()
+                for case in load_vignettes(folder)]
+    cases = []
+    for folder in (Path(f) for f in configured.split(os.pathsep) if f.strip()):
+        found = load_vignettes(folder) if folder.is_dir() else []
+        if not found:
+            raise FileNotFoundError(f"RADIX_VIGNETTES_DIR names {folder}, which holds no vignette")
+        cases.extend(found)
     return cases
 
 
@@ -157,4 +163,19 @@ def prefetch_from(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "serviceRequests": bundle("ServiceRequest"),
         "imagingStudies": bundle("ImagingStudy"),
         "diagnosticReports": bundle("DiagnosticReport"),
+        "documentReferences": bundle("DocumentReference"),
     }
+
+
+def note_reading(vignette: Vignette, knowledge: Any) -> Any:
+    """What the notes stage reads from the case's notes (Binaries from its own resources), for
+    the runners that call the engine without HTTP."""
+    from cds_service.notes.reader import NoteReader
+
+    global _READER
+    if _READER is None or _READER[0] is not knowledge:
+        _READER = (knowledge, NoteReader(knowledge))
+    return _READER[1].read_now(vignette.resources, vignette.as_of)
+
+
+_READER: tuple[Any, Any] | None = None

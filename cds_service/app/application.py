@@ -30,13 +30,14 @@ from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
 from cds_service.app.shared_rate_limiter import SharedRateLimiter
-from cds_service.clinical.knowledge import load_knowledge
+from cds_service.clinical.knowledge import Knowledge, load_knowledge
 from cds_service.data.fhir_client import FhirClient
 from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.guarded_transport import GuardedTransport
 from cds_service.data.patient_record import RecordGatherer
 from cds_service.data.resolver import BoundedResolver
 from cds_service.errors import ServiceError
+from cds_service.notes.reader import NoteReader, NoteSettings
 from cds_service.protocol.catalogue import load_catalogue
 from cds_service.protocol.request_parser import RequestLimits
 from cds_service.settings import Settings, load_settings
@@ -67,9 +68,10 @@ def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = ut
     """Everything a hook call needs but HTTP: catalogue, knowledge, FHIR access, thresholds."""
     policy = fhir_server_policy(settings)
     catalogue = load_catalogue()
+    knowledge = load_knowledge(settings.local_codes_dir, settings.clinical)
     return Advisor(
         catalogue=catalogue,
-        knowledge=load_knowledge(settings.local_codes_dir, settings.clinical),
+        knowledge=knowledge,
         gatherer=RecordGatherer(
             client=FhirClient(http, policy, settings.fhir_max_response_bytes),
             essential=catalogue.essential_prefetch,
@@ -84,7 +86,19 @@ def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = ut
             max_prefetch_resources=settings.max_prefetch_resources,
             max_draft_orders=settings.max_draft_orders,
         ),
+        notes=note_reader(settings, knowledge),
     )
+
+
+def note_reader(settings: Settings, knowledge: Knowledge) -> NoteReader | None:
+    """The notes stage (its pipeline is built by ``start``, in the background), or None."""
+    if not settings.notes_enabled:
+        return None
+    return NoteReader(knowledge, NoteSettings(
+        max_notes=settings.notes_max_per_call, max_chars=settings.notes_max_chars,
+        max_age_days=settings.notes_max_age_days, cache_size=settings.notes_cache_size,
+        deadline_seconds=settings.fhir_deadline_seconds,
+    ))
 
 
 def _warm_fhir_models() -> None:
@@ -190,6 +204,8 @@ def create_app(
                 "service and read its advice. Never run like this with real patient data."
             )
         _warm_fhir_models()
+        if runtime.advisor.notes is not None:
+            runtime.advisor.notes.start()  # the NLP pipeline, in a background thread
         await runtime.store.open()
         sampler = StoreSampler(runtime.store)
         sampler.start()

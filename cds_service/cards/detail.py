@@ -82,6 +82,7 @@ def detail(
         _differentials(assessment),
         _not_counted(assessment),
         _unavailable(assessment),
+        _section("Clinical notes", [f"- {escape(line)}" for line in assessment.note_remarks]),
         *advice,
     ]
     return "\n\n".join(block for block in blocks if block)
@@ -92,7 +93,12 @@ def _section(title: str, lines: Sequence[str]) -> str:
 
 
 def _evidence(items: Sequence[Evidence], indent: str = "") -> list[str]:
-    texts = dict.fromkeys(escape(item.text) or escape(item.reference) for item in items)
+    # A finding read from a note quotes its sentence, so the clinician can check it at a glance.
+    texts = dict.fromkeys(
+        (escape(item.text) or escape(item.reference))
+        + (f": “{escape(item.quote)}”" if item.quote else "")
+        for item in items
+    )
     return [f"{indent}- {text}" for text in texts]
 
 

@@ -51,6 +51,7 @@ _DATA = {
     "serviceRequests": "orders and referrals",
     "imagingStudies": "imaging studies",
     "diagnosticReports": "diagnostic reports",
+    "documentReferences": "clinical notes",
 }
 
 

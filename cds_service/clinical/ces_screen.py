@@ -28,7 +28,8 @@ ITEMS: Mapping[str, tuple[str, ...]] = {
     "faecal-incontinence": ("faecal-incontinence",),
     "saddle-anaesthesia": ("saddle-anaesthesia", "sensation-saddle"),
     "sexual-dysfunction": ("sexual-dysfunction",),
-    "bilateral-symptoms": (),
+    # Documented absent only by a note's "no symptoms in both legs" (or both legs examined).
+    "bilateral-symptoms": ("bilateral-leg-symptoms",),
     "anal-tone": ("anal-tone",),
 }
 

@@ -9,7 +9,13 @@ from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.evaluation import Side
-from cds_service.clinical.finding import Finding, as_utc, parse_instant, read_findings
+from cds_service.clinical.finding import (
+    Finding,
+    as_utc,
+    parse_instant,
+    read_findings,
+    stated,
+)
 from cds_service.clinical.knowledge import Knowledge
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -26,19 +32,29 @@ class Chart:
     patient: str = "Patient"  # reference of the Patient resource, for evidence
     _index: Mapping[str, tuple[Finding, ...]] | None = None
     _latest: Mapping[str, Mapping[Side | None, Finding]] | None = None
+    #: What notes state, by concept (empty for a record without notes: no cost then).
+    _noted: Mapping[str, tuple[Finding, ...]] | None = None
 
     @classmethod
-    def read(cls, record: Sequence[Any], knowledge: Knowledge, now: datetime) -> Chart:
+    def read(
+        cls, record: Sequence[Any], knowledge: Knowledge, now: datetime,
+        notes: Sequence[Finding] = (),
+    ) -> Chart:
+        """The record's findings, and ``notes``: the findings the notes stage read from text."""
         patient = _patient(record)
         birth = parse_instant(patient.get("birthDate"))
-        findings = read_findings(record, knowledge, birth)
+        findings = read_findings(record, knowledge, birth) + tuple(notes)
         index: dict[str, list[Finding]] = {}
         for finding in findings:
             index.setdefault(finding.concept, []).append(finding)
+        noted: dict[str, list[Finding]] = {}
+        for finding in notes:
+            noted.setdefault(finding.concept, []).append(finding)
         return cls(
             as_utc(now), findings, birth, _reference(patient),
             {k: tuple(v) for k, v in index.items()},
             {k: MappingProxyType(_latest(v)) for k, v in index.items()},
+            {k: tuple(v) for k, v in noted.items()},
         )
 
     def of(self, concept: str) -> tuple[Finding, ...]:
@@ -56,9 +72,17 @@ class Chart:
         return (self._latest or _NONE).get(concept, _NONE)
 
     def asserted(self, concept: str, *, history: bool = False) -> tuple[Finding, ...]:
-        """Facts that say ``concept`` is present: Conditions and current positive Observations."""
+        """Facts that say ``concept`` is present: Conditions, current positive Observations,
+        and what notes state present unless a newer statement denies it (rules §6.4)."""
         facts = list(self.conditions(concept, history=history))
-        facts.extend(f for f in self.latest(concept).values() if f.present)
+        latest = self.latest(concept)
+        facts.extend(f for f in latest.values() if f.present)
+        noted = self._noted.get(concept) if self._noted else None
+        if noted:
+            facts.extend(
+                f for f in noted
+                if f.present and (f.current or history) and _standing(f, latest)
+            )
         return tuple(dict.fromkeys(facts))
 
     def documented(self, concept: str) -> bool:
@@ -75,24 +99,53 @@ class Chart:
         return years
 
 
+_STATEMENTS = frozenset({"Observation", "DocumentReference"})
+
+
 def _latest(findings: list[Finding]) -> dict[Side | None, Finding]:
     best: dict[Side | None, Finding] = {}
     for finding in findings:
-        if finding.resource_type != "Observation" or not finding.known:
+        if finding.resource_type not in _STATEMENTS or not finding.known or not finding.current:
             continue
-        sides: tuple[Side | None, ...] = (
-            ("left", "right") if finding.side == "bilateral" else (finding.side,)
-        )
-        for side in sides:
-            if side not in best or _recency(finding) > _recency(best[side]):
+        for side in _sides(finding):
+            held = best.get(side)
+            if held is None or (
+                _recency(finding) > _recency(held)
+                if finding.resource_type == held.resource_type  # coded only: the old test
+                else _newer(finding, held)
+            ):
                 best[side] = finding
     return best
+
+
+def _sides(finding: Finding) -> tuple[Side | None, ...]:
+    return ("left", "right") if finding.side == "bilateral" else (finding.side,)
+
+
+def _newer(a: Finding, b: Finding) -> bool:
+    """Whether statement ``a`` supersedes ``b``: the most recent wins, coded or written; on
+    the same day a coded Observation beats a note (rules §6.4)."""
+    if a.resource_type != b.resource_type:
+        when_a, when_b = stated(a), stated(b)
+        if when_a is not None and when_b is not None and when_a.date() == when_b.date():
+            return a.resource_type == "Observation"
+    return _recency(a) > _recency(b)
+
+
+def _standing(finding: Finding, latest: Mapping[Side | None, Finding]) -> bool:
+    """A note's positive statement stands unless a newer one denies it on its side."""
+    for side in _sides(finding):
+        best = latest.get(side)
+        if best is not None and not best.present and _newer(best, finding):
+            return False
+    return True
 
 
 def _recency(finding: Finding) -> tuple[datetime, int, int]:
     # Dated beats undated; at the same moment the more abnormal value wins (safety first), so
     # the answer never depends on the order resources arrive in.
-    return (finding.when or _EARLIEST, _abnormality(finding), -finding.order)
+    moment = finding.noted if finding.noted is not None else finding.when
+    return (moment or _EARLIEST, _abnormality(finding), -finding.order)
 
 
 def _abnormality(finding: Finding) -> int:

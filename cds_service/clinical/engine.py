@@ -18,6 +18,7 @@ from cds_service.clinical.differential import differentials
 from cds_service.clinical.disposition import dispose
 from cds_service.clinical.evaluation import Assessment, Evaluation, Side
 from cds_service.clinical.exam import Exam
+from cds_service.clinical.finding import Finding
 from cds_service.clinical.knowledge import Knowledge
 from cds_service.clinical.localisation import localise
 from cds_service.clinical.order_rating import review_orders
@@ -35,10 +36,16 @@ def evaluate(
     knowledge: Knowledge,
     config: ClinicalConfig = _DEFAULT_CONFIG,
     unavailable_data: tuple[str, ...] = (),
+    note_findings: Sequence[Finding] = (),
+    note_remarks: Sequence[str] = (),
 ) -> Evaluation:
-    """Assess the record (rules §1-§3) and rate the imaging orders in scope (rules §4)."""
+    """Assess the record (rules §1-§3) and rate the imaging orders in scope (rules §4).
+
+    ``note_findings`` are what the notes stage read from clinical notes (rules §6): the same
+    findings coded data give, weighed by the same rules; ``note_remarks`` go to the card.
+    """
     record = record if isinstance(record, Sequence) else ()
-    chart = Chart.read(record, knowledge, now)
+    chart = Chart.read(record, knowledge, now, note_findings)
     exam = Exam(chart, config)
     course = Course.read(chart, exam, config.prior_mri_months)
     report = find_red_flags(chart, exam, course, config)
@@ -78,6 +85,7 @@ def evaluate(
         prior_lumbar_surgery=bool(course.prior_surgery),
         age_years=chart.age_years,
         unavailable_data=tuple(unavailable_data),
+        note_remarks=tuple(note_remarks),
     )
     return Evaluation(
         assessment=assessment,

@@ -36,6 +36,8 @@ class Evidence:
 
     reference: str  # "Observation/o1"
     text: str  # "Great toe extension 4/5 (left), 20 Nov 2026"
+    #: For a finding read from a clinical note: the sentence it came from (≤ 160 characters).
+    quote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class Assessment:
     age_years: int | None = None
     #: Prefetch keys that could be had neither from prefetch nor from the FHIR server.
     unavailable_data: tuple[str, ...] = ()
+    #: What the card says about the clinical notes: read, passed over, left out, not in time.
+    note_remarks: tuple[str, ...] = ()
 
     @property
     def tier(self) -> Tier | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from cds_service.clinical.evaluation import Evidence, Side
 from cds_service.clinical.knowledge import Knowledge
@@ -103,6 +103,8 @@ _EXAM_LABELS: Mapping[str, str] = {
     "clonus": "Clonus", "body-temperature": "Body temperature",
 }
 _REFLEX_WORDS = ("absent", "reduced", "normal", "brisk", "with clonus")
+# Resources whose finding states a value (present / absent) rather than asserting a problem.
+_STATEMENTS = frozenset({"Observation", "DocumentReference"})
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,10 @@ class Finding:
     side: Side | None = None
     label: str = ""  # the resource's own wording, for evidence text
     order: int = 0  # position in the record: only breaks exact ties
+    #: Only a note's finding (``NoteFinding``) has these: class defaults here, so the coded
+    #: record's findings, built on every call, cost nothing more.
+    noted: ClassVar[datetime | None] = None
+    quote: ClassVar[str | None] = None
 
     @property
     def known(self) -> bool:
@@ -133,6 +139,15 @@ class Finding:
             self.present is not None or self.grade is not None or self.level is not None
             or self.quantity is not None
         )
+
+
+@dataclass(frozen=True)
+class NoteFinding(Finding):
+    """A finding read from a clinical note (``resource_type`` DocumentReference): when the note
+    was written (``when`` may be earlier: "3 weeks of sciatica") and the sentence it came from."""
+
+    noted: datetime | None = None  # type: ignore[misc]
+    quote: str | None = None  # type: ignore[misc]
 
 
 def read_findings(
@@ -315,7 +330,12 @@ def describe(finding: Finding) -> str:
 
 
 def evidence(finding: Finding) -> Evidence:
-    return Evidence(finding.reference, describe(finding))
+    return Evidence(finding.reference, describe(finding), finding.quote)
+
+
+def stated(finding: Finding) -> datetime | None:
+    """When the statement was made: a note's date, else the finding's own time."""
+    return finding.noted if finding.noted is not None else finding.when
 
 
 def _value_text(finding: Finding) -> str:
@@ -328,7 +348,7 @@ def _value_text(finding: Finding) -> str:
     if finding.quantity is not None:
         unit = "°C" if finding.concept == "body-temperature" else "mL"
         return f" {finding.quantity:g} {unit}"
-    if finding.resource_type != "Observation" or finding.present is None:
+    if finding.resource_type not in _STATEMENTS or finding.present is None:
         return ""
     if finding.concept in SIGNS:
         return " positive" if finding.present else " negative"
@@ -336,6 +356,11 @@ def _value_text(finding: Finding) -> str:
 
 
 def _date_text(finding: Finding) -> str:
+    if finding.noted is not None:
+        note = f"note of {finding.noted.day} {finding.noted:%b %Y}"
+        if finding.when is not None and finding.when.date() != finding.noted.date():
+            return f"since {finding.when.day} {finding.when:%b %Y} ({note})"
+        return note
     if finding.when is None:
         return "undated"
     day = f"{finding.when.day} {finding.when:%b %Y}"

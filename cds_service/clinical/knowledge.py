@@ -46,7 +46,11 @@ _PREFIX_REGEX = re.compile(r"^\^((?:[A-Za-z0-9]|\\\.)+)\.\*\$?$")
 _MAPPED = frozenset({"equivalent", "equal", "wider", "subsumes"})
 _NOT_MAPPED = frozenset({"unmatched", "disjoint"})
 # Source files whose bytes are rules: any edit to them changes the knowledgeVersion.
-_RULE_DIRS = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "cards")
+_RULE_DIRS = (
+    Path(__file__).resolve().parent,
+    Path(__file__).resolve().parent.parent / "cards",
+    Path(__file__).resolve().parent.parent / "notes",
+)
 
 
 class KnowledgeError(ValueError):
@@ -147,7 +151,10 @@ def load_knowledge(
     for name, resource in local_maps.items():
         entries.extend(_parse_concept_map(name, resource, titles.keys()))
 
-    version = _version(value_sets, local_maps, config)
+    # The note-reading rules (valuesets/notes/) decide answers too: they are part of the version.
+    notes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted((valuesets_dir / "notes").glob("*.json"))}
+    version = _version(value_sets, {**local_maps, "notes": notes}, config)
     return _index(version, titles, entries)
 
 

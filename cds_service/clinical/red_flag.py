@@ -19,7 +19,7 @@ from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.course import Course
 from cds_service.clinical.evaluation import Evidence, RedFlag, Tier
 from cds_service.clinical.exam import MUSCLE_ROOTS, Deficit, Exam, sides_of
-from cds_service.clinical.finding import STRENGTH, Finding, evidence
+from cds_service.clinical.finding import STRENGTH, Finding, evidence, stated
 
 #: Flags in report order with their tier (rules §2).
 TIERS: dict[str, Tier] = {
@@ -41,6 +41,7 @@ CES_SYMPTOMS: tuple[str, ...] = (
 #: The diagnoses that are red flags on their own, with or without back pain (rules §2).
 WITHOUT_BACK_PAIN = frozenset({"cauda-equina/condition", "cord-compression/condition"})
 _ROOT_ORDER = ("L2", "L3", "L4", "L5", "S1")
+_GRADED = frozenset({"Observation", "DocumentReference"})
 
 
 @dataclass(frozen=True)
@@ -189,20 +190,21 @@ def _progressive(chart: Chart) -> tuple[Finding, ...]:
     """A muscle that lost >= 1 MRC grade between its two most recent dated exams.
 
     Grades recorded at the same instant are one exam, read at its most abnormal grade as the
-    chart reads the current state: a duplicate entry must neither fake a drop nor hide one.
+    chart reads the current state: a duplicate entry must neither fake a drop nor hide one. A
+    grade written in a note is an exam of the note's date (rules §6.4).
     """
     found: list[Finding] = []
     for muscle in STRENGTH:
         series: dict[str | None, list[Finding]] = {}
         for f in chart.of(muscle):
-            if f.resource_type == "Observation" and f.grade is not None and f.when is not None:
+            if f.resource_type in _GRADED and f.grade is not None and stated(f) is not None:
                 for side in sides_of(f.side):
                     series.setdefault(side, []).append(f)
         for observations in series.values():
             # Oldest first; within an instant the most abnormal grade last.
-            ordered = sorted(observations, key=lambda f: (f.when, -(f.grade or 0)))
+            ordered = sorted(observations, key=lambda f: (stated(f), -(f.grade or 0)))
             latest = ordered[-1]
-            earlier = [f for f in ordered if f.when != latest.when]
+            earlier = [f for f in ordered if stated(f) != stated(latest)]
             if not earlier:
                 continue
             before = earlier[-1]

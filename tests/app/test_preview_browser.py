@@ -348,3 +348,33 @@ async def test_the_page_reads_the_assessment_and_rating_shapes_that_are_coming(t
             "ServiceRequest/a": "not-appropriate",
             "ServiceRequest/b": "appropriate",
         }
+
+
+async def test_the_quoted_sentence_is_highlighted_in_the_pasted_note(tmp_path: Path):
+    """A card that quotes a note: the page shows that note with the quoted sentence marked, and
+    the HTML note's own script never runs."""
+    from tests.cases import own_case
+    from tests.vignettes import prefetch_from
+
+    case = own_case("note-html")
+    request = {"hook": case.hook, "hookInstance": "note-preview", "context": case.context,
+               "prefetch": prefetch_from(case.resources)}
+    app = create_app(Settings(data_dir=tmp_path, auth_required=False, log_level="WARNING"))
+    async with serve(app) as base_url, chromium() as browser:
+        page = await browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        await page.goto(f"{base_url}/")
+        await wait_for_answer(page, 1)
+        await page.select_option("#example", "")
+        await page.fill("#request", json.dumps(request))
+        await page.click("#evaluate")
+        await wait_for_answer(page, 2)
+        assert "Left ankle dorsiflexion 3/5" in await page.inner_text(".card-detail")
+        assert await page.is_visible("#notes")
+        marked = await page.eval_on_selector_all(
+            "#note-list mark", "ms => ms.map(m => m.textContent)"
+        )
+        assert "Left ankle dorsiflexion 3/5, EHL 3/5 L." in marked
+        assert "urinary retention" not in await page.inner_text("#note-list")  # its script
+    assert problems == []

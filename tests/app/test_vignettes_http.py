@@ -83,9 +83,7 @@ async def test_vignette_over_http(vignette: Vignette, ehr: Ehr, tmp_path):
         "hookInstance": f"{vignette.id}-instance",
         "context": copy.deepcopy(vignette.context),
     }
-    with_prefetch = {**base, "prefetch": resolved_prefetch(vignette, ehr.server.base_url)}
-    with_fallback = {
-        **base,
+    server = {
         "fhirServer": ehr.server.base_url,
         "fhirAuthorization": {
             "access_token": TOKEN,
@@ -95,6 +93,12 @@ async def test_vignette_over_http(vignette: Vignette, ehr: Ehr, tmp_path):
             "subject": "radix",
         },
     }
+    # As an EHR sends it: prefetch, and the server for what prefetch cannot carry (a note's
+    # text given by url, as a Binary).
+    with_prefetch = {
+        **base, **server, "prefetch": resolved_prefetch(vignette, ehr.server.base_url)
+    }
+    with_fallback = {**base, **server}
 
     answers = []
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=15) as client:

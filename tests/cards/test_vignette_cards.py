@@ -14,7 +14,7 @@ from cds_service.clinical.knowledge import Knowledge, load_knowledge
 from cds_service.protocol.hook_request import HookRequest
 from tests.cds_response_rules import assert_valid_response
 from tests.vignette_expectations import assessments, check, ratings
-from tests.vignettes import Vignette, every_case
+from tests.vignettes import Vignette, every_case, note_reading
 
 VIGNETTES = every_case()
 CONFIG = ClinicalConfig()
@@ -33,6 +33,7 @@ def _answer(vignette: Vignette, knowledge: Knowledge) -> dict:
         context=vignette.context,
         prefetch={},
     )
+    notes = note_reading(vignette, knowledge)
     evaluation = evaluate(
         vignette.resources,
         request.orders_in_scope(),
@@ -40,6 +41,8 @@ def _answer(vignette: Vignette, knowledge: Knowledge) -> dict:
         now=vignette.as_of,  # the clock frozen at asOf
         knowledge=knowledge,
         config=CONFIG,
+        note_findings=notes.findings,
+        note_remarks=notes.remarks,
     )
     return render(evaluation, request, CONFIG)
 

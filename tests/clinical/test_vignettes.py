@@ -10,16 +10,17 @@ from cds_service.clinical.engine import evaluate
 from cds_service.clinical.evaluation import Evaluation
 from cds_service.clinical.knowledge import Knowledge
 from tests.cases import own_cases
-from tests.vignettes import Vignette, every_case
+from tests.vignettes import Vignette, every_case, note_reading
 
 VIGNETTES = every_case()
 _TIER_RANK = {"none": 0, "urgent": 1, "emergency": 2}
 
 
 def _run(vignette: Vignette, knowledge: Knowledge) -> Evaluation:
+    notes = note_reading(vignette, knowledge)  # the notes stage, as the service runs it
     return evaluate(
         vignette.resources, vignette.orders_in_scope, hook=vignette.hook,
-        now=vignette.as_of, knowledge=knowledge,
+        now=vignette.as_of, knowledge=knowledge, note_findings=notes.findings,
     )
 
 

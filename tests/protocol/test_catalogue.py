@@ -39,6 +39,7 @@ def test_prefetch_fetches_what_the_rules_need():
         "ServiceRequest",
         "ImagingStudy",
         "DiagnosticReport",
+        "DocumentReference",  # clinical notes (decision-rules §6)
     }
     for service in load_catalogue().services.values():
         types = {re.split(r"[/?]", t)[0] for t in service.prefetch.values()}

@@ -430,9 +430,77 @@ function resetAnswer() {
   clear(byId("cards"));
   byId("error").hidden = true;
   byId("ratings").hidden = true;
+  byId("notes").hidden = true;
   byId("no-cards").hidden = true;
   byId("evaluated").hidden = true;
   renderNotices([]);
+}
+
+// --- notes: the pasted notes with the sentences the cards quote highlighted --------------------
+
+function quotesOf(cards) {
+  const quotes = new Set();
+  for (const card of cards) {
+    for (const match of text(card.detail).matchAll(/“([^”]+)”/g)) {
+      const quote = match[1].replace(/\\(.)/g, "$1").replace(/^…|…$/g, "").trim();
+      if (quote) quotes.add(quote);
+    }
+  }
+  return [...quotes];
+}
+
+function pastedNotes(request) {
+  const notes = [];
+  for (const value of Object.values((request && request.prefetch) || {})) {
+    for (const entry of (value && value.entry) || []) {
+      const resource = entry && entry.resource;
+      if (!resource || resource.resourceType !== "DocumentReference") continue;
+      for (const content of resource.content || []) {
+        const attachment = (content && content.attachment) || {};
+        if (!text(attachment.data)) continue;
+        let body = "";
+        try {
+          body = new TextDecoder().decode(Uint8Array.from(atob(attachment.data), (c) => c.charCodeAt(0)));
+        } catch (error) {
+          continue;
+        }
+        if (text(attachment.contentType).startsWith("text/html")) {
+          // DOMParser builds an inert document: its scripts never run, its images never load.
+          const doc = new DOMParser().parseFromString(body, "text/html");
+          for (const node of doc.querySelectorAll("script, style, template")) node.remove();
+          for (const node of doc.querySelectorAll("p, div, li, br, h1, h2, h3, h4, h5, h6, tr")) node.append(doc.createTextNode("\n"));
+          body = doc.body ? doc.body.textContent : "";
+        }
+        notes.push({ id: `DocumentReference/${text(resource.id)}`, date: text(resource.date), body: body.replace(/\s+/g, " ").trim() });
+      }
+    }
+  }
+  return notes;
+}
+
+function renderNotes(request, cards) {
+  const list = byId("note-list");
+  clear(list);
+  const quotes = quotesOf(cards);
+  for (const note of pastedNotes(request)) {
+    const spans = [];
+    for (const quote of quotes) {
+      const at = note.body.indexOf(quote);
+      if (at !== -1) spans.push([at, at + quote.length]);
+    }
+    if (!spans.length) continue;
+    spans.sort((a, b) => a[0] - b[0]);
+    const paragraph = el("p", { class: "note-text" });
+    let done = 0;
+    for (const [start, end] of spans) {
+      if (start < done) continue;
+      paragraph.append(document.createTextNode(note.body.slice(done, start)), el("mark", {}, note.body.slice(start, end)));
+      done = end;
+    }
+    paragraph.append(document.createTextNode(note.body.slice(done)));
+    list.append(el("div", { class: "note" }, el("p", { class: "note-name" }, `${note.id} ${note.date.slice(0, 10)}`), paragraph));
+  }
+  byId("notes").hidden = !list.firstChild;
 }
 
 function renderAnswer(answer) {
@@ -440,6 +508,7 @@ function renderAnswer(answer) {
   const response = answer.response || {};
   const cards = byId("cards");
   for (const card of response.cards || []) cards.append(renderCard(card));
+  renderNotes(answer.request, response.cards || []);
   byId("no-cards").hidden = (response.cards || []).length > 0;
   renderRatings(response.systemActions);
   renderPicture(answer.assessment || null);

@@ -1,0 +1,83 @@
+"""Mentions → the clinical engine's ``Finding`` records, by the context rules of §6.3.
+
+- negated: documented absent (``present=False``): fills the cauda-equina screen; for the
+  examination only a sign ("no foot drop", "SLR -ve") is recorded absent; a denied graded
+  finding ("sensation not tested") is left unknown;
+- hypothetical (safety-netting, plans) and family history: ignored;
+- historical: counts only where history counts (prior surgery, cancer history, drug use);
+- uncertain: a cauda-equina item counts as present (safety first); anything else is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from cds_service.clinical.finding import Finding, NoteFinding
+from cds_service.clinical.knowledge import Knowledge
+from cds_service.notes.mention import Mention
+from cds_service.notes.rules import EXAM_KINDS
+
+#: Note findings sort after the coded record; ``order`` only breaks exact ties.
+ORDER_BASE = 1_000_000
+
+
+def note_findings(
+    mentions: Iterable[Mention], reference: str, date: datetime, knowledge: Knowledge,
+    order: int = ORDER_BASE,
+) -> Iterator[Finding]:
+    for index, mention in enumerate(mentions):
+        finding = _finding(mention, reference, date, knowledge, order + index)
+        if finding is not None:
+            yield finding
+
+
+def _finding(
+    m: Mention, reference: str, date: datetime, knowledge: Knowledge, order: int
+) -> Finding | None:
+    common = {"reference": reference, "resource_type": "DocumentReference", "noted": date,
+              "quote": m.quote, "order": order}
+    if m.context in ("family", "hypothetical"):
+        return None
+    if m.context == "historical":
+        if not m.history_counts:
+            return None
+        concept = m.history_concept or m.concept
+        return NoteFinding(concept, when=date, current=False, present=True, side=_side(m),
+                       label=_title(knowledge, concept), **common)
+    if m.kind in EXAM_KINDS:
+        if m.context == "negated" and m.kind == "sign":
+            return NoteFinding(m.concept, when=date, present=False, side=_side(m), **common)
+        if m.context != "positive":
+            return None  # an uncertain or denied examination finding is not a finding
+        return NoteFinding(m.concept, when=date, present=m.present, grade=m.grade, level=m.level,
+                       side=_side(m), **common)
+    if m.context == "negated":
+        if m.concept == "radicular-syndrome" and m.side == "bilateral":
+            # "No symptoms in both legs" answers the screen's question; it denies no sciatica.
+            return NoteFinding("bilateral-leg-symptoms", when=date, present=False,
+                           label="Symptoms in both legs", **common)
+        return NoteFinding(m.concept, when=date, present=False, side=_side(m),
+                       label=_title(knowledge, m.concept), **common)
+    if m.context == "uncertain" and not m.ces:
+        return None
+    if not m.current_counts:
+        return None  # "discectomy" unqualified may be planned: only a past one counts
+    when = date - timedelta(days=m.duration_days) if m.duration_days else date
+    label = _title(knowledge, m.concept)
+    if m.concept == "radicular-syndrome" and m.side == "bilateral":
+        label = "Radicular symptoms in both legs"
+    if m.context == "uncertain":
+        label += " (possible: counted, safety first)"
+    return NoteFinding(m.concept, when=when, present=True, side=_side(m), label=label, **common)
+
+
+def _side(m: Mention) -> str | None:
+    return m.side if m.side in ("left", "right", "bilateral") else None
+
+
+def _title(knowledge: Knowledge, concept: str) -> str:
+    try:
+        return knowledge.title(concept)
+    except KeyError:
+        return concept.replace("-", " ").capitalize()
