@@ -121,8 +121,21 @@ async def _trickle(port: int, step: float) -> tuple[float, bytes]:
             answer = await asyncio.wait_for(reader.read(4096), step)
         except TimeoutError:
             continue
+    took = time.monotonic() - started
+    # The head and the body may come in two reads: read on to the declared length.
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+         if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        more = await asyncio.wait_for(reader.read(4096), 5)
+        if not more:
+            break
+        body += more
     writer.close()
-    return time.monotonic() - started, answer
+    return took, head + b"\r\n\r\n" + body
 
 
 @pytest.fixture

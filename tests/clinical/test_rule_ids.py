@@ -115,8 +115,13 @@ def _assess(record: list[dict[str, Any]], orders: list[dict[str, Any]], config: 
                     config=config).assessment
 
 
+#: Code spans shaped like a rule id that are media types, which the notes section names.
+_MEDIA_TYPES = frozenset({"text", "application", "image"})
+
+
 def test_every_documented_rule_id_has_a_case() -> None:
-    documented = set(re.findall(r"`([a-z-]+/[a-z0-9-]+)`", RULES_DOC.read_text("utf-8")))
+    spans = re.findall(r"`([a-z-]+/[a-z0-9-]+)`", RULES_DOC.read_text("utf-8"))
+    documented = {span for span in spans if span.split("/")[0] not in _MEDIA_TYPES}
     assert documented == set(CASES)
 
 
