@@ -372,12 +372,8 @@ async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
         raise RuntimeError(f"no database at {path}: check RADIX_DATA_DIR")
     # Not Store.from_settings: a report or a purge must not also start the daily retention
     # purge, which would delete by RADIX_AUDIT_RETENTION_DAYS instead of what was asked.
-    store = Store(settings.sqlalchemy_url)
-    await store.open()
-    try:
+    async with Store(settings.sqlalchemy_url) as store:
         yield store
-    finally:
-        await store.close()
 
 
 def _store_call(run: Callable[[], Any], command: str) -> Any:

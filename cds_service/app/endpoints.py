@@ -53,7 +53,6 @@ class Runtime:
     http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
     rate_limiter: ClientLimiter | None = None
-    jwks_http: httpx.AsyncClient | None = None
     #: Refused calls per peer address, counted before authentication (see ``_admit``).
     peer_gate: RateLimiter | None = None
     #: Bodies are decoded and validated in these threads, off the event loop.
