@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical import ClinicalConfig
 
 
 class Settings(BaseSettings):

@@ -30,21 +30,22 @@ from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
 from cds_service.app.shared_rate_limiter import SharedRateLimiter
-from cds_service.clinical.knowledge import Knowledge, load_knowledge
-from cds_service.data.fhir_client import FhirClient
-from cds_service.data.fhir_server_policy import FhirServerPolicy
-from cds_service.data.guarded_transport import GuardedTransport
-from cds_service.data.patient_record import RecordGatherer
-from cds_service.data.resolver import BoundedResolver
+from cds_service.clinical import Knowledge, load_knowledge
+from cds_service.data import (
+    BoundedResolver,
+    FhirClient,
+    FhirServerPolicy,
+    GuardedTransport,
+    RecordGatherer,
+)
 from cds_service.errors import ServiceError
-from cds_service.notes.reader import NoteReader, NoteSettings
-from cds_service.protocol.catalogue import load_catalogue
-from cds_service.protocol.request_parser import RequestLimits
+from cds_service.notes import NoteReader, NoteSettings
+from cds_service.protocol import RequestLimits, load_catalogue
 from cds_service.settings import Settings, load_settings
-from cds_service.store.store import Store
+from cds_service.store import Store
 
 if TYPE_CHECKING:
-    from cds_service.auth.client_authenticator import ClientAuthenticator
+    from cds_service.auth import ClientAuthenticator
 
 logger = logging.getLogger("radix.app")
 

@@ -20,7 +20,7 @@ import httpx
 
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.json_web_key import parse_jwks
-from cds_service.data.response_body import ACCEPT_IDENTITY, BodyRefused, read_bounded
+from cds_service.data import ACCEPT_IDENTITY, BodyRefused, read_bounded
 
 logger = logging.getLogger(__name__)
 
