@@ -17,8 +17,7 @@ from cds_service.app.json_response import FhirJsonResponse, JsonResponse
 from cds_service.app.rate_limiter import RateLimited, RateLimiter, peer_key
 from cds_service.errors import operation_outcome
 from cds_service.settings import Settings
-from cds_service.store.errors import StoreUnavailable
-from cds_service.store.store import Store
+from cds_service.store import Store, StoreUnavailable
 
 #: Summaries per minute for the admin token, and at once. Each one aggregates the whole audit
 #: trail in the database; a dashboard refreshing every few seconds stays well inside this.

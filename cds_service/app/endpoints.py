@@ -21,24 +21,21 @@ from cds_service.app.off_loop import off_loop, parse_threads
 from cds_service.app.rate_limiter import peer_key
 from cds_service.app.refusals import RefusalLog
 from cds_service.app.request_body import check_declared_size, read_body, require_json
-from cds_service.auth.audience import audience_url
-from cds_service.cards.response import with_legacy_system_actions
+from cds_service.auth import audience_url
+from cds_service.cards import with_legacy_system_actions
 from cds_service.errors import ServiceError, ServiceUnavailable
-from cds_service.protocol.feedback_window import OutcomeWindow
-from cds_service.protocol.request_parser import parse_feedback
-from cds_service.store.audit_record import AuditRecord
-from cds_service.store.errors import StoreUnavailable
+from cds_service.protocol import OutcomeWindow, parse_feedback
+from cds_service.store import AuditRecord, StoreUnavailable
 
 if TYPE_CHECKING:
     import httpx
 
     from cds_service.advisor import Advice, Advisor
     from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
-    from cds_service.auth.client_authenticator import ClientAuthenticator
-    from cds_service.auth.client_identity import ClientIdentity
-    from cds_service.protocol.hook_request import HookRequest
+    from cds_service.auth import ClientAuthenticator, ClientIdentity
+    from cds_service.protocol import HookRequest
     from cds_service.settings import Settings
-    from cds_service.store.store import Store
+    from cds_service.store import Store
 
 logger = logging.getLogger("radix.app")
 
@@ -53,7 +50,6 @@ class Runtime:
     http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
     rate_limiter: ClientLimiter | None = None
-    jwks_http: httpx.AsyncClient | None = None
     #: Refused calls per peer address, counted before authentication (see ``_admit``).
     peer_gate: RateLimiter | None = None
     #: Bodies are decoded and validated in these threads, off the event loop.
@@ -79,7 +75,7 @@ def _runtime(request: Request) -> Runtime:
 async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | None:
     if runtime.authenticator is None:
         return None
-    from cds_service.auth.authentication_failed import AuthenticationFailed
+    from cds_service.auth import AuthenticationFailed
 
     # aud is the URL the client was configured to call: a public base URL plus the path,
     # never the Host header a proxy or an attacker controls.

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from cds_service.cards.identity import stable_uuid
-from cds_service.clinical.evaluation import Assessment
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.clinical import Assessment
+from cds_service.protocol import HookRequest
 
 Indicator = Literal["info", "warning", "critical"]
 SelectionBehavior = Literal["at-most-one", "any"]

@@ -10,8 +10,7 @@ import re
 from collections.abc import Sequence
 
 from cds_service.cards import phrase
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Assessment, Evidence
+from cds_service.clinical import Assessment, ClinicalConfig, Evidence
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#])")
 #: A word a markdown renderer could turn into a link by itself: a URL with a scheme

@@ -19,9 +19,8 @@ from cds_service.cards.service_request import (
     with_priority,
 )
 from cds_service.cards.summary import summary
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Assessment, Evaluation, RedFlag
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.clinical import Assessment, ClinicalConfig, Evaluation, RedFlag
+from cds_service.protocol import HookRequest
 
 #: Red flags for which MRI is done without and with contrast (ACR variant 7).
 _CONTRAST_FLAGS = frozenset({"malignancy", "infection"})

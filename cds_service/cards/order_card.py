@@ -21,9 +21,8 @@ from cds_service.cards.disposition_card import (
 )
 from cds_service.cards.service_request import order_name, reason_codes
 from cds_service.cards.summary import summary
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Evaluation, OrderRating
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.clinical import ClinicalConfig, Evaluation, OrderRating
+from cds_service.protocol import HookRequest
 
 Card = dict[str, Any]
 

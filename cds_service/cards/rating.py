@@ -18,9 +18,8 @@ from typing import Any
 from cds_service.cards.guideline import ACR_LOW_BACK_PAIN, NICE_NG59
 from cds_service.cards.identity import stable_uuid
 from cds_service.cards.service_request import PamaRating, is_imaging, rated
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Evaluation, OrderRating, Rating
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.clinical import ClinicalConfig, Evaluation, OrderRating, Rating
+from cds_service.protocol import HookRequest
 
 _WORDS: dict[str, str] = {
     "appropriate": "appropriate",

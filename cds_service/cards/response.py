@@ -7,9 +7,8 @@ from typing import Any
 from cds_service.cards.disposition_card import disposition_card
 from cds_service.cards.order_card import order_cards
 from cds_service.cards.rating import rate_suggested_orders, rating_action
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Evaluation
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.clinical import ClinicalConfig, Evaluation
+from cds_service.protocol import HookRequest
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from cds_service.clinical.finding import Finding, NoteFinding
-from cds_service.clinical.knowledge import Knowledge
+from cds_service.clinical import Finding, Knowledge, NoteFinding
 from cds_service.notes.mention import Mention
 from cds_service.notes.rules import EXAM_KINDS
 
