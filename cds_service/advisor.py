@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.cards import render
+from cds_service.cards.types import CdsResponse
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.engine import evaluate
 from cds_service.clinical.evaluation import Evaluation
@@ -34,7 +35,7 @@ class Advice:
     request: HookRequest
     record: PatientRecord
     evaluation: Evaluation
-    response: dict[str, Any]
+    response: CdsResponse
 
 
 @dataclass(frozen=True)

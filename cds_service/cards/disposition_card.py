@@ -19,6 +19,7 @@ from cds_service.cards.service_request import (
     with_priority,
 )
 from cds_service.cards.summary import summary
+from cds_service.cards.types import Card, Resource, Suggestion
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Assessment, Evaluation, RedFlag
 from cds_service.protocol.hook_request import HookRequest
@@ -28,8 +29,6 @@ _CONTRAST_FLAGS = frozenset({"malignancy", "infection"})
 _MOTOR_FLAGS = frozenset(
     {"severe-motor-deficit", "progressive-motor-deficit", "multilevel-motor-deficit"}
 )
-
-Card = dict[str, Any]
 
 
 def disposition_card(
@@ -157,7 +156,7 @@ def emergency_card(evaluation: Evaluation, request: HookRequest, config: Clinica
     )
 
 
-def urgent_mri_suggestion(evaluation: Evaluation, request: HookRequest, key: str) -> dict[str, Any]:
+def urgent_mri_suggestion(evaluation: Evaluation, request: HookRequest, key: str) -> Suggestion:
     """Create an MRI (priority ``urgent``) for the urgent red flags of ``evaluation``."""
     a = evaluation.assessment
     flags = phrase.flags_of(a, "urgent") or a.red_flags
@@ -271,7 +270,7 @@ def specialist_referral(
     request: HookRequest,
     config: ClinicalConfig,
     reason_code: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Resource:
     """A routine referral to the spinal service, pointing at the existing imaging if any."""
     uk = config.practice_mode == "uk"
     text = (
@@ -352,7 +351,7 @@ def physiotherapy_referral(
     request: HookRequest,
     config: ClinicalConfig,
     reason_code: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Resource:
     """A routine physiotherapy referral; ``reason_code`` defaults to the radicular syndrome."""
     return service_request(
         PHYSIOTHERAPY_REFERRAL,

@@ -6,8 +6,6 @@ physiotherapy referral is ordered while red flags stand; otherwise the ratings a
 
 from __future__ import annotations
 
-from typing import Any
-
 from cds_service.cards import guideline, override_reason, phrase
 from cds_service.cards.card import card, create, delete, suggestion
 from cds_service.cards.detail import detail, escape
@@ -21,11 +19,10 @@ from cds_service.cards.disposition_card import (
 )
 from cds_service.cards.service_request import order_name, reason_codes
 from cds_service.cards.summary import summary
+from cds_service.cards.types import Card, Suggestion
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Evaluation, OrderRating
 from cds_service.protocol.hook_request import HookRequest
-
-Card = dict[str, Any]
 
 
 def order_cards(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> list[Card]:
@@ -114,7 +111,7 @@ def _physiotherapy_with_red_flags(
         f"**Physiotherapy is being ordered ({orders}) while {tier} red flags stand:"
         f" {first} comes first.** Physiotherapy can follow once the red flag is explained."
     ]
-    suggestions = []
+    suggestions: list[Suggestion] = []
     has_mri = any(r.imaging == "lumbar-mri" for r in evaluation.order_ratings)
     if tier == "urgent" and not has_mri:
         suggestions.append(urgent_mri_suggestion(evaluation, request, key))
