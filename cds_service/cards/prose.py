@@ -1,17 +1,17 @@
-"""The fixed text of the disposition and order cards, for a clinician to review in one place.
+"""The fixed text of the cards, for a clinician to review in one place.
 
-Each constant is one fragment a card shows: a paragraph of its ``detail`` (markdown), the
-action half of its summary, a suggestion's label, an action's description or the text of an
+Each constant is one fragment a card shows: a paragraph or a line of its ``detail`` (markdown),
+the action half of its summary, a suggestion's label, an action's description or the text of an
 order it proposes. The builders (``emergency_card``, ``disposition_card``, ``order_card``,
-``common``) only choose fragments and fill their ``{fields}`` with ``str.format``; every field is
-named here, and what fills it is plain words already (a number as people write it, an order's
-name escaped for markdown). Changing a fragment changes what clinicians read: tests/cards and
-the vignettes pin the wording, and cards never show rule ids.
+``common``, ``detail``) only choose fragments and fill their ``{fields}`` with ``str.format``;
+every field is named here, and what fills it is plain words already (a number as people write
+it, record text escaped for markdown). Changing a fragment changes what clinicians read:
+tests/cards and the vignettes pin the wording, and cards never show rule ids.
 
 Elsewhere, each in its own table: the names of red flags, screening items, differentials and
-data (``phrase``), the evidence sections of a card's detail (``detail``), card topics (``card``),
-override reasons (``override_reason``, published as a CodeSystem) and guideline links
-(``guideline``).
+data (``phrase``), card topics (``card``), override reasons (``override_reason``, published as
+a CodeSystem), guideline links (``guideline``) and the description of an order's rating
+(``rating``).
 """
 
 from __future__ import annotations
@@ -215,3 +215,57 @@ PHYSIOTHERAPY_WITH_FLAGS_LEAD: Final = (
 PHYSIOTHERAPY_WITH_FLAGS_ACTION: Final = "physiotherapy ordered, {first} comes first"
 FIRST_EMERGENCY: Final = "emergency spinal review"
 FIRST_URGENT: Final = "urgent MRI"
+
+
+# --- The evidence behind every card: the sections of its detail, after the lead ---
+
+RED_FLAGS: Final = "Red flags"
+LOCALISATION: Final = "Localisation"
+COURSE: Final = "Course"
+CES_SCREEN: Final = "Cauda equina screen"
+WEAK_FLAGS: Final = "Weak flags"
+DIFFERENTIALS: Final = "Differential diagnosis"
+NOT_COUNTED: Final = "Not counted"
+UNAVAILABLE: Final = "Data not retrieved"
+NOTES: Final = "Clinical notes"
+
+#: Fields: ``root`` (``Left L5``), ``word`` (a ``LIKELIHOOD`` key), ``meaning`` (its value).
+ROOT: Final = "- {root} root: **{word}** ({meaning})"
+#: What each likelihood word means, said once beside it.
+LIKELIHOOD: Final = {
+    "probable": "the examination points clearly to this root",
+    "possible": "the findings point to this root, but are few or shared with neighbouring roots",
+}
+DISC_LEVEL: Final = "- Disc level: {levels}"
+LESS_LIKELY: Final = "- Less likely: {roots}"
+
+#: Field: ``weeks`` (persistent_weeks).
+ONSET_UNKNOWN: Final = (
+    "- **Onset not documented**: please record when symptoms began. Until then the"
+    " duration counts as under {weeks} weeks."
+)
+SYMPTOMS_FOR: Final = "- Symptoms for {duration}"
+NO_CONSERVATIVE_CARE: Final = "- No conservative care (physiotherapy) documented"
+CONSERVATIVE_CARE_STARTED: Final = "- Conservative care started {duration} ago"
+PRIOR_SURGERY: Final = "- Prior lumbar spine surgery"
+#: Fields: ``months`` (prior_mri_months), ``mri`` (the MRI as the record names it).
+RECENT_MRI: Final = "- Lumbar MRI within the last {months} months: {mri}"
+AGE: Final = "- Age {years}"
+
+#: Field: ``items`` (screening items, joined).
+CES_PRESENT: Final = "- Present: {items}"
+CES_UNKNOWN: Final = (
+    "- **Not documented (unknown, not negative)**: {items}. Ask about and record each."
+)
+CES_ABSENT: Final = "- Looked for, not found: {items}"
+
+#: Field: ``flags`` (weak flags, joined).
+WEAK_FLAGS_NOTED: Final = "- {flags}: noted, urgency unchanged"
+#: Field: ``diagnosis``.
+CONSIDER: Final = "- Consider {diagnosis}"
+#: Field: ``data`` (kinds of record data, joined).
+NOT_RETRIEVED: Final = "- {data}: could not be retrieved; what they hold is unknown, not negative"
+PARTLY_RETRIEVED: Final = (
+    "- {data}: only partly retrieved (further pages could not be read); what the rest holds is"
+    " unknown, not negative"
+)

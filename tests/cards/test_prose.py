@@ -14,12 +14,16 @@ CARDS = Path(prose.__file__).parent
 
 
 def _fragments() -> dict[str, str]:
-    """Every fragment by name; the three of an ``OrderWording`` as ``NAME.field``."""
+    """Every fragment by name; those of an ``OrderWording`` or a table as ``NAME.key``."""
     out: dict[str, str] = {}
     for name, value in vars(prose).items():
+        if not name.isupper():
+            continue
         if isinstance(value, prose.OrderWording):
-            out |= {f"{name}.{field}": text for field, text in value._asdict().items()}
-        elif name.isupper():
+            value = value._asdict()
+        if isinstance(value, dict):
+            out |= {f"{name}.{key}": text for key, text in value.items()}
+        else:
             out[name] = value
     return out
 
