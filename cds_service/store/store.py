@@ -218,7 +218,7 @@ class Store:
             return False
         return True
 
-    async def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    async def summary(self, start: datetime | None, end: datetime | None) -> analytics.Summary:
         """Analytics of the hook calls received in [start, end); see ``store.analytics``.
 
         Raises ``StoreUnavailable`` when the database cannot be read now.
