@@ -72,8 +72,7 @@ def rate_suggested_orders(
                     # The draft in scope, changed (made stat): its own rating, its consult id.
                     rating, key = drafts[reference], reference
                 else:
-                    rating = evaluation.new_mri_rating if is_imaging(resource) else (
-                        "no-criteria-apply"
-                    )
+                    imaging = is_imaging(resource)
+                    rating = evaluation.new_mri_rating if imaging else "no-criteria-apply"
                     key = f"{suggestion['uuid']}/{index}"
                 action["resource"] = rated(resource, pama_rating(rating, request, key, config))
