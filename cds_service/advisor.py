@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cds_service.cards import render
+from cds_service.cards import CdsResponse, render
 from cds_service.clinical import ClinicalConfig, Evaluation, Knowledge, evaluate
 from cds_service.data import PatientRecord, RecordGatherer
 from cds_service.errors import ServiceError
@@ -35,7 +35,7 @@ class Advice:
     request: HookRequest
     record: PatientRecord
     evaluation: Evaluation
-    response: dict[str, Any]
+    response: CdsResponse
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from cds_service.auth import audience_url
 from cds_service.cards import with_legacy_system_actions
 from cds_service.errors import ServiceError, ServiceUnavailable
 from cds_service.protocol import OutcomeWindow, parse_feedback
-from cds_service.store import AuditRecord, StoreUnavailable
+from cds_service.store import AuditCard, AuditRating, AuditRecord, StoreUnavailable
 
 if TYPE_CHECKING:
     import httpx
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cds_service.advisor import Advice, Advisor
     from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
     from cds_service.auth import ClientAuthenticator, ClientIdentity
+    from cds_service.cards import Card
     from cds_service.protocol import HookRequest
     from cds_service.settings import Settings
     from cds_service.store import Store
@@ -299,26 +300,18 @@ def _audit_record(
     status: int,
     error_kind: str | None,
 ) -> AuditRecord:
-    cards: list[dict[str, Any]] = []
+    """The audit row of a call, from the typed advice (never from the body sent): the cards as
+    built, and the assessment, its knowledge version and the ratings from the evaluation."""
+    cards: list[AuditCard] = []
     assessment: dict[str, Any] | None = None
-    ratings: list[dict[str, Any]] = []
+    ratings: list[AuditRating] = []
+    knowledge_version: str | None = None
     if advice is not None:
-        assessment = advice.evaluation.assessment.to_extension()
-        for card in advice.response.get("cards", []):
-            cards.append(
-                {
-                    "uuid": card.get("uuid"),
-                    "summary": card.get("summary"),
-                    "indicator": card.get("indicator"),
-                    "rules": card.get("extension", {})
-                    .get("org.radix-cds.assessment", {})
-                    .get("rules", []),
-                    "suggestions": [
-                        {"uuid": s.get("uuid"), "label": s.get("label")}
-                        for s in card.get("suggestions", [])
-                    ],
-                }
-            )
+        evaluated = advice.evaluation.assessment
+        assessment = evaluated.to_extension()
+        knowledge_version = evaluated.knowledge_version
+        # Every card of a call cites the one assessment of the call, and so its rules.
+        cards = [_audit_card(card, evaluated.rules) for card in advice.response["cards"]]
         ratings = [
             {"reference": r.reference, "rating": r.rating} for r in advice.evaluation.order_ratings
         ]
@@ -334,7 +327,20 @@ def _audit_record(
         cards=cards,
         assessment=assessment,
         order_ratings=ratings,
-        knowledge_version=assessment.get("knowledgeVersion") if assessment else None,
+        knowledge_version=knowledge_version,
         status_code=status,
         error_kind=error_kind,
     )
+
+
+def _audit_card(card: Card, rules: tuple[str, ...]) -> AuditCard:
+    """What analytics needs of a card: its ids and words, the rules behind it, what it offered."""
+    return {
+        "uuid": card["uuid"],
+        "summary": card["summary"],
+        "indicator": card["indicator"],
+        "rules": list(rules),
+        "suggestions": [
+            {"uuid": s["uuid"], "label": s["label"]} for s in card.get("suggestions", [])
+        ],
+    }

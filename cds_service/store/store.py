@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cds_service.settings import Settings
 from cds_service.store import analytics
-from cds_service.store.audit_record import AuditRecord
+from cds_service.store.audit_record import AuditCard, AuditRecord
 from cds_service.store.audit_writer import CLOSE_GRACE_SECONDS, AuditWriter
 from cds_service.store.columns import fit_row
 from cds_service.store.engine import (
@@ -235,7 +235,7 @@ class Store:
             return False
         return True
 
-    async def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    async def summary(self, start: datetime | None, end: datetime | None) -> analytics.Summary:
         """Analytics of the hook calls received in [start, end); see ``store.analytics``.
 
         Raises ``StoreUnavailable`` when the database cannot be read now.
@@ -330,7 +330,7 @@ def _event_row(record: AuditRecord) -> dict[str, Any]:
     )
 
 
-def _card_row(event_id: int, card: dict[str, Any]) -> dict[str, Any]:
+def _card_row(event_id: int, card: AuditCard) -> dict[str, Any]:
     suggestions = [
         {"uuid": str(s["uuid"]), **({"label": str(s["label"])} if s.get("label") else {})}
         for s in card.get("suggestions") or ()
