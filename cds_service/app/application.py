@@ -101,20 +101,6 @@ def note_reader(settings: Settings, knowledge: Knowledge) -> NoteReader | None:
     ))
 
 
-def _warm_fhir_models() -> None:
-    """Pay fhir.resources' import and first-validation cost (~0.3 s) at start, not on a call."""
-    from fhir.resources.R4B.servicerequest import ServiceRequest
-
-    ServiceRequest.model_validate(
-        {
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "order",
-            "subject": {"reference": "Patient/warm-up"},
-        }
-    )
-
-
 def new_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -203,7 +189,6 @@ def create_app(
                 "AUTHENTICATION IS OFF (RADIX_AUTH_REQUIRED=false): any caller can use this "
                 "service and read its advice. Never run like this with real patient data."
             )
-        _warm_fhir_models()
         if runtime.advisor.notes is not None:
             runtime.advisor.notes.start()  # the NLP pipeline, in a background thread
         await runtime.store.open()
