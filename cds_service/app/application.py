@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -101,6 +103,20 @@ def note_reader(settings: Settings, knowledge: Knowledge) -> NoteReader | None:
     ))
 
 
+async def _freeze_once_notes_are_ready(notes: NoteReader) -> None:
+    """Exempt the notes pipeline from the cyclic GC too, once built, if start-up was exempted.
+
+    ``cds-service serve`` freezes what start-up loaded (``gc.freeze``) once the app is up; the
+    notes pipeline is built in the background after that, and left ≈75,000 objects for every
+    full collection to walk (tens of milliseconds, on whichever request it fell). A process
+    that froze nothing (a test, an embedding app) is left as it is: freezing is its choice.
+    """
+    with contextlib.suppress(Exception):  # a failed build is the reader's to report
+        await notes.until_ready()
+        if gc.get_freeze_count():
+            gc.freeze()
+
+
 def new_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -195,10 +211,17 @@ def create_app(
         sampler = StoreSampler(runtime.store)
         sampler.start()
         record_build_info(runtime.advisor.knowledge.version)
+        freezer = (
+            asyncio.create_task(_freeze_once_notes_are_ready(runtime.advisor.notes))
+            if runtime.advisor.notes is not None
+            else None
+        )
         # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
         try:
             yield
         finally:
+            if freezer is not None:
+                freezer.cancel()
             # Drain the audit queue before anything it needs goes away.
             await runtime.store.close()
             await sampler.stop()
