@@ -3,8 +3,7 @@
     .venv/bin/python bench/engine.py [--runs 500]
 
 Separates the cost of the rules (``evaluate``) and of rendering (``render``: card text and
-fhir.resources-validated suggestion resources) from the HTTP stack that ``patient_view.py``
-measures as a whole.
+the suggested ServiceRequests) from the HTTP stack that ``patient_view.py`` measures as a whole.
 """
 
 from __future__ import annotations

@@ -53,10 +53,6 @@ PAST_THE_FACADE: dict[tuple[str, str], str] = {
         "cds_service.cli",
         "cds_service.app.connection_limits",
     ): "uvicorn's protocol for `serve` only: importing the app must not import uvicorn",
-    (
-        "cds_service.cards.service_request",
-        "cds_service.protocol.hook_request",
-    ): "left to the change that removes this module's import-time warm-up (issue 15, item 6)",
 }
 
 

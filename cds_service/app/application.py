@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -102,18 +104,18 @@ def note_reader(settings: Settings, knowledge: Knowledge) -> NoteReader | None:
     ))
 
 
-def _warm_fhir_models() -> None:
-    """Pay fhir.resources' import and first-validation cost (~0.3 s) at start, not on a call."""
-    from fhir.resources.R4B.servicerequest import ServiceRequest
+async def _freeze_once_notes_are_ready(notes: NoteReader) -> None:
+    """Exempt the notes pipeline from the cyclic GC too, once built, if start-up was exempted.
 
-    ServiceRequest.model_validate(
-        {
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "order",
-            "subject": {"reference": "Patient/warm-up"},
-        }
-    )
+    ``cds-service serve`` freezes what start-up loaded (``gc.freeze``) once the app is up; the
+    notes pipeline is built in the background after that, and left ≈75,000 objects for every
+    full collection to walk (tens of milliseconds, on whichever request it fell). A process
+    that froze nothing (a test, an embedding app) is left as it is: freezing is its choice.
+    """
+    with contextlib.suppress(Exception):  # a failed build is the reader's to report
+        await notes.until_ready()
+        if gc.get_freeze_count():
+            gc.freeze()
 
 
 def new_http_client(
@@ -212,13 +214,21 @@ def create_app(
                 "AUTHENTICATION IS OFF (RADIX_AUTH_REQUIRED=false): any caller can use this "
                 "service and read its advice. Never run like this with real patient data."
             )
-        _warm_fhir_models()
         if runtime.advisor.notes is not None:
             runtime.advisor.notes.start()  # the NLP pipeline, in a background thread
         async with _opened(runtime):
             record_build_info(runtime.advisor.knowledge.version)
+            freezer = (
+                asyncio.create_task(_freeze_once_notes_are_ready(runtime.advisor.notes))
+                if runtime.advisor.notes is not None
+                else None
+            )
             # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
-            yield
+            try:
+                yield
+            finally:
+                if freezer is not None:
+                    freezer.cancel()
 
     routes = [
         Route("/cds-services", endpoints.discovery, methods=["GET"]),
