@@ -361,10 +361,10 @@ class Bench:
     def wrk(self, url: str, body: Path, tokens: Path | None = None,
             duration: float | None = None, connections: int | None = None,
             cycle: bool = False) -> Load:
-        command = [WRK, "-t1", f"-c{connections or self.connections}",
-                   f"-d{max(1, round(duration or self.duration))}s", "--timeout", "10s", "-s", str(self.script),
-                   url, "--", str(body), *([str(tokens)] if tokens else []),
-                   *(["cycle"] if cycle and tokens else [])]
+        seconds = max(1, round(duration or self.duration))
+        command = [WRK, "-t1", f"-c{connections or self.connections}", f"-d{seconds}s",
+                   "--timeout", "10s", "-s", str(self.script), url, "--", str(body),
+                   *([str(tokens)] if tokens else []), *(["cycle"] if cycle and tokens else [])]
         if self.pin is not None:
             command = ["taskset", "-c", self.pin, *command]
         run = subprocess.run(command, capture_output=True, text=True, check=False)

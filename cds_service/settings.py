@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     redis_url: str = ""
     #: Prefix of the replay-cache keys in Redis (lets several deployments share one Redis).
     jti_key_prefix: str = "radix:jti:"
+    #: Without Redis: most token ids the in-memory replay cache holds (~215 B each); when it is
+    #: full of unexpired ones, new tokens are refused (401 ``replay-cache-full``).
+    replay_cache_max_entries: int = Field(default=100_000, gt=0)
     #: Longest accepted JWT lifetime (``exp`` − ``iat``), in seconds; bounds the replay cache.
     jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
     #: How long a fetched JWKS is used before it is fetched again, in seconds.

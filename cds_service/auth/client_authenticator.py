@@ -76,7 +76,7 @@ class ClientAuthenticator:
         if settings.redis_url:
             replay = RedisReplayCache.from_url(settings.redis_url, settings.jti_key_prefix)
         else:
-            replay = MemoryReplayCache()
+            replay = MemoryReplayCache(max_entries=settings.replay_cache_max_entries)
         return cls(
             clients,
             jwks,
