@@ -9,13 +9,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
-
-import redis.asyncio as redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from cds_service import metrics
 from cds_service.auth.authentication_failed import AuthenticationFailed
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +139,15 @@ class RedisReplayCache:
         cls, url: str, prefix: str = "radix:jti:", timeout: float = 1.0
     ) -> RedisReplayCache:
         """A cache on the Redis at ``url``, giving up on Redis after ``timeout`` seconds."""
+        # Imported here: the Redis client only for a deployment that configures Redis.
+        import redis.asyncio as redis
+
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, prefix)
 
     async def first_use(self, iss: str, jti: str, expires_at: float) -> bool:
+        from redis.exceptions import RedisError
+
         ttl_ms = max(1, math.ceil((expires_at - self._clock()) * 1000))
         try:
             stored = await self._redis.set(self._prefix + _key(iss, jti), b"1", nx=True, px=ttl_ms)
@@ -158,6 +163,8 @@ class RedisReplayCache:
 
     async def ready(self) -> bool:
         """Whether Redis answers a PING (within the client's socket timeout)."""
+        from redis.exceptions import RedisError
+
         try:
             return bool(await self._redis.ping())
         except (RedisError, OSError):
