@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     # --- HTTP ---------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8080
+    #: ``serve``: worker processes, each with its own event loop, on one port; 0: one per core
+    #: (the container's CPU limit) on PostgreSQL, 1 on SQLite. More than one with authentication
+    #: on needs ``redis_url`` (the JWT replay cache must be shared).
+    workers: int = Field(default=0, ge=0, le=256)
     #: The URL(s) EHRs call, comma-separated; JWT ``aud`` is computed from them, never from the
     #: Host header. Empty: this machine's own, http://127.0.0.1:PORT and http://localhost:PORT.
     public_base_url: str = ""
