@@ -164,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.log_format import configure_logging
+    from cds_service.store.engine import is_sqlite
     from cds_service.workers import WorkersRefused, available_cores, plan_workers
 
     # JSON lines with the request id; uvicorn's loggers go through the same handler, and the
@@ -175,7 +176,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         workers, why = plan_workers(
             settings.workers,
-            sqlite=not settings.database_url,
+            sqlite=is_sqlite(settings.sqlalchemy_url),
             auth_required=settings.auth_required,
             redis=bool(settings.redis_url),
             cores=available_cores(),

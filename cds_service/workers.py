@@ -178,10 +178,6 @@ class Supervisor:
         self._pending: dict[int, float] = {}
         self._wake_r, self._wake_w = -1, -1
 
-    @property
-    def pids(self) -> list[int]:
-        return sorted(self._workers)
-
     def run(self) -> int:
         """Serve until a stop signal (0) or a failed first start (3)."""
         self._wake_r, self._wake_w = os.pipe()

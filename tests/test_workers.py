@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cds_service.workers import WorkersRefused, available_cores, cgroup_cpu_quota, plan_workers
 from tests.auth.conftest import SigningKey, write_trust_file
 from tests.live_server import free_port
-from tests.running_service import CLI, ServiceProcess, Signer, service_env
+from tests.running_service import CLI, ServiceProcess, Signer, fresh_database, service_env
 from tests.test_metrics import _scrape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,6 +262,30 @@ async def test_two_workers_share_the_port_and_both_answer_hooks(tmp_path: Path) 
     # SIGTERM: every worker drained and exited, then the supervisor, cleanly.
     assert code == 0, service.tail()
     _wait_gone(pids)
+
+
+async def test_on_postgresql_the_default_is_one_worker_per_core(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    key = SigningKey(ec.generate_private_key(ec.SECP384R1()), "ES384", "ehr-" + uuid.uuid4().hex)
+    async with fresh_database(postgres_url, "radix_workers") as database:
+        service = _service(
+            tmp_path,
+            workers="0",  # the default
+            database_url=database,
+            redis_url=redis_url,
+            trusted_clients_file=str(write_trust_file(tmp_path, ISS, key)),
+            public_base_url=PUBLIC,
+        )
+        with _running(service):
+            cores = available_cores()
+            pids = _ready_workers(service, cores) if cores > 1 else []
+            [ready] = [e for e in service.log_entries() if e["message"].startswith("Radix ready")]
+            if cores > 1:
+                assert ready["message"].endswith(f"store PostgreSQL, {cores} workers")
+                assert len(set(pids)) == cores
+            else:
+                assert ready["message"].endswith("store PostgreSQL")
 
 
 async def test_a_token_spent_on_one_worker_is_refused_on_the_other(

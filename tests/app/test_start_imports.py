@@ -35,7 +35,9 @@ asyncio.run(start_and_stop())
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
-HEAVY = {"alembic", "jwt", "cryptography", "redis", "spacy", "medspacy"}
+#: Each unused by a start without authentication, Redis, notes or a new database; rich and
+#: pygments would come with httpx's command-line client, which Radix never runs.
+HEAVY = {"alembic", "jwt", "cryptography", "redis", "spacy", "medspacy", "rich", "pygments"}
 
 
 def _imported_by_a_start(**settings: object) -> set[str]:
