@@ -169,8 +169,10 @@ def describe(request: dict[str, Any]) -> str:
             [] if value.get("resourceType") == "Bundle" else [value])
         for resource in entries:
             counts[resource["resourceType"]] = counts.get(resource["resourceType"], 0) + 1
-    size = len(json.dumps(request).encode())
-    return ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f"; {size / 1024:.0f} KB"
+    import orjson
+
+    size = len(orjson.dumps(request))  # as sent
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f"; {size / 1000:.0f} kB"
 
 
 # --- The baseline -------------------------------------------------------------------------------
