@@ -27,7 +27,7 @@ SHARED = frozenset({"errors", "log_format", "metrics", "resources", "settings"})
 #: What each part may import besides ``SHARED``: a sub-package (stage) or a top-level module.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # The composers: the command line, the ASGI app, and the one-call pipeline they share.
-    "cli": frozenset({"app", "clinical", "metrics_endpoint", "protocol", "store"}),
+    "cli": frozenset({"app", "clinical", "metrics_endpoint", "protocol", "store", "workers"}),
     "app": frozenset({"advisor"}) | STAGES - {"app"},
     "advisor": frozenset({"cards", "clinical", "data", "notes", "protocol"}),
     # The stages, each importing what it consumes.
@@ -41,6 +41,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Shared modules.
     "settings": frozenset({"clinical"}),  # the thresholds are declared once, in ClinicalConfig
     "metrics_endpoint": frozenset(),
+    "workers": frozenset(),  # the process supervisor of `serve --workers N`
     "errors": frozenset(),
     "log_format": frozenset(),
     "metrics": frozenset(),

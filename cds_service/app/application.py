@@ -31,7 +31,6 @@ from cds_service.app.openapi_document import openapi
 from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
-from cds_service.app.shared_rate_limiter import SharedRateLimiter
 from cds_service.clinical import Knowledge, load_knowledge
 from cds_service.data import (
     BoundedResolver,
@@ -144,6 +143,9 @@ def client_rate_limiter(settings: Settings) -> ClientLimiter | None:
     if per_minute == 0:
         return None
     if settings.redis_url:
+        # Imported here: the Redis client (and the cryptography it loads) only when configured.
+        from cds_service.app.shared_rate_limiter import SharedRateLimiter
+
         return SharedRateLimiter.from_url(
             settings.redis_url, per_minute, burst, settings.rate_limit_key_prefix
         )
