@@ -21,6 +21,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,19 @@ def _worker() -> ThreadPoolExecutor:
         if _WORKER is None:
             _WORKER = ThreadPoolExecutor(1, thread_name_prefix="radix-notes")
         return _WORKER
+
+
+def _forget_worker() -> None:
+    """In a forked child: the parent's worker thread did not come along, so its executor would
+    take jobs and never run them (every note would time out as unread). Start a new worker on
+    first use; a pipeline already built is kept, one still building is built again."""
+    global _LOCK, _WORKER
+    _LOCK, _WORKER = threading.Lock(), None  # the lock may have been held by that thread
+    for digest in [d for d, built in _BUILDS.items() if not built.done()]:
+        del _BUILDS[digest]
+
+
+os.register_at_fork(after_in_child=_forget_worker)
 
 
 def _pipeline(rules: NoteRules) -> Future[NotePipeline]:
@@ -114,8 +128,9 @@ class NoteReader:
 
     def start(self) -> None:
         """Build the pipeline in the background (idempotent); returns at once."""
-        if self._built is None:
-            self._built = _pipeline(self._rules)
+        # Asked of the process each time, not kept from the first call: after a fork, a build
+        # the parent had not finished is started again in the child.
+        self._built = _pipeline(self._rules)
 
     def wait_ready(self) -> None:
         """Block until the pipeline is built (tools, tests); raises if it could not be."""

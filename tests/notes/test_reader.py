@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,20 @@ async def test_a_reading_is_cached_by_text(knowledge):
     assert reader.parses == 1
     assert [f.grade for f in first.findings] == [f.grade for f in second.findings]
     assert {f.reference for f in second.findings} == {"DocumentReference/b"}
+
+
+def test_a_forked_process_reads_notes_with_its_own_worker(knowledge):
+    """A process forked after the notes worker started (a pre-forking server, the mutation
+    testing harness) must not hand its parses to a thread it does not have."""
+    reader = NoteReader(knowledge, NoteSettings(deadline_seconds=30))
+    reader.wait_ready()
+    asyncio.run(reader.read([note("a", text="EHL 4/5 L.")], NOW))
+    child = os.fork()
+    if child == 0:  # a text not in the cache, so the child must parse it itself
+        reading = asyncio.run(reader.read([note("b", text="EHL 3/5 L.")], NOW))
+        os._exit(0 if [f.grade for f in reading.findings] == [3] else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 async def test_the_cache_is_bounded(knowledge):
