@@ -2,6 +2,10 @@
 
 Built once at start-up from ``valuesets/`` (one FHIR ValueSet per concept, input-contract.md)
 and optional site-local ConceptMaps; afterwards every lookup is a dict lookup.
+
+The knowledgeVersion is ``RULES_VERSION+<hash>``: the rules release, set on purpose when the
+rule code changes (``rules_fingerprint`` checks that it is), and a hash of the data the rules
+read, so it names exactly what produced an answer without depending on how the code is written.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.rules_version import RULES_VERSION
 from cds_service.resources import data_dir
 
 #: Release of the curated value sets; every ``valuesets/`` file carries it as ``version``.
-BASE_VERSION = "2026.11.0"
+VALUE_SETS_VERSION = "2026.11.0"
 
 CONCEPT_URL = "https://radix-cds.org/fhir/ValueSet/"
 VERIFICATION_EXTENSION = "https://radix-cds.org/fhir/StructureDefinition/verification-status"
@@ -45,12 +50,6 @@ _PREFIX_REGEX = re.compile(r"^\^((?:[A-Za-z0-9]|\\\.)+)\.\*\$?$")
 # from target to source, so `wider` = the concept is broader than the local code).
 _MAPPED = frozenset({"equivalent", "equal", "wider", "subsumes"})
 _NOT_MAPPED = frozenset({"unmatched", "disjoint"})
-# Source files whose bytes are rules: any edit to them changes the knowledgeVersion.
-_RULE_DIRS = (
-    Path(__file__).resolve().parent,
-    Path(__file__).resolve().parent.parent / "cards",
-    Path(__file__).resolve().parent.parent / "notes",
-)
 
 
 class KnowledgeError(ValueError):
@@ -152,9 +151,9 @@ def load_knowledge(
         entries.extend(_parse_concept_map(name, resource, titles.keys()))
 
     # The note-reading rules (valuesets/notes/) decide answers too: they are part of the version.
-    notes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted((valuesets_dir / "notes").glob("*.json"))}
-    version = _version(value_sets, {**local_maps, "notes": notes}, config)
+    notes_dir = valuesets_dir / "notes"
+    notes = _read_dir(notes_dir) if notes_dir.is_dir() else {}
+    version = _version(value_sets, local_maps, notes, config)
     return _index(version, titles, entries)
 
 
@@ -319,22 +318,23 @@ def _list(parent: Any, key: str) -> list[Mapping[str, Any]]:
 
 
 def _version(
-    value_sets: Mapping[str, Any], local_maps: Mapping[str, Any], config: ClinicalConfig
+    value_sets: Mapping[str, Any],
+    local_maps: Mapping[str, Any],
+    notes: Mapping[str, Any],
+    config: ClinicalConfig,
 ) -> str:
-    """`BASE+hash` over everything that decides an answer: value sets, rule code, thresholds."""
-    rules = {
-        f"{folder.name}/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest()
-        for folder in _RULE_DIRS
-        if folder.is_dir()
-        for path in sorted(folder.glob("*.py"))
-    }
+    """``RULES_VERSION+hash`` over the data that decides an answer, as parsed (not as written).
+
+    Value sets, site-local ConceptMaps, the note-reading rules and the thresholds; the rule
+    code is named by ``RULES_VERSION`` instead, so reformatting a file changes nothing here.
+    """
     material = {
         "valuesets": value_sets,
         "local": local_maps,
-        "rules": rules,
+        "notes": notes,
         "config": dataclasses.asdict(config),
     }
     canonical = json.dumps(
         material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
-    return f"{BASE_VERSION}+{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+    return f"{RULES_VERSION}+{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
