@@ -36,7 +36,7 @@ from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.guarded_transport import GuardedTransport
 from cds_service.data.patient_record import RecordGatherer
 from cds_service.data.resolver import BoundedResolver
-from cds_service.errors import ServiceError
+from cds_service.errors import PeerThrottled, ServiceError
 from cds_service.notes.reader import NoteReader, NoteSettings
 from cds_service.protocol.catalogue import load_catalogue
 from cds_service.protocol.request_parser import RequestLimits
@@ -164,7 +164,7 @@ def peer_gate(settings: Settings) -> RateLimiter | None:
     if settings.peer_refusals_per_minute == 0:
         return None
     return RateLimiter(
-        settings.peer_refusals_per_minute, settings.peer_refusal_burst, kind="peer-throttled"
+        settings.peer_refusals_per_minute, settings.peer_refusal_burst, refusal=PeerThrottled
     )
 
 

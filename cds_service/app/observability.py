@@ -29,7 +29,7 @@ from sqlalchemy import event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import metrics
-from cds_service.data.fhir_server_policy import UntrustedFhirServer
+from cds_service.errors import UntrustedFhirServer
 from cds_service.log_format import TRACE_ID
 
 if TYPE_CHECKING:

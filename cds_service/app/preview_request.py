@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.data.prefetch_template import is_read, template_resource_type
-from cds_service.errors import bad_request
+from cds_service.errors import PreviewBundle, PreviewUnrecognised
 from cds_service.protocol.catalogue import ServiceDefinition
 from cds_service.protocol.hook_request import bundle_resources
 
@@ -60,10 +60,9 @@ def request_from_bundle(bundle: dict[str, Any], service: ServiceDefinition) -> P
     resources = bundle_resources(bundle)
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     if len(patients) != 1 or not isinstance(patients[0].get("id"), str):
-        raise bad_request(
+        raise PreviewBundle(
             "A pasted Bundle must hold exactly one Patient resource with an id: the patient to "
-            f"assess (this one holds {len(patients)}).",
-            "preview-bundle",
+            f"assess (this one holds {len(patients)})."
         )
     patient = patients[0]
     patient_id: str = patient["id"]
@@ -123,9 +122,8 @@ def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return bundle
 
 
-def _neither() -> Exception:
-    return bad_request(
+def _neither() -> PreviewUnrecognised:
+    return PreviewUnrecognised(
         "Paste a CDS Hooks request (with hook, hookInstance, context and prefetch) or a FHIR "
-        "Bundle of one patient's resources.",
-        "preview-unrecognised",
+        "Bundle of one patient's resources."
     )
