@@ -22,6 +22,7 @@ from typing import Any
 
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.rules_version import RULES_VERSION
+from cds_service.fhir_json import objects
 from cds_service.resources import data_dir
 
 #: Release of the curated value sets; every ``valuesets/`` file carries it as ``version``.
@@ -216,11 +217,11 @@ def _parse_value_set(name: str, resource: Mapping[str, Any]) -> tuple[str, str, 
     if not isinstance(title, str) or not title:
         raise KnowledgeError(f"{name}: ValueSet has no title")
     members: list[CodeEntry] = []
-    for include in _list(resource.get("compose"), "include"):
+    for include in objects(resource.get("compose"), "include"):
         system = include.get("system")
         if not isinstance(system, str):
             raise KnowledgeError(f"{name}: compose.include without a system")
-        for item in _list(include, "concept"):
+        for item in objects(include, "concept"):
             code = item.get("code")
             if not isinstance(code, str) or not code.strip():
                 raise KnowledgeError(f"{name}: concept without a code in {system}")
@@ -229,7 +230,7 @@ def _parse_value_set(name: str, resource: Mapping[str, Any]) -> tuple[str, str, 
                     concept_id, system, code, item.get("display"), unverified=_is_unverified(item)
                 )
             )
-        for flt in _list(include, "filter"):
+        for flt in objects(include, "filter"):
             members.append(
                 CodeEntry(concept_id, system, _prefix_of(name, system, flt), prefix=True)
             )
@@ -258,7 +259,7 @@ def _is_unverified(item: Mapping[str, Any]) -> bool:
         isinstance(ext, Mapping)
         and ext.get("url") == VERIFICATION_EXTENSION
         and ext.get("valueCode") == "unverified"
-        for ext in _list(item, "extension")
+        for ext in objects(item, "extension")
     )
 
 
@@ -277,7 +278,7 @@ def _parse_concept_map(
     except ValidationError as exc:
         raise KnowledgeError(f"{name}: invalid FHIR ConceptMap: {exc}") from exc
     known = frozenset(known)
-    groups = _list(resource, "group")
+    groups = objects(resource, "group")
     if not groups:
         raise KnowledgeError(f"{name}: ConceptMap has no group")
     for g, group in enumerate(groups):
@@ -289,12 +290,12 @@ def _parse_concept_map(
             raise KnowledgeError(
                 f"{name}: group[{g}].target must be {CONCEPT_URL.rstrip('/')} or absent"
             )
-        for e, element in enumerate(_list(group, "element")):
+        for e, element in enumerate(objects(group, "element")):
             code = element.get("code")
             where = f"{name}: group[{g}].element[{e}] ({code!r})"
             if not isinstance(code, str):
                 raise KnowledgeError(f"{where}: element has no code")
-            targets = _list(element, "target")
+            targets = objects(element, "target")
             if not targets:
                 raise KnowledgeError(f"{where}: no target concept")
             for target in targets:
@@ -311,10 +312,6 @@ def _parse_concept_map(
                     raise KnowledgeError(f"{where}: unknown target concept {concept!r}")
                 yield CodeEntry(concept, source, code, element.get("display"), local=True)
 
-
-def _list(parent: Any, key: str) -> list[Mapping[str, Any]]:
-    value = parent.get(key) if isinstance(parent, Mapping) else None
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 def _version(

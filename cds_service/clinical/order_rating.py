@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cds_service import fhir_json
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.course import Course
 from cds_service.clinical.evaluation import (
@@ -48,7 +49,7 @@ def review_orders(
     for order in orders if isinstance(orders, Sequence) else ():
         if not isinstance(order, Mapping):
             continue
-        reference = _reference(order)
+        reference = fhir_json.reference(order)
         if reference is None:
             continue
         scope.append(reference)
@@ -127,9 +128,3 @@ def _rating(
         f"No red flag, and {why}: imaging does not change early management.",
     )
 
-
-def _reference(order: Mapping[str, Any]) -> str | None:
-    kind, ident = order.get("resourceType"), order.get("id")
-    if isinstance(kind, str) and isinstance(ident, str) and ident:
-        return f"{kind}/{ident}"
-    return None

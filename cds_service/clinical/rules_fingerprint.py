@@ -8,8 +8,8 @@ trees without docstrings (comments and layout never reach a syntax tree). It is 
 ``rules_version.py`` together with the version it was taken at, and
 ``tests/test_rules_version.py`` fails when the code no longer matches it.
 
-After a change to the rules (``clinical/``, ``cards/``, ``notes/``), choose the next release and
-record it with its fingerprint, in one command::
+After a change to the rules (``clinical/``, ``cards/``, ``notes/`` and ``fhir_json.py``), choose
+the next release and record it with its fingerprint, in one command::
 
     python -m cds_service.clinical.rules_fingerprint 2026.12.2
 
@@ -29,6 +29,8 @@ from typing import Any
 PACKAGE = Path(__file__).resolve().parent.parent
 #: The sub-packages whose code decides an answer or what a card says.
 RULE_PACKAGES = ("clinical", "cards", "notes")
+#: Modules outside them that they read the record with.
+RULE_MODULES = ("fhir_json.py",)
 #: Files of those packages that decide nothing: the record itself, this tool, and the generator
 #: of docs/codes.md.
 NOT_RULES = frozenset(
@@ -38,6 +40,7 @@ NOT_RULES = frozenset(
 RECORD = "clinical/rules_version.py"
 COMMAND = "python -m cds_service.clinical.rules_fingerprint"
 
+_RULE_PATHS = (*(f"{name}/" for name in RULE_PACKAGES), *RULE_MODULES)
 _VERSION = re.compile(r"^(\d{4})\.(\d{2})\.(\d+)$")
 _RECORD_TEMPLATE = '''\
 """The release of Radix's rules: the first part of every ``knowledgeVersion``.
@@ -56,7 +59,7 @@ def rule_files(package: Path = PACKAGE) -> list[Path]:
 
     Python modules and any data file beside them (a card template, say); never caches.
     """
-    found = []
+    found = [package / name for name in RULE_MODULES]
     for name in RULE_PACKAGES:
         for path in sorted((package / name).rglob("*")):
             relative = path.relative_to(package).as_posix()
@@ -113,7 +116,7 @@ def stale(package: Path = PACKAGE) -> str | None:
     if fingerprint(package) == expected:
         return None
     return (
-        f"The rule code ({', '.join(f'cds_service/{p}/' for p in RULE_PACKAGES)}) changed since "
+        f"The rule code ({', '.join(f'cds_service/{p}' for p in _RULE_PATHS)}) changed since "
         f"rules release {version} was recorded: the knowledgeVersion every card and audit row "
         "names would no longer say which code produced the answer. Bump the release and record "
         f"its fingerprint in one command:\n\n    {COMMAND} {next_version(version)}\n\n"

@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.1"
-RULES_FINGERPRINT = "92cac5d7c81912443d947d2eb12d7ddcaed762e57948e4d21e3d27b33143767f"
+RULES_FINGERPRINT = "75a31170a3e3b01bac50fc1baf354324f2ce818b2f28c2c46ec5d80e54618e79"
