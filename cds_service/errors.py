@@ -188,6 +188,8 @@ class Unauthenticated(ServiceError):
 
 
 class UnknownService(ServiceError):
+    """No CDS service of the catalogue has that id."""
+
     status, code, kind = 404, "not-found", "unknown-service"
 
 
@@ -216,6 +218,8 @@ class EssentialDataUnavailable(ServiceError):
 
 
 class BodyTooLarge(ServiceError):
+    """The body is, or says it is, larger than the configured limit."""
+
     status, code, kind = 413, "too-long", "body-too-large"
 
 
@@ -226,6 +230,8 @@ class TooMany(ServiceError):
 
 
 class UnsupportedMediaType(ServiceError):
+    """The body is not declared JSON: a form post or plain text is no CDS Hooks call."""
+
     status, code, kind = 415, "not-supported", "unsupported-media-type"
 
 

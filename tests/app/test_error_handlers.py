@@ -62,11 +62,14 @@ def _client() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://radix")
 
 
-def _issue(response: httpx.Response) -> dict:
+def _outcome(response: httpx.Response) -> tuple[int, str, str]:
+    """Status, issue code and diagnostics of an OperationOutcome answer with one error issue."""
     assert response.headers["content-type"] == "application/fhir+json"
     body = response.json()
     assert body["resourceType"] == "OperationOutcome" and len(body["issue"]) == 1
-    return body["issue"][0]
+    issue = body["issue"][0]
+    assert issue["severity"] == "error"
+    return response.status_code, issue["code"], issue["diagnostics"]
 
 
 @pytest.mark.parametrize(
@@ -84,10 +87,7 @@ async def test_a_refusal_is_answered_from_its_type(name: str, headers: dict[str,
     error = _RAISED[name]
     async with _client() as client:
         response = await client.get(f"/raise/{name}")
-    assert response.status_code == error.status
-    assert _issue(response) == {
-        "severity": "error", "code": error.code, "diagnostics": error.message
-    }
+    assert _outcome(response) == (error.status, error.code, error.message)
     for header in ("www-authenticate", "retry-after", "x-teapot"):
         assert response.headers.get(header) == headers.get(header)
 
@@ -97,29 +97,18 @@ async def test_starlettes_refusals_are_described_in_radixs_words() -> None:
         missing = await client.get("/nowhere")
         wrong_method = await client.post("/raise/x")
         forbidden = await client.get("/raise/forbidden")
-    assert missing.status_code == 404
-    assert _issue(missing) == {
-        "severity": "error",
-        "code": "not-found",
-        "diagnostics": "Nothing is served at /nowhere; see GET /cds-services.",
-    }
-    assert wrong_method.status_code == 405
+    assert _outcome(missing) == (
+        404, "not-found", "Nothing is served at /nowhere; see GET /cds-services."
+    )
+    assert _outcome(wrong_method) == (405, "not-supported", "POST is not allowed on /raise/x.")
     assert set(wrong_method.headers["allow"].split(", ")) == {"GET", "HEAD"}  # Starlette's
-    assert _issue(wrong_method)["diagnostics"] == "POST is not allowed on /raise/x."
-    assert _issue(wrong_method)["code"] == "not-supported"
-    assert forbidden.status_code == 403
-    assert _issue(forbidden) == {
-        "severity": "error", "code": "forbidden", "diagnostics": "Not for you."
-    }
+    assert _outcome(forbidden) == (403, "forbidden", "Not for you.")
 
 
 async def test_anything_else_is_a_500_that_says_nothing_of_internals() -> None:
     async with _client() as client:
         response = await client.get("/raise/boom")
-    assert response.status_code == 500
-    assert _issue(response) == {
-        "severity": "error",
-        "code": "exception",
-        "diagnostics": "Radix could not process this request; it has been logged.",
-    }
+    assert _outcome(response) == (
+        500, "exception", "Radix could not process this request; it has been logged."
+    )
     assert "secret" not in response.text
