@@ -163,6 +163,14 @@ def _walk(
             for i, keyword in enumerate(node.keywords):
                 yield from visit(keyword.value, (*path, ("keywords", i), ("value", None)),
                                  f"{where}({keyword.arg}=)")
+        elif isinstance(node, ast.Call) and _call_name(node) == "field":
+            # A dataclass field's default (ClinicalConfig's thresholds); its metadata holds the
+            # bounds a setting is validated against, not rule data.
+            for i, keyword in enumerate(node.keywords):
+                if keyword.arg == "default":
+                    yield from visit(
+                        keyword.value, (*path, ("keywords", i), ("value", None)), where
+                    )
         elif isinstance(node, ast.BinOp):
             yield from visit(node.left, (*path, ("left", None)), where)
             yield from visit(node.right, (*path, ("right", None)), where)

@@ -10,17 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cds_service.cards import render
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.engine import evaluate
-from cds_service.clinical.evaluation import Evaluation
-from cds_service.clinical.knowledge import Knowledge
-from cds_service.data.patient_record import PatientRecord, RecordGatherer
+from cds_service.cards import CdsResponse, render
+from cds_service.clinical import ClinicalConfig, Evaluation, Knowledge, evaluate
+from cds_service.data import PatientRecord, RecordGatherer
 from cds_service.errors import UnknownService, WrongHook
-from cds_service.notes.reader import NoteReader, NoteReading
-from cds_service.protocol.catalogue import Catalogue, ServiceDefinition
-from cds_service.protocol.hook_request import HookRequest
-from cds_service.protocol.request_parser import RequestLimits, parse_hook_request
+from cds_service.notes import NoteReader, NoteReading
+from cds_service.protocol import (
+    Catalogue,
+    HookRequest,
+    RequestLimits,
+    ServiceDefinition,
+    parse_hook_request,
+)
 
 Clock = Callable[[], datetime]
 
@@ -34,7 +35,7 @@ class Advice:
     request: HookRequest
     record: PatientRecord
     evaluation: Evaluation
-    response: dict[str, Any]
+    response: CdsResponse
 
 
 @dataclass(frozen=True)

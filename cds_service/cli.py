@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from cds_service.metrics_endpoint import Exporter
-    from cds_service.store.store import Store
+    from cds_service.store import Store
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -75,7 +75,7 @@ class _VersionAction(argparse.Action):
 def _print_version() -> int:
     from importlib.metadata import PackageNotFoundError, version
 
-    from cds_service.clinical.knowledge import KnowledgeError, load_knowledge
+    from cds_service.clinical import KnowledgeError, load_knowledge
 
     # The knowledge version covers the thresholds and site-local codes, which come from RADIX_*.
     settings = _configured()
@@ -285,8 +285,8 @@ def _ready_server(
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from cds_service.app.application import build_advisor, new_http_client
-    from cds_service.protocol.request_parser import decode_json
+    from cds_service.app import build_advisor, new_http_client
+    from cds_service.protocol import decode_json
 
     try:
         body = sys.stdin.buffer.read() if str(args.request) == "-" else args.request.read_bytes()
@@ -319,7 +319,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from cds_service.store.migration import migrate
+    from cds_service.store import migrate
 
     revisions = _store_call(lambda: migrate(settings), "migrate")
     if revisions is _FAILED:
@@ -333,7 +333,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from cds_service.store.report import render_report
+    from cds_service.store import render_report
 
     async def run() -> dict[str, Any]:
         async with _opened_store(settings) as store:
@@ -363,8 +363,7 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextlib.asynccontextmanager
 async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
-    from cds_service.store.engine import sqlite_path
-    from cds_service.store.store import Store
+    from cds_service.store import Store, sqlite_path
 
     path = sqlite_path(settings.sqlalchemy_url)
     if path is not None and not path.exists():
@@ -372,12 +371,8 @@ async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
         raise RuntimeError(f"no database at {path}: check RADIX_DATA_DIR")
     # Not Store.from_settings: a report or a purge must not also start the daily retention
     # purge, which would delete by RADIX_AUDIT_RETENTION_DAYS instead of what was asked.
-    store = Store(settings.sqlalchemy_url)
-    await store.open()
-    try:
+    async with Store(settings.sqlalchemy_url) as store:
         yield store
-    finally:
-        await store.close()
 
 
 def _store_call(run: Callable[[], Any], command: str) -> Any:
@@ -406,7 +401,7 @@ def _instant(text: str) -> datetime:
 
 
 def _bound(text: str, *, end: bool) -> datetime:
-    from cds_service.app.analytics import parse_bound
+    from cds_service.app import parse_bound
 
     # The same reading as GET /analytics/summary, so the report and the endpoint agree.
     try:

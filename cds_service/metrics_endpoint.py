@@ -49,7 +49,7 @@ def prepare_multiprocess(parent: Path | None = None) -> tuple[Path, bool]:
 
     # prometheus-client chooses its value class when first imported; if that was before the
     # variable was set, choose again, so every metric created from now on is shared.
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return folder, owned
 
 
@@ -92,7 +92,7 @@ def start_exporter(host: str, port: int, folder: Path, owned: bool) -> Exporter:
             "its values would not be shared between processes"
         )
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(folder))
+    MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError:
@@ -106,4 +106,4 @@ def worker_exited(pid: int) -> None:
     """For a supervisor of worker processes: a dead worker's live gauges stop counting."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid)
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical import ClinicalConfig
 
 
-class Settings(BaseSettings):
+class _Settings(BaseSettings):
     """Every setting has a default that runs the service on one machine with no external service.
 
-    The README's configuration table lists these; keep the two in step.
+    The README's configuration table lists these; keep the two in step. The clinical thresholds
+    are the fields of ``ClinicalConfig``, declared there (see ``Settings`` below).
     """
 
     model_config = SettingsConfigDict(env_prefix="RADIX_", frozen=True, extra="ignore")
@@ -165,37 +167,12 @@ class Settings(BaseSettings):
     # --- Clinical knowledge ---------------------------------------------------------------
     #: Folder of site-local FHIR ConceptMaps (local codes → Radix value sets).
     local_codes_dir: Path | None = None
-    practice_mode: Literal["us", "uk"] = "us"
-    persistent_weeks: float = Field(default=ClinicalConfig.persistent_weeks, gt=0)
-    severe_mrc_max: int = Field(default=ClinicalConfig.severe_mrc_max, ge=0, le=5)
-    deficit_mrc_max: int = Field(default=ClinicalConfig.deficit_mrc_max, ge=0, le=5)
-    fracture_age: int = Field(default=ClinicalConfig.fracture_age, gt=0)
-    weak_flag_age: int = Field(default=ClinicalConfig.weak_flag_age, gt=0)
-    prior_mri_months: int = Field(default=ClinicalConfig.prior_mri_months, gt=0)
-    ces_recency_days: int = Field(default=ClinicalConfig.ces_recency_days, gt=0)
-    fever_celsius: float = Field(default=ClinicalConfig.fever_celsius, gt=30)
-    fever_window_days: int = Field(default=ClinicalConfig.fever_window_days, gt=0)
-    pvr_ml: float = Field(default=ClinicalConfig.pvr_ml, gt=0)
-    ces_mri_hours: int = Field(default=ClinicalConfig.ces_mri_hours, gt=0)
-    probable_confidence: float = Field(default=ClinicalConfig.probable_confidence, gt=0, le=1)
+    # The thresholds and the practice mode (RADIX_PERSISTENT_WEEKS, ...): ClinicalConfig's fields.
 
     @cached_property
     def clinical(self) -> ClinicalConfig:
-        return ClinicalConfig(
-            persistent_weeks=self.persistent_weeks,
-            severe_mrc_max=self.severe_mrc_max,
-            deficit_mrc_max=self.deficit_mrc_max,
-            fracture_age=self.fracture_age,
-            weak_flag_age=self.weak_flag_age,
-            prior_mri_months=self.prior_mri_months,
-            ces_recency_days=self.ces_recency_days,
-            fever_celsius=self.fever_celsius,
-            fever_window_days=self.fever_window_days,
-            pvr_ml=self.pvr_ml,
-            ces_mri_hours=self.ces_mri_hours,
-            probable_confidence=self.probable_confidence,
-            practice_mode=self.practice_mode,
-        )
+        """The thresholds the rules use, as configured."""
+        return ClinicalConfig(**{name: getattr(self, name) for name in _THRESHOLDS})
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -216,6 +193,32 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+_THRESHOLDS = tuple(f.name for f in dataclasses.fields(ClinicalConfig))
+
+
+def _threshold_fields() -> dict[str, Any]:
+    """One setting per ``ClinicalConfig`` field: its name, type, default and bounds."""
+    types = get_type_hints(ClinicalConfig)
+    return {
+        f.name: (types[f.name], Field(default=f.default, **f.metadata))
+        for f in dataclasses.fields(ClinicalConfig)
+    }
+
+
+# pydantic builds the fields at run time; a type checker sees ``_Settings``, where the code reads
+# the thresholds through ``Settings.clinical``.
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = create_model(
+        "Settings",
+        __base__=_Settings,
+        __module__=__name__,
+        __doc__=_Settings.__doc__,
+        **_threshold_fields(),
+    )
 
 
 class ConfigurationError(ValueError):

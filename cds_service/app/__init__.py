@@ -1,5 +1,10 @@
-"""HTTP: the only stage that knows about requests and responses."""
+"""HTTP: the only stage that knows about requests and responses.
 
-from cds_service.app.application import create_app
+``connection_limits`` (uvicorn's HTTP protocol with Radix's limits) is not exported: only
+``cds-service serve`` needs it, and importing the app must not import uvicorn.
+"""
 
-__all__ = ["create_app"]
+from cds_service.app.analytics import parse_bound
+from cds_service.app.application import build_advisor, create_app, new_http_client
+
+__all__ = ["build_advisor", "create_app", "new_http_client", "parse_bound"]

@@ -24,8 +24,7 @@ from cds_service.errors import (
     Unauthenticated,
 )
 from cds_service.settings import Settings
-from cds_service.store.errors import StoreUnavailable
-from cds_service.store.store import Store
+from cds_service.store import Store, StoreUnavailable
 
 #: Summaries per minute for the admin token, and at once. Each one aggregates the whole audit
 #: trail in the database; a dashboard refreshing every few seconds stays well inside this.

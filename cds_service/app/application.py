@@ -30,21 +30,22 @@ from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
 from cds_service.app.shared_rate_limiter import SharedRateLimiter
-from cds_service.clinical.knowledge import Knowledge, load_knowledge
-from cds_service.data.fhir_client import FhirClient
-from cds_service.data.fhir_server_policy import FhirServerPolicy
-from cds_service.data.guarded_transport import GuardedTransport
-from cds_service.data.patient_record import RecordGatherer
-from cds_service.data.resolver import BoundedResolver
+from cds_service.clinical import Knowledge, load_knowledge
+from cds_service.data import (
+    BoundedResolver,
+    FhirClient,
+    FhirServerPolicy,
+    GuardedTransport,
+    RecordGatherer,
+)
 from cds_service.errors import PeerThrottled, ServiceError
-from cds_service.notes.reader import NoteReader, NoteSettings
-from cds_service.protocol.catalogue import load_catalogue
-from cds_service.protocol.request_parser import RequestLimits
+from cds_service.notes import NoteReader, NoteSettings
+from cds_service.protocol import RequestLimits, load_catalogue
 from cds_service.settings import Settings, load_settings
-from cds_service.store.store import Store
+from cds_service.store import Store
 
 if TYPE_CHECKING:
-    from cds_service.auth.client_authenticator import ClientAuthenticator
+    from cds_service.auth import ClientAuthenticator
 
 logger = logging.getLogger("radix.app")
 
@@ -135,18 +136,6 @@ def new_http_client(
     )
 
 
-def _jwks_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    # JWKS URLs are the operator's allowlist, not the caller's choice: no address policy here.
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(settings.jwks_timeout_seconds),
-        follow_redirects=False,
-        trust_env=False,
-    )
-
-
 def client_rate_limiter(settings: Settings) -> ClientLimiter | None:
     """Per-client buckets: shared through Redis when it is configured, else in this process."""
     per_minute, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
@@ -168,6 +157,28 @@ def peer_gate(settings: Settings) -> RateLimiter | None:
     )
 
 
+@contextlib.asynccontextmanager
+async def _opened(runtime: endpoints.Runtime) -> AsyncIterator[None]:
+    """The process's resources, open; on the way out each is closed in reverse order.
+
+    The store opens last so that it closes first: the audit queue drains while everything
+    else is still there, and the sampler takes its last reading after the drain. A resource
+    that fails to open closes those opened before it.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(runtime.http)
+        if runtime.authenticator is not None:
+            await stack.enter_async_context(runtime.authenticator)
+        if runtime.rate_limiter is not None:
+            stack.push_async_callback(runtime.rate_limiter.aclose)
+        sampler = StoreSampler(runtime.store)
+        stack.callback(sampler.sample)  # after the drain: what it wrote or lost
+        stack.push_async_callback(sampler.stop)
+        await stack.enter_async_context(runtime.store)
+        sampler.start()
+        yield
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -178,13 +189,12 @@ def create_app(
 ) -> Starlette:
     """Build the app. Tests inject an HTTP transport (to intercept outbound calls) and a clock."""
     settings = settings or load_settings()  # a bad RADIX_* value: ConfigurationError
+    # Built here, opened and closed by the lifespan (``_opened``): building opens nothing.
     http = new_http_client(settings, http_transport)
-    jwks_http: httpx.AsyncClient | None = None
     if authenticator is None and settings.auth_required:
-        from cds_service.auth.client_authenticator import ClientAuthenticator
+        from cds_service.auth import ClientAuthenticator
 
-        jwks_http = _jwks_http_client(settings, http_transport)
-        authenticator = ClientAuthenticator.from_settings(settings, jwks_http)
+        authenticator = ClientAuthenticator.from_settings(settings, http_transport)
     runtime = endpoints.Runtime(
         settings=settings,
         advisor=build_advisor(settings, http, clock),
@@ -192,7 +202,6 @@ def create_app(
         http=http,
         authenticator=authenticator,
         rate_limiter=client_rate_limiter(settings),
-        jwks_http=jwks_http,
         peer_gate=peer_gate(settings),
     )
 
@@ -206,25 +215,10 @@ def create_app(
         _warm_fhir_models()
         if runtime.advisor.notes is not None:
             runtime.advisor.notes.start()  # the NLP pipeline, in a background thread
-        await runtime.store.open()
-        sampler = StoreSampler(runtime.store)
-        sampler.start()
-        record_build_info(runtime.advisor.knowledge.version)
-        # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
-        try:
+        async with _opened(runtime):
+            record_build_info(runtime.advisor.knowledge.version)
+            # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
             yield
-        finally:
-            # Drain the audit queue before anything it needs goes away.
-            await runtime.store.close()
-            await sampler.stop()
-            sampler.sample()  # what the drain wrote or lost
-            if runtime.authenticator is not None:
-                await runtime.authenticator.aclose()
-            await runtime.http.aclose()
-            if runtime.rate_limiter is not None:
-                await runtime.rate_limiter.aclose()
-            if runtime.jwks_http is not None:
-                await runtime.jwks_http.aclose()
 
     routes = [
         Route("/cds-services", endpoints.discovery, methods=["GET"]),

@@ -95,11 +95,11 @@ class _LimitedH11Protocol(H11Protocol):
         super().data_received(data)
         self._track_head()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         if self._refused:
             self.transport.close()
-            return None
-        return super().eof_received()
+            return
+        super().eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()

@@ -21,24 +21,22 @@ from cds_service.app.off_loop import off_loop, parse_threads
 from cds_service.app.rate_limiter import peer_key
 from cds_service.app.refusals import RefusalLog
 from cds_service.app.request_body import check_declared_size, read_body, require_json
-from cds_service.auth.audience import audience_url
-from cds_service.cards.response import with_legacy_system_actions
+from cds_service.auth import audience_url
+from cds_service.cards import with_legacy_system_actions
 from cds_service.errors import DatabaseUnavailable, InternalError, ServiceError, Unauthenticated
-from cds_service.protocol.feedback_window import OutcomeWindow
-from cds_service.protocol.request_parser import parse_feedback
-from cds_service.store.audit_record import AuditRecord
-from cds_service.store.errors import StoreUnavailable
+from cds_service.protocol import OutcomeWindow, parse_feedback
+from cds_service.store import AuditCard, AuditRating, AuditRecord, StoreUnavailable
 
 if TYPE_CHECKING:
     import httpx
 
     from cds_service.advisor import Advice, Advisor
     from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
-    from cds_service.auth.client_authenticator import ClientAuthenticator
-    from cds_service.auth.client_identity import ClientIdentity
-    from cds_service.protocol.hook_request import HookRequest
+    from cds_service.auth import ClientAuthenticator, ClientIdentity
+    from cds_service.cards import Card
+    from cds_service.protocol import HookRequest
     from cds_service.settings import Settings
-    from cds_service.store.store import Store
+    from cds_service.store import Store
 
 logger = logging.getLogger("radix.app")
 
@@ -53,7 +51,6 @@ class Runtime:
     http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
     rate_limiter: ClientLimiter | None = None
-    jwks_http: httpx.AsyncClient | None = None
     #: Refused calls per peer address, counted before authentication (see ``_admit``).
     peer_gate: RateLimiter | None = None
     #: Bodies are decoded and validated in these threads, off the event loop.
@@ -79,7 +76,7 @@ def _runtime(request: Request) -> Runtime:
 async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | None:
     if runtime.authenticator is None:
         return None
-    from cds_service.auth.authentication_failed import AuthenticationFailed
+    from cds_service.auth import AuthenticationFailed
 
     # aud is the URL the client was configured to call: a public base URL plus the path,
     # never the Host header a proxy or an attacker controls.
@@ -302,26 +299,18 @@ def _audit_record(
     status: int,
     error_kind: str | None,
 ) -> AuditRecord:
-    cards: list[dict[str, Any]] = []
+    """The audit row of a call, from the typed advice (never from the body sent): the cards as
+    built, and the assessment, its knowledge version and the ratings from the evaluation."""
+    cards: list[AuditCard] = []
     assessment: dict[str, Any] | None = None
-    ratings: list[dict[str, Any]] = []
+    ratings: list[AuditRating] = []
+    knowledge_version: str | None = None
     if advice is not None:
-        assessment = advice.evaluation.assessment.to_extension()
-        for card in advice.response.get("cards", []):
-            cards.append(
-                {
-                    "uuid": card.get("uuid"),
-                    "summary": card.get("summary"),
-                    "indicator": card.get("indicator"),
-                    "rules": card.get("extension", {})
-                    .get("org.radix-cds.assessment", {})
-                    .get("rules", []),
-                    "suggestions": [
-                        {"uuid": s.get("uuid"), "label": s.get("label")}
-                        for s in card.get("suggestions", [])
-                    ],
-                }
-            )
+        evaluated = advice.evaluation.assessment
+        assessment = evaluated.to_extension()
+        knowledge_version = evaluated.knowledge_version
+        # Every card of a call cites the one assessment of the call, and so its rules.
+        cards = [_audit_card(card, evaluated.rules) for card in advice.response["cards"]]
         ratings = [
             {"reference": r.reference, "rating": r.rating} for r in advice.evaluation.order_ratings
         ]
@@ -337,7 +326,20 @@ def _audit_record(
         cards=cards,
         assessment=assessment,
         order_ratings=ratings,
-        knowledge_version=assessment.get("knowledgeVersion") if assessment else None,
+        knowledge_version=knowledge_version,
         status_code=status,
         error_kind=error_kind,
     )
+
+
+def _audit_card(card: Card, rules: tuple[str, ...]) -> AuditCard:
+    """What analytics needs of a card: its ids and words, the rules behind it, what it offered."""
+    return {
+        "uuid": card["uuid"],
+        "summary": card["summary"],
+        "indicator": card["indicator"],
+        "rules": list(rules),
+        "suggestions": [
+            {"uuid": s["uuid"], "label": s["label"]} for s in card.get("suggestions", [])
+        ],
+    }

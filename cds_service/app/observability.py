@@ -29,12 +29,11 @@ from sqlalchemy import event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import metrics
-from cds_service.errors import UntrustedFhirServer
+from cds_service.data import UntrustedFhirServer
 from cds_service.log_format import TRACE_ID
 
 if TYPE_CHECKING:
-    from cds_service.store.audit_record import AuditRecord
-    from cds_service.store.store import Store
+    from cds_service.store import AuditRecord, Store
 
 logger = logging.getLogger("radix.app")
 

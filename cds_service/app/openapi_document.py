@@ -37,7 +37,8 @@ def openapi_document(hooks_dir: Path | None = None) -> dict[str, Any]:
     for name, schema in inlined.items():
         component = _component(name)
         document["components"]["schemas"][component] = _rewrite(schema, component)
-    return _rewrite(document, None)
+    rewritten: dict[str, Any] = _rewrite(document, None)
+    return rewritten
 
 
 async def openapi(request: Request) -> Response:

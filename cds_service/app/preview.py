@@ -30,14 +30,13 @@ from cds_service.app.off_loop import off_loop
 from cds_service.app.preview_request import pasted_request
 from cds_service.app.rate_limiter import RateLimiter, peer_key
 from cds_service.app.request_body import read_body
-from cds_service.protocol.request_parser import check_limits, decode_json
+from cds_service.protocol import check_limits, decode_json
 from cds_service.resources import data_dir
 
 if TYPE_CHECKING:
     from cds_service.advisor import Advisor
     from cds_service.app.preview_request import PastedRequest
-    from cds_service.protocol.catalogue import ServiceDefinition
-    from cds_service.protocol.hook_request import HookRequest
+    from cds_service.protocol import HookRequest, ServiceDefinition
     from cds_service.settings import Settings
 
 #: Evaluations per minute per peer address, and how many at once. Well above what a person

@@ -14,10 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.data.prefetch_template import is_read, template_resource_type
+from cds_service.data import is_read, template_resource_type
 from cds_service.errors import PreviewBundle, PreviewUnrecognised
-from cds_service.protocol.catalogue import ServiceDefinition
-from cds_service.protocol.hook_request import bundle_resources
+from cds_service.protocol import ServiceDefinition, bundle_resources
 
 #: The ``userId`` of a request built from a Bundle: a clinician is required by the hook, and
 #: naming none in particular is what a preview is.

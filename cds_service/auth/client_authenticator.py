@@ -13,7 +13,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 import jwt
@@ -37,7 +38,11 @@ _MAX_LOGGED_CHARS = 200
 
 
 class ClientAuthenticator:
-    """Turns an ``Authorization`` header into a ``ClientIdentity`` or ``AuthenticationFailed``."""
+    """Turns an ``Authorization`` header into a ``ClientIdentity`` or ``AuthenticationFailed``.
+
+    It owns its JWKS cache (and that cache's HTTP client) and its replay cache: leaving
+    ``async with`` (or ``aclose``) releases them.
+    """
 
     def __init__(
         self,
@@ -58,25 +63,30 @@ class ClientAuthenticator:
         self._jws = jwt.PyJWS(options={"enforce_minimum_key_length": True})
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> ClientAuthenticator:
-        """Build from settings; raise ``TrustFileError`` if the trust file is unusable."""
+    def from_settings(
+        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> ClientAuthenticator:
+        """Build from settings; raise ``TrustFileError`` if the trust file is unusable.
+
+        ``transport`` carries the JWKS fetches (tests intercept them); by default, the network.
+        """
         if settings.trusted_clients_file is None:
             clients: dict[str, TrustedClient] = {}
             logger.warning("No RADIX_TRUSTED_CLIENTS_FILE: every CDS client JWT is refused")
         else:
             clients = load_trusted_clients(settings.trusted_clients_file)
-        jwks = JwksCache(
-            http,
-            ttl=settings.jwks_ttl_seconds,
-            timeout=settings.jwks_timeout_seconds,
-            max_bytes=settings.jwks_max_bytes,
-            refresh_interval=settings.jwks_refresh_interval_seconds,
-        )
         replay: ReplayCache
         if settings.redis_url:
             replay = RedisReplayCache.from_url(settings.redis_url, settings.jti_key_prefix)
         else:
             replay = MemoryReplayCache()
+        jwks = JwksCache(
+            _jwks_http_client(settings.jwks_timeout_seconds, transport),
+            ttl=settings.jwks_ttl_seconds,
+            timeout=settings.jwks_timeout_seconds,
+            max_bytes=settings.jwks_max_bytes,
+            refresh_interval=settings.jwks_refresh_interval_seconds,
+        )
         return cls(
             clients,
             jwks,
@@ -122,9 +132,23 @@ class ClientAuthenticator:
         """Whether the replay cache can answer now; every token is refused while it cannot."""
         return await self._replay.ready()
 
+    async def __aenter__(self) -> Self:
+        return self  # the caches connect on first use
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
-        """Release the replay cache's connections (the HTTP client belongs to the caller)."""
-        await self._replay.aclose()
+        """Release the replay cache's connections, then the JWKS cache's HTTP client."""
+        try:
+            await self._replay.aclose()
+        finally:
+            await self._jwks.aclose()
 
     def _unverified(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         try:
@@ -228,6 +252,18 @@ class ClientAuthenticator:
             raise AuthenticationFailed("bad-key") from exc
         except jwt.PyJWTError as exc:
             raise AuthenticationFailed("bad-signature") from exc
+
+
+def _jwks_http_client(
+    timeout_seconds: float, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    # JWKS URLs are the operator's allowlist, not the caller's choice: no address policy here.
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
 def _bearer_token(authorization: str | None) -> str:

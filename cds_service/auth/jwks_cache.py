@@ -13,13 +13,14 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.json_web_key import parse_jwks
-from cds_service.data.response_body import ACCEPT_IDENTITY, BodyRefused, read_bounded
+from cds_service.data import ACCEPT_IDENTITY, BodyRefused, read_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,11 @@ class _FetchFailed(Exception):
 
 
 class JwksCache:
-    """JWK Sets by URL, fetched with ``http`` only for URLs the caller has already allowlisted."""
+    """JWK Sets by URL, fetched with ``http`` only for URLs the caller has already allowlisted.
+
+    The cache owns ``http``: leaving ``async with`` (or ``aclose``) closes it, as an httpx
+    client closes the transport it was given.
+    """
 
     def __init__(
         self,
@@ -58,6 +63,20 @@ class JwksCache:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> Self:
+        return self  # the client connects on its first fetch
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def find(self, url: str, kid: str) -> Mapping[str, Any] | None:
         """The key ``kid`` of the set at ``url``, or None if it is not there even after a refresh.

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Final
 
 from cds_service.cards.identity import stable_uuid
-from cds_service.clinical.evaluation import Assessment
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.cards.types import (
+    Action,
+    Card,
+    CardOptions,
+    Coding,
+    Indicator,
+    Link,
+    Resource,
+    SelectionBehavior,
+    Suggestion,
+)
+from cds_service.clinical import Assessment
+from cds_service.protocol import HookRequest
 
-Indicator = Literal["info", "warning", "critical"]
-SelectionBehavior = Literal["at-most-one", "any"]
-
-ASSESSMENT_EXTENSION = "org.radix-cds.assessment"
+ASSESSMENT_EXTENSION: Final = "org.radix-cds.assessment"
 SOURCE_URL = "https://radix-cds.org"
 TOPIC_SYSTEM = "https://radix-cds.org/fhir/CodeSystem/card-topic"
 
@@ -27,15 +35,15 @@ _TOPICS = {
 }
 
 
-def create(resource: dict[str, Any], description: str) -> dict[str, Any]:
+def create(resource: Resource, description: str) -> Action:
     return {"type": "create", "description": description, "resource": resource}
 
 
-def update(resource: dict[str, Any], description: str) -> dict[str, Any]:
+def update(resource: Resource, description: str) -> Action:
     return {"type": "update", "description": description, "resource": resource}
 
 
-def delete(reference: str, description: str) -> dict[str, Any]:
+def delete(reference: str, description: str) -> Action:
     # resourceId, never resource: cds-resp-2, and `resource` for deletes is deprecated in 2.0.
     return {"type": "delete", "description": description, "resourceId": reference}
 
@@ -44,11 +52,11 @@ def suggestion(
     request: HookRequest,
     key: str,
     label: str,
-    actions: Sequence[dict[str, Any]],
+    actions: Sequence[Action],
     *,
     recommended: bool = False,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"label": label, "uuid": stable_uuid(request, key)}
+) -> Suggestion:
+    out: Suggestion = {"label": label, "uuid": stable_uuid(request, key)}
     if recommended:
         out["isRecommended"] = True
     if actions:
@@ -65,13 +73,23 @@ def card(
     topic: str,
     detail: str,
     assessment: Assessment,
-    suggestions: Sequence[dict[str, Any]] = (),
+    suggestions: Sequence[Suggestion] = (),
     selection_behavior: SelectionBehavior = "at-most-one",
-    override_reasons: Sequence[dict[str, Any]] = (),
-    links: Sequence[dict[str, Any]] = (),
-) -> dict[str, Any]:
+    override_reasons: Sequence[Coding] = (),
+    links: Sequence[Link] = (),
+) -> Card:
     """A clinical card; ``key`` names the rule it renders and seeds its uuid."""
-    out: dict[str, Any] = {
+    options: CardOptions = {}
+    if detail:
+        options["detail"] = detail
+    if suggestions:
+        options["suggestions"] = list(suggestions)
+        options["selectionBehavior"] = selection_behavior
+    if override_reasons:
+        options["overrideReasons"] = list(override_reasons)
+    if links:
+        options["links"] = list(links)
+    return {
         "uuid": stable_uuid(request, key),
         "summary": summary,
         "indicator": indicator,
@@ -80,15 +98,6 @@ def card(
             "url": SOURCE_URL,
             "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": _TOPICS[topic]},
         },
+        **options,
+        "extension": {ASSESSMENT_EXTENSION: assessment.to_extension()},
     }
-    if detail:
-        out["detail"] = detail
-    if suggestions:
-        out["suggestions"] = list(suggestions)
-        out["selectionBehavior"] = selection_behavior
-    if override_reasons:
-        out["overrideReasons"] = list(override_reasons)
-    if links:
-        out["links"] = list(links)
-    out["extension"] = {ASSESSMENT_EXTENSION: assessment.to_extension()}
-    return out

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from cds_service.cards import phrase
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Assessment, Evidence
+from cds_service.cards import phrase, prose
+from cds_service.clinical import Assessment, ClinicalConfig, Evidence
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#])")
 #: A word a markdown renderer could turn into a link by itself: a URL with a scheme
@@ -82,7 +81,7 @@ def detail(
         _differentials(assessment),
         _not_counted(assessment),
         _unavailable(assessment),
-        _section("Clinical notes", [f"- {escape(line)}" for line in assessment.note_remarks]),
+        _section(prose.NOTES, [f"- {escape(line)}" for line in assessment.note_remarks]),
         *advice,
     ]
     return "\n\n".join(block for block in blocks if block)
@@ -107,14 +106,7 @@ def _red_flags(assessment: Assessment) -> str:
     for flag in sorted(assessment.red_flags, key=lambda f: f.tier != "emergency"):
         lines.append(f"- {phrase.flag(flag.id)} ({flag.tier})")
         lines.extend(_evidence(flag.evidence, indent="  "))
-    return _section("Red flags", lines)
-
-
-#: What each likelihood word means, said once beside it.
-_LIKELIHOOD = {
-    "probable": "the examination points clearly to this root",
-    "possible": "the findings point to this root, but are few or shared with neighbouring roots",
-}
+    return _section(prose.RED_FLAGS, lines)
 
 
 def _localisation(assessment: Assessment, config: ClinicalConfig) -> str:
@@ -123,41 +115,38 @@ def _localisation(assessment: Assessment, config: ClinicalConfig) -> str:
         return ""
     name = phrase.sentence(phrase.root(loc))
     word = phrase.likelihood(loc, config)
-    lines = [f"- {name} root: **{word}** ({_LIKELIHOOD[word]})"]
+    lines = [prose.ROOT.format(root=name, word=word, meaning=prose.LIKELIHOOD[word])]
     if loc.disc_levels:
-        lines.append(f"- Disc level: {' or '.join(loc.disc_levels)}")
+        lines.append(prose.DISC_LEVEL.format(levels=" or ".join(loc.disc_levels)))
     if loc.candidates:
         others = phrase.joined(f"{c.side} {c.root}" for c in loc.candidates)
-        lines.append(f"- Less likely: {others}")
+        lines.append(prose.LESS_LIKELY.format(roots=others))
     lines.extend(_evidence(loc.evidence))
-    return _section("Localisation", lines)
+    return _section(prose.LOCALISATION, lines)
 
 
 def _course(assessment: Assessment, config: ClinicalConfig) -> str:
     lines: list[str] = []
     if assessment.symptom_weeks is None:
-        lines.append(
-            "- **Onset not documented**: please record when symptoms began. Until then the"
-            f" duration counts as under {phrase.number(config.persistent_weeks)} weeks."
-        )
+        lines.append(prose.ONSET_UNKNOWN.format(weeks=phrase.number(config.persistent_weeks)))
     else:
-        lines.append(f"- Symptoms for {phrase.weeks(assessment.symptom_weeks)}")
+        lines.append(prose.SYMPTOMS_FOR.format(duration=phrase.weeks(assessment.symptom_weeks)))
     if assessment.conservative_care_weeks is None:
-        lines.append("- No conservative care (physiotherapy) documented")
+        lines.append(prose.NO_CONSERVATIVE_CARE)
     else:
-        lines.append(
-            f"- Conservative care started {phrase.weeks(assessment.conservative_care_weeks)} ago"
-        )
+        duration = phrase.weeks(assessment.conservative_care_weeks)
+        lines.append(prose.CONSERVATIVE_CARE_STARTED.format(duration=duration))
     if assessment.prior_lumbar_surgery:
-        lines.append("- Prior lumbar spine surgery")
+        lines.append(prose.PRIOR_SURGERY)
     if assessment.recent_lumbar_mri:
         lines.append(
-            f"- Lumbar MRI within the last {config.prior_mri_months} months:"
-            f" {escape(assessment.recent_lumbar_mri)}"
+            prose.RECENT_MRI.format(
+                months=config.prior_mri_months, mri=escape(assessment.recent_lumbar_mri)
+            )
         )
     if assessment.age_years is not None:
-        lines.append(f"- Age {assessment.age_years}")
-    return _section("Course", lines)
+        lines.append(prose.AGE.format(years=assessment.age_years))
+    return _section(prose.COURSE, lines)
 
 
 def _ces_screen(assessment: Assessment) -> str:
@@ -169,15 +158,12 @@ def _ces_screen(assessment: Assessment) -> str:
     screen = assessment.ces_screen
     lines: list[str] = []
     if screen.present:
-        lines.append(f"- Present: {_items(screen.present)}")
+        lines.append(prose.CES_PRESENT.format(items=_items(screen.present)))
     if screen.unknown:
-        lines.append(
-            f"- **Not documented (unknown, not negative)**: {_items(screen.unknown)}."
-            " Ask about and record each."
-        )
+        lines.append(prose.CES_UNKNOWN.format(items=_items(screen.unknown)))
     if screen.absent:
-        lines.append(f"- Looked for, not found: {_items(screen.absent)}")
-    return _section("Cauda equina screen", lines)
+        lines.append(prose.CES_ABSENT.format(items=_items(screen.absent)))
+    return _section(prose.CES_SCREEN, lines)
 
 
 def _items(items: Sequence[str]) -> str:
@@ -188,17 +174,19 @@ def _weak_flags(assessment: Assessment) -> str:
     if not assessment.weak_flags:
         return ""
     names = phrase.joined(phrase.weak_flag(f) for f in assessment.weak_flags)
-    return _section("Weak flags", [f"- {phrase.sentence(names)}: noted, urgency unchanged"])
+    return _section(prose.WEAK_FLAGS, [prose.WEAK_FLAGS_NOTED.format(flags=phrase.sentence(names))])
 
 
 def _differentials(assessment: Assessment) -> str:
-    lines = [f"- Consider {phrase.differential(d)}" for d in assessment.differentials]
-    return _section("Differential diagnosis", lines)
+    lines = [
+        prose.CONSIDER.format(diagnosis=phrase.differential(d)) for d in assessment.differentials
+    ]
+    return _section(prose.DIFFERENTIALS, lines)
 
 
 def _not_counted(assessment: Assessment) -> str:
     # Each evidence line already says why it was not counted (long-standing, no back pain).
-    return _section("Not counted", _evidence(assessment.not_counted))
+    return _section(prose.NOT_COUNTED, _evidence(assessment.not_counted))
 
 
 _PARTIAL = " (partial)"
@@ -211,15 +199,8 @@ def _unavailable(assessment: Assessment) -> str:
     lines = []
     if missing:
         names = phrase.joined(phrase.data_key(k) for k in missing)
-        lines.append(
-            f"- {phrase.sentence(names)}: could not be retrieved; what they hold is unknown,"
-            " not negative"
-        )
+        lines.append(prose.NOT_RETRIEVED.format(data=phrase.sentence(names)))
     if partial:
         names = phrase.joined(phrase.data_key(k) for k in partial)
-        lines.append(
-            f"- {phrase.sentence(names)}: only partly retrieved (further pages could not be"
-            " read); what the rest holds is unknown, not negative"
-        )
-    return _section("Data not retrieved", lines)
-
+        lines.append(prose.PARTLY_RETRIEVED.format(data=phrase.sentence(names)))
+    return _section(prose.UNAVAILABLE, lines)

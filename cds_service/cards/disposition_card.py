@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterator
 
-from cds_service.cards import guideline, override_reason, phrase
-from cds_service.cards.card import card, create, suggestion, update
+from cds_service.cards import guideline, phrase, prose
+from cds_service.cards.card import card, create, suggestion
+from cds_service.cards.common import (
+    CONTRAST_FLAGS,
+    conservative_reason,
+    localisation_references,
+    mri_code,
+    mri_suggestion,
+    physiotherapy_referral,
+    safety_netting,
+    specialist_referral,
+    topics,
+    urgent_mri_suggestion,
+)
 from cds_service.cards.detail import detail, escape
+from cds_service.cards.emergency_card import emergency_card
 from cds_service.cards.service_request import (
     MRI_WITH_AND_WITHOUT_CONTRAST,
     MRI_WITHOUT_CONTRAST,
-    PHYSIOTHERAPY_REFERRAL,
-    SPINAL_SURGERY_REFERRAL,
-    OrderCode,
-    order_name,
-    service_request,
-    with_priority,
 )
 from cds_service.cards.summary import summary
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Assessment, Evaluation, RedFlag
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.cards.types import Card
+from cds_service.clinical import Assessment, ClinicalConfig, Evaluation
+from cds_service.protocol import HookRequest
 
-#: Red flags for which MRI is done without and with contrast (ACR variant 7).
-_CONTRAST_FLAGS = frozenset({"malignancy", "infection"})
-_MOTOR_FLAGS = frozenset(
-    {"severe-motor-deficit", "progressive-motor-deficit", "multilevel-motor-deficit"}
-)
-
-Card = dict[str, Any]
+Builder = Callable[[Evaluation, HookRequest, ClinicalConfig], Card]
 
 
 def disposition_card(
@@ -40,255 +40,74 @@ def disposition_card(
     return build(evaluation, request, config) if build else None
 
 
-def emergency_card(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> Card:
-    """``critical``: same-day spinal surgical review and emergency MRI, both as stat orders.
-
-    On the order hooks a draft lumbar MRI in scope is upgraded to stat instead of ordering a
-    second MRI beside it.
-    """
-    a = evaluation.assessment
-    flags = phrase.flags_of(a, "emergency") or a.red_flags
-    ces = any(f.id == "cauda-equina" for f in a.red_flags)
-    key = "disposition/emergency-referral"
-    references = _references(flags)
-    reason = [{"text": phrase.joined(phrase.flag(f.id) for f in flags)}]
-
-    referral = service_request(
-        SPINAL_SURGERY_REFERRAL,
-        request,
-        priority="stat",
-        text="Same-day referral to the on-call spinal surgical team",
-        reason_code=reason,
-        reason_references=references,
-    )
-    suggestions = [
-        suggestion(
-            request,
-            f"{key}/spinal-referral",
-            "Refer today to on-call spinal surgery (stat)",
-            [create(referral, "Create a stat referral to the on-call spinal surgical team")],
-            recommended=True,
-        )
-    ]
-    lead = [
-        "**Same-day review by the on-call spinal surgical team and emergency MRI of the"
-        " lumbosacral spine.**"
-    ]
-    if ces:
-        lead.append(
-            "Suspected cauda equina syndrome: refer to hospital now; MRI as soon as possible and"
-            f" within {config.ces_mri_hours} hours of the request (GIRFT pathway). Suspected, not"
-            " diagnosed: the MRI decides. A bladder scan must not delay the MRI; a post-void"
-            f" residual under {phrase.number(config.pvr_ml)} mL does not exclude it."
-        )
-    if any(f.id in _MOTOR_FLAGS for f in flags):
-        lead.append(
-            "Severe, progressive or multilevel weakness: discuss with the on-call spinal team"
-            " today (ACP 2011: immediate MRI)."
-        )
-    if any(f.id == "cord-compression" for f in flags):
-        lead.append("Possible cord compression: agree the level to image with the spinal team.")
-
-    code = _mri_code(a)
-    drafts = [r for r in evaluation.order_ratings if r.imaging == "lumbar-mri"]
-    for draft in drafts:
-        name = escape(order_name(draft.resource, "Lumbar MRI"))
-        if not draft.upgrade_to_stat:
-            if draft.resource.get("priority") == "stat":
-                lead.append(f"The MRI being ordered ({name}) is already stat.")
-            continue
-        if draft.rating == "not-appropriate":
-            lead.append(
-                f"The MRI being ordered ({name}) repeats one done within the last"
-                f" {config.prior_mri_months} months and no evidence of the flag is newer:"
-                " agree with the spinal team whether to repeat it; if it is kept, make it stat."
-            )
-        # The full resource replaces the draft; ``render`` adds the draft's own rating to it.
-        resource = with_priority(draft.resource, "stat")
-        suggestions.append(
-            suggestion(
-                request,
-                f"{key}/upgrade/{draft.reference}",
-                "Make the MRI being ordered stat",
-                [update(resource, f"Change {draft.reference} to priority stat")],
-                recommended=True,
-            )
-        )
-        if draft.rating != "not-appropriate":
-            lead.append(f"The MRI being ordered ({name}) is not stat: change it to stat.")
-    if not drafts:
-        mri = service_request(
-            code,
-            request,
-            priority="stat",
-            text=f"Emergency {code.display}",
-            reason_code=reason,
-            reason_references=references,
-        )
-        suggestions.append(
-            suggestion(
-                request,
-                f"{key}/mri",
-                f"Order emergency {code.display} (stat)",
-                [create(mri, f"Create a stat order: {code.display}")],
-                recommended=True,
-            )
-        )
-    if code is MRI_WITH_AND_WITHOUT_CONTRAST:
-        lead.append(
-            "With malignancy or infection risk: MRI without and with contrast (ACR variant 7)."
-        )
-
-    action = "same-day spinal surgical review and emergency MRI"
-    if ces:
-        action += f" within {config.ces_mri_hours} h"
-    return card(
-        request,
-        key,
-        summary=summary(phrase.flag_finding(flags), action),
-        indicator="critical",
-        topic="emergency-referral",
-        detail=detail(a, config, lead=lead),
-        assessment=a,
-        suggestions=suggestions,
-        selection_behavior="any",
-        override_reasons=override_reason.codings(override_reason.EMERGENCY),
-        links=guideline.links(_topics(a, "emergency-referral")),
-    )
-
-
-def urgent_mri_suggestion(evaluation: Evaluation, request: HookRequest, key: str) -> dict[str, Any]:
-    """Create an MRI (priority ``urgent``) for the urgent red flags of ``evaluation``."""
-    a = evaluation.assessment
-    flags = phrase.flags_of(a, "urgent") or a.red_flags
-    code = _mri_code(a)
-    mri = service_request(
-        code,
-        request,
-        priority="urgent",
-        text=f"Urgent {code.display}",
-        reason_code=[{"text": phrase.joined(phrase.flag(f.id) for f in flags)}],
-        reason_references=_references(flags),
-    )
-    return suggestion(
-        request,
-        f"{key}/mri",
-        f"Order {code.display} (urgent)",
-        [create(mri, f"Create an urgent order: {code.display}")],
-        recommended=True,
-    )
-
-
 def _urgent(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> Card:
     """``warning``: MRI within days; with contrast for malignancy or infection."""
     a = evaluation.assessment
     flags = phrase.flags_of(a, "urgent") or a.red_flags
-    ids = {f.id for f in flags}
-    code = _mri_code(a)
+    code = mri_code(a)
     key = "disposition/urgent-imaging"
-    lead = [f"**{code.display}, urgently (within days).**"]
-    if ids & _CONTRAST_FLAGS:
-        lead.append(
-            "Cancer history or infection risk: MRI without and with contrast (ACR variant 7;"
-            " ACP 2011 immediate imaging)."
-        )
-    if "fracture" in ids:
-        lead.append(
-            "Fracture risk (ACR variant 6): radiography or CT are also usually appropriate."
-        )
-    if "upper-motor-neuron" in ids:
-        lead.append(
-            "Upper motor neuron signs point above the lumbar roots: consider neurological review"
-            " and imaging of the cord or brain."
-        )
-    lead.append("New weakness, or bladder, bowel or saddle symptoms, make this an emergency.")
-    contrast = "with and without contrast " if code is MRI_WITH_AND_WITHOUT_CONTRAST else ""
+    lead = [
+        prose.URGENT_LEAD.format(mri=code.display),
+        *_urgent_advice({f.id for f in flags}),
+        prose.URGENT_ESCALATION,
+    ]
+    contrast = prose.URGENT_ACTION_CONTRAST if code is MRI_WITH_AND_WITHOUT_CONTRAST else ""
     return card(
         request,
         key,
-        summary=summary(phrase.flag_finding(flags), f"MRI lumbar spine {contrast}within days"),
+        summary=summary(phrase.flag_finding(flags), prose.URGENT_ACTION.format(contrast=contrast)),
         indicator="warning",
         topic="urgent-imaging",
         detail=detail(a, config, lead=lead),
         assessment=a,
         suggestions=[urgent_mri_suggestion(evaluation, request, key)],
-        links=guideline.links(_topics(a, "urgent-imaging")),
+        links=guideline.links(topics(a, "urgent-imaging")),
     )
+
+
+def _urgent_advice(ids: set[str]) -> Iterator[str]:
+    """What each kind of urgent flag adds to the MRI."""
+    if ids & CONTRAST_FLAGS:
+        yield prose.URGENT_CONTRAST
+    if "fracture" in ids:
+        yield prose.URGENT_FRACTURE
+    if "upper-motor-neuron" in ids:
+        yield prose.URGENT_UPPER_MOTOR_NEURON
 
 
 def _mri(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> Card:
     """``info``: routine MRI for persistent radiculopathy, or after prior lumbar surgery."""
     a = evaluation.assessment
     key = "disposition/mri"
+    syndrome = phrase.syndrome(a, config)
     if a.prior_lumbar_surgery:
         code = MRI_WITH_AND_WITHOUT_CONTRAST
-        finding = f"{phrase.syndrome(a, config)} after lumbar surgery"
-        action = "routine MRI lumbar spine with and without contrast"
-        lead = [
-            "**Radicular symptoms after prior lumbar surgery: MRI lumbar spine without and"
-            " with contrast** (ACR variant 5)."
-        ]
+        finding = prose.MRI_AFTER_SURGERY_FINDING.format(syndrome=syndrome)
+        action, lead = prose.MRI_AFTER_SURGERY_ACTION, prose.MRI_AFTER_SURGERY_LEAD
     else:
         code = MRI_WITHOUT_CONTRAST
-        finding = _with_duration(phrase.syndrome(a, config), a)
-        action = "MRI lumbar spine without contrast if surgery or injection is considered"
-        lead = [
-            "**Persistent radicular symptoms despite conservative care: MRI lumbar spine"
-            " without contrast** (ACR variant 3), if the patient would consider surgery or an"
-            " epidural steroid injection (ACP/APS 2007)."
-        ]
-    mri = service_request(
-        code,
-        request,
-        priority="routine",
-        text=code.display,
-        reason_code=[{"text": phrase.syndrome(a, config)}],
-        reason_references=_localisation_references(a),
-    )
+        finding = _with_duration(syndrome, a)
+        action, lead = prose.MRI_PERSISTENT_ACTION, prose.MRI_PERSISTENT_LEAD
     return card(
         request,
         key,
         summary=summary(finding, action),
         indicator="info",
         topic="mri",
-        detail=detail(a, config, lead=lead),
+        detail=detail(a, config, lead=[lead]),
         assessment=a,
         suggestions=[
-            suggestion(
+            mri_suggestion(
                 request,
-                f"{key}/mri",
-                f"Order {code.display} (routine)",
-                [create(mri, f"Create a routine order: {code.display}")],
-                recommended=True,
+                key,
+                code,
+                "routine",
+                prose.ROUTINE_MRI,
+                [{"text": syndrome}],
+                localisation_references(a),
             )
         ],
-        links=guideline.links(_topics(a, "mri")),
-    )
-
-
-def specialist_referral(
-    assessment: Assessment,
-    request: HookRequest,
-    config: ClinicalConfig,
-    reason_code: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """A routine referral to the spinal service, pointing at the existing imaging if any."""
-    uk = config.practice_mode == "uk"
-    text = (
-        "Routine referral to spinal surgery / MSK interface service"
-        if uk
-        else "Routine referral to spinal surgery: review of existing lumbar MRI"
-        if assessment.recent_lumbar_mri
-        else "Routine referral to spinal surgery"
-    )
-    return service_request(
-        SPINAL_SURGERY_REFERRAL,
-        request,
-        priority="routine",
-        text=text,
-        reason_code=reason_code or [{"text": phrase.syndrome(assessment, config)}],
-        reason_references=_localisation_references(assessment),
-        supporting=[assessment.recent_lumbar_mri] if assessment.recent_lumbar_mri else (),
+        links=guideline.links(topics(a, "mri")),
     )
 
 
@@ -297,126 +116,75 @@ def _specialist(evaluation: Evaluation, request: HookRequest, config: ClinicalCo
     a = evaluation.assessment
     uk = config.practice_mode == "uk"
     key = "disposition/specialist-review"
-    lead: list[str] = []
-    if a.recent_lumbar_mri:
-        lead.append(
-            f"**A lumbar MRI was done within the last {config.prior_mri_months} months**"
-            f" ({escape(a.recent_lumbar_mri)}): review it with a spinal specialist rather than"
-            " repeat it; repeat imaging needs a change in clinical status (ACP 2011)."
-        )
     if uk:
-        lead.append(
-            "**NICE NG59**: do not routinely offer imaging in a non-specialist setting (1.1.4);"
-            " refer to a spinal or MSK interface service, which considers imaging only if the"
-            " result is likely to change management (1.1.6). Explain that imaging may not be"
-            " needed (1.1.5)."
-        )
-    if not lead:
-        lead.append(
-            "**Persistent radicular symptoms despite conservative care: routine spinal review.**"
-        )
-    action = (
-        "routine referral to spinal / MSK interface service (NICE NG59)"
-        if uk
-        else "routine spinal specialist review of the existing MRI"
-        if a.recent_lumbar_mri
-        else "routine spinal specialist review"
-    )
+        action, label = prose.SPECIALIST_UK_ACTION, prose.SPECIALIST_UK_LABEL
+    elif a.recent_lumbar_mri:
+        action, label = prose.SPECIALIST_RECENT_MRI_ACTION, prose.SPECIALIST_LABEL
+    else:
+        action, label = prose.SPECIALIST_ACTION, prose.SPECIALIST_LABEL
     referral = specialist_referral(a, request, config)
-    topics = ["uk-mode"] if uk else []
     return card(
         request,
         key,
         summary=summary(_with_duration(phrase.syndrome(a, config), a), action),
         indicator="info",
         topic="specialist-review",
-        detail=detail(a, config, lead=lead),
+        detail=detail(a, config, lead=_specialist_lead(a, config)),
         assessment=a,
         suggestions=[
             suggestion(
                 request,
                 f"{key}/referral",
-                "Refer to spinal / MSK interface service (routine)"
-                if uk
-                else "Refer to spinal specialist (routine)",
-                [create(referral, "Create a routine referral to the spinal service")],
+                label,
+                [create(referral, prose.SPECIALIST_REFERRAL_DESCRIPTION)],
                 recommended=True,
             )
         ],
-        links=guideline.links([*topics, *_topics(a, "specialist-review")]),
+        links=guideline.links([*(["uk-mode"] if uk else []), *topics(a, "specialist-review")]),
     )
 
 
-def physiotherapy_referral(
-    assessment: Assessment,
-    request: HookRequest,
-    config: ClinicalConfig,
-    reason_code: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """A routine physiotherapy referral; ``reason_code`` defaults to the radicular syndrome."""
-    return service_request(
-        PHYSIOTHERAPY_REFERRAL,
-        request,
-        priority="routine",
-        reason_code=reason_code or [{"text": phrase.syndrome(assessment, config)}],
-        reason_references=_localisation_references(assessment),
-    )
-
-
-def safety_netting(config: ClinicalConfig) -> list[str]:
-    """Cauda-equina safety-netting and review advice for conservative care (NICE CKS)."""
-    return [
-        "**Safety-netting**: tell the patient to go to an emergency department at once with"
-        " difficulty passing urine, loss of bladder or bowel control, numbness around the back"
-        " passage or genitals, new sexual problems, or numbness or weakness in both legs.",
-        "Review if weakness worsens, or if symptoms persist after"
-        f" {phrase.number(config.persistent_weeks)} weeks of conservative care.",
-    ]
+def _specialist_lead(assessment: Assessment, config: ClinicalConfig) -> list[str]:
+    """The existing MRI to review, and NICE NG59 in UK mode; else routine review alone."""
+    lead: list[str] = []
+    if assessment.recent_lumbar_mri:
+        lead.append(
+            prose.SPECIALIST_RECENT_MRI_LEAD.format(
+                months=config.prior_mri_months, mri=escape(assessment.recent_lumbar_mri)
+            )
+        )
+    if config.practice_mode == "uk":
+        lead.append(prose.SPECIALIST_UK_LEAD)
+    return lead or [prose.SPECIALIST_LEAD]
 
 
 def _physiotherapy(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> Card:
     """``info``: physiotherapy, stay active, safety-net; no imaging yet."""
     a = evaluation.assessment
     key = "disposition/physiotherapy"
-    limit = phrase.number(config.persistent_weeks)
-    lead = [
-        "**Physiotherapy referral and advice to stay active; no imaging yet**"
-        f" ({conservative_reason(a, config)}; no red flags). Imaging is not indicated before"
-        f" {limit} weeks of conservative care without red flags (ACR variants 1-2; NICE NG59"
-        " 1.1.4)."
-    ]
+    lead = prose.PHYSIOTHERAPY_LEAD.format(
+        reason=conservative_reason(a, config), weeks=phrase.number(config.persistent_weeks)
+    )
     referral = physiotherapy_referral(a, request, config)
     return card(
         request,
         key,
-        summary=summary(phrase.syndrome(a, config), "physiotherapy referral, no imaging yet"),
+        summary=summary(phrase.syndrome(a, config), prose.PHYSIOTHERAPY_ACTION),
         indicator="info",
         topic="physiotherapy",
-        detail=detail(a, config, lead=lead, advice=safety_netting(config)),
+        detail=detail(a, config, lead=[lead], advice=safety_netting(config)),
         assessment=a,
         suggestions=[
             suggestion(
                 request,
                 f"{key}/referral",
-                "Refer to physiotherapy",
-                [create(referral, "Create a routine referral to physiotherapy")],
+                prose.PHYSIOTHERAPY_LABEL,
+                [create(referral, prose.PHYSIOTHERAPY_REFERRAL_DESCRIPTION)],
                 recommended=True,
             )
         ],
-        links=guideline.links(_topics(a, "physiotherapy")),
+        links=guideline.links(topics(a, "physiotherapy")),
     )
-
-
-def conservative_reason(assessment: Assessment, config: ClinicalConfig) -> str:
-    """Why conservative care comes first: short duration, unknown onset, or no care yet."""
-    limit = phrase.number(config.persistent_weeks)
-    if assessment.symptom_weeks is None:
-        return f"onset not documented, counted as under {limit} weeks"
-    if assessment.symptom_weeks < config.persistent_weeks:
-        return f"{phrase.weeks(assessment.symptom_weeks)} of symptoms"
-    if assessment.conservative_care_weeks is None:
-        return f"{phrase.weeks(assessment.symptom_weeks)}, no conservative care documented"
-    return f"{phrase.weeks(assessment.symptom_weeks)} of symptoms"
 
 
 def _with_duration(finding: str, assessment: Assessment) -> str:
@@ -425,26 +193,7 @@ def _with_duration(finding: str, assessment: Assessment) -> str:
     return f"{finding}, {phrase.weeks(assessment.symptom_weeks)}"
 
 
-def _mri_code(assessment: Assessment) -> OrderCode:
-    if any(f.id in _CONTRAST_FLAGS for f in assessment.red_flags):
-        return MRI_WITH_AND_WITHOUT_CONTRAST
-    return MRI_WITHOUT_CONTRAST
-
-
-def _references(flags: Iterable[RedFlag]) -> list[str]:
-    return [e.reference for f in flags for e in f.evidence]
-
-
-def _localisation_references(assessment: Assessment) -> list[str]:
-    loc = assessment.localisation
-    return [e.reference for e in loc.evidence] if loc is not None else []
-
-
-def _topics(assessment: Assessment, disposition: str) -> list[str]:
-    return [*(f.id for f in assessment.red_flags), disposition, *assessment.rules]
-
-
-_BUILDERS: dict[str, Callable[[Evaluation, HookRequest, ClinicalConfig], Card]] = {
+_BUILDERS: dict[str, Builder] = {
     "emergency-referral": emergency_card,
     "urgent-imaging": _urgent,
     "mri": _mri,

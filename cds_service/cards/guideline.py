@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from cds_service.cards.types import Link
 
 
 @dataclass(frozen=True)
@@ -12,7 +13,7 @@ class Guideline:
     label: str
     url: str
 
-    def link(self) -> dict[str, Any]:
+    def link(self) -> Link:
         return {"label": self.label, "url": self.url, "type": "absolute"}
 
 
@@ -85,5 +86,5 @@ def sources(topics: Iterable[str]) -> tuple[Guideline, ...]:
     return tuple(found)
 
 
-def links(topics: Iterable[str]) -> list[dict[str, Any]]:
+def links(topics: Iterable[str]) -> list[Link]:
     return [guideline.link() for guideline in sources(topics)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.protocol import HookRequest
 
 #: Namespace of every Radix card and suggestion id (uuid5 of the project's URL).
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://radix-cds.org/cds-hooks/cards")

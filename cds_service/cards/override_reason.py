@@ -7,7 +7,7 @@ own local code system; each code is listed here with its display.
 
 from __future__ import annotations
 
-from typing import Any
+from cds_service.cards.types import Coding
 
 SYSTEM = "https://radix-cds.org/fhir/CodeSystem/override-reason"
 
@@ -44,5 +44,5 @@ EMERGENCY = ("emergency-care-arranged", "finding-not-confirmed")
 PHYSIOTHERAPY_WITH_RED_FLAGS = ("red-flag-investigated", "finding-not-confirmed")
 
 
-def codings(codes: tuple[str, ...]) -> list[dict[str, Any]]:
+def codings(codes: tuple[str, ...]) -> list[Coding]:
     return [{"code": code, "system": SYSTEM, "display": _DISPLAYS[code]} for code in codes]

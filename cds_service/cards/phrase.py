@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Assessment, Localisation, RedFlag, Tier
+from cds_service.clinical import Assessment, ClinicalConfig, Localisation, RedFlag, Tier
 from cds_service.fhir_json import humanise
 
 _FLAGS = {

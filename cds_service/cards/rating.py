@@ -13,14 +13,12 @@ decision support mechanism and must not claim to be one.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cds_service.cards.guideline import ACR_LOW_BACK_PAIN, NICE_NG59
 from cds_service.cards.identity import stable_uuid
 from cds_service.cards.service_request import PamaRating, is_imaging, rated
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Evaluation, OrderRating, Rating
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.cards.types import Action, Card
+from cds_service.clinical import ClinicalConfig, Evaluation, OrderRating, Rating
+from cds_service.protocol import HookRequest
 
 _WORDS: dict[str, str] = {
     "appropriate": "appropriate",
@@ -43,9 +41,7 @@ def pama_rating(
     return PamaRating(rating, consult, auc_applied(config))
 
 
-def rating_action(
-    rating: OrderRating, request: HookRequest, config: ClinicalConfig
-) -> dict[str, Any]:
+def rating_action(rating: OrderRating, request: HookRequest, config: ClinicalConfig) -> Action:
     """An ``update`` of the draft exactly as sent, adding only the rating extensions."""
     return {
         "type": "update",
@@ -57,7 +53,7 @@ def rating_action(
 
 
 def rate_suggested_orders(
-    cards: list[dict[str, Any]],
+    cards: list[Card],
     evaluation: Evaluation,
     request: HookRequest,
     config: ClinicalConfig,
@@ -68,17 +64,14 @@ def rate_suggested_orders(
         for suggestion in card.get("suggestions", ()):
             for index, action in enumerate(suggestion.get("actions", ())):
                 resource = action.get("resource")
-                if action.get("type") not in ("create", "update") or not isinstance(
-                    resource, dict
-                ) or resource.get("resourceType") != "ServiceRequest":
+                if resource is None or resource.get("resourceType") != "ServiceRequest":
                     continue
                 reference = f"ServiceRequest/{resource.get('id')}"
                 if action["type"] == "update" and reference in drafts:
                     # The draft in scope, changed (made stat): its own rating, its consult id.
                     rating, key = drafts[reference], reference
                 else:
-                    rating = evaluation.new_mri_rating if is_imaging(resource) else (
-                        "no-criteria-apply"
-                    )
+                    imaging = is_imaging(resource)
+                    rating = evaluation.new_mri_rating if imaging else "no-criteria-apply"
                     key = f"{suggestion['uuid']}/{index}"
                 action["resource"] = rated(resource, pama_rating(rating, request, key, config))

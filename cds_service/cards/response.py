@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cds_service.cards.disposition_card import disposition_card
 from cds_service.cards.order_card import order_cards
 from cds_service.cards.rating import rate_suggested_orders, rating_action
-from cds_service.clinical.config import ClinicalConfig
-from cds_service.clinical.evaluation import Evaluation
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.cards.types import CdsResponse
+from cds_service.clinical import ClinicalConfig, Evaluation
+from cds_service.protocol import HookRequest
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
 
-def render(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> dict[str, Any]:
+def render(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig) -> CdsResponse:
     """``{"cards": [...]}``, plus ``systemActions`` (the order ratings) when there are any."""
     if request.hook in ORDER_HOOKS:
         cards = order_cards(evaluation, request, config)
@@ -22,14 +20,14 @@ def render(evaluation: Evaluation, request: HookRequest, config: ClinicalConfig)
         card = disposition_card(evaluation, request, config)
         cards = [card] if card is not None else []
     rate_suggested_orders(cards, evaluation, request, config)
-    body: dict[str, Any] = {"cards": cards}
+    body: CdsResponse = {"cards": cards}
     actions = [rating_action(rating, request, config) for rating in evaluation.order_ratings]
     if actions:
         body["systemActions"] = actions
     return body
 
 
-def with_legacy_system_actions(body: dict[str, Any]) -> dict[str, Any]:
+def with_legacy_system_actions(body: CdsResponse) -> CdsResponse:
     """``body`` plus a copy of its ``systemActions`` in ``extension.systemActions``.
 
     Clients of CDS Hooks 1.x habits (the CDS Hooks Sandbox's PAMA screen) read ratings only
@@ -37,5 +35,6 @@ def with_legacy_system_actions(body: dict[str, Any]) -> dict[str, Any]:
     """
     if "systemActions" not in body:
         return body
-    extension = {**body.get("extension", {}), "systemActions": body["systemActions"]}
-    return {**body, "extension": extension}
+    out = body.copy()
+    out["extension"] = {**body.get("extension", {}), "systemActions": body["systemActions"]}
+    return out

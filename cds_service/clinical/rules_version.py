@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.1"
-RULES_FINGERPRINT = "75a31170a3e3b01bac50fc1baf354324f2ce818b2f28c2c46ec5d80e54618e79"
+RULES_FINGERPRINT = "7b6df5084dff7d073c231a5dd743e6bd3b2160afa55818ecfe3c2e122a9a4db9"

@@ -16,9 +16,7 @@ from cds_service.data.fhir_client import FetchFailed, FhirClient
 from cds_service.data.next_link import follow_url
 from cds_service.data.prefetch_template import is_read, render_template, template_resource_type
 from cds_service.errors import EssentialDataUnavailable, PrefetchShape
-from cds_service.protocol.catalogue import ServiceDefinition
-from cds_service.protocol.hook_request import HookRequest, bundle_resources
-from cds_service.protocol.patient_scope import first_foreign
+from cds_service.protocol import HookRequest, ServiceDefinition, bundle_resources, first_foreign
 
 logger = logging.getLogger("radix.data")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.clinical.finding import parse_instant
+from cds_service.clinical import parse_instant
 from cds_service.notes.html_text import html_to_text
 
 READABLE = frozenset({"text/plain", "text/html"})

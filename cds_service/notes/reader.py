@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cds_service.clinical.finding import Finding
-from cds_service.clinical.knowledge import Knowledge
-from cds_service.data.fhir_client import FetchFailed
-from cds_service.data.next_link import follow_url
+from cds_service.clinical import Finding, Knowledge
+from cds_service.data import FetchFailed, follow_url
 from cds_service.notes.documents import Note, as_text, day, decode_text, select_notes
 from cds_service.notes.findings import ORDER_BASE, note_findings
 from cds_service.notes.mention import Mention

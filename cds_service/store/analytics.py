@@ -24,16 +24,15 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cds_service.store.schema import audit_card, audit_event, feedback
 
-_PERCENTILES = (50, 90, 95, 99)
 _INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 UNATTRIBUTED = "unattributed"
 UNCODED = "uncoded"
@@ -41,6 +40,87 @@ UNCODED = "uncoded"
 #: Who a card was answered to, or who sent a feedback item: JWT ``iss`` and ``tenant``.
 Client = tuple[str | None, str | None]
 NO_CLIENT: Client = (None, None)
+#: An override reason's key: (``system|code`` or ``uncoded``, system, code).
+_ReasonKey = tuple[str, str | None, str | None]
+#: What became of a card: its latest feedback's outcome, or none.
+Column = Literal["accepted", "overridden", "noResponse"]
+
+
+# --- The summary, as ``GET /analytics/summary`` sends it and ``cds-service report`` reads it ---
+
+
+class Tally(TypedDict):
+    """Cards shown = accepted + overridden + no response."""
+
+    shown: int
+    accepted: int
+    overridden: int
+    noResponse: int
+
+
+class SuggestionCount(TypedDict):
+    suggestion: str  # its label, or its id when the audit record had no label
+    offered: int
+    accepted: int
+
+
+class ReasonCoding(TypedDict, total=False):
+    """An override reason's coding, each part left out when the feedback had none."""
+
+    system: str
+    code: str
+    display: str
+
+
+class ReasonCount(ReasonCoding):
+    reason: str  # ``system|code``, or ``uncoded``
+    count: int
+
+
+class RuleSummary(Tally):
+    rule: str
+    suggestions: list[SuggestionCount]
+    overrideReasons: list[ReasonCount]
+
+
+class IndicatorSummary(Tally):
+    indicator: str
+
+
+class Latency(TypedDict):
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+
+class HookSummary(TypedDict):
+    hook: str
+    calls: int
+    errors: int
+    latencyMs: Latency
+    errorKinds: NotRequired[dict[str, int]]
+
+
+class Counts(TypedDict):
+    """What ``summarise`` counts."""
+
+    hookCalls: int
+    hooks: list[HookSummary]
+    cards: Tally
+    rules: list[RuleSummary]
+    indicators: list[IndicatorSummary]
+    suggestions: list[SuggestionCount]
+    overrideReasons: list[ReasonCount]
+
+
+#: The window asked for; ``from`` is not an identifier, hence this spelling.
+Window = TypedDict("Window", {"from": str, "to": str}, total=False)
+
+
+class Summary(Window, Counts):
+    feedbackWithoutCard: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +143,7 @@ class ShownCard:
 @dataclass(frozen=True)
 class Outcome:
     card_uuid: str
-    outcome: str
+    outcome: Literal["accepted", "overridden"]
     accepted: tuple[str, ...]
     reason_system: str | None
     reason_code: str | None
@@ -89,7 +169,9 @@ def _window(column: Any, start: datetime | None, end: datetime | None) -> Any:
     return and_(*clauses) if clauses else None
 
 
-async def summary(conn: AsyncConnection, start: datetime | None, end: datetime | None) -> dict:
+async def summary(
+    conn: AsyncConnection, start: datetime | None, end: datetime | None
+) -> Summary:
     """Read the window's calls, cards and their feedback, and summarise them."""
     in_window = _window(audit_event.c.received_at, start, end)
 
@@ -167,7 +249,7 @@ async def summary(conn: AsyncConnection, start: datetime | None, end: datetime |
         for row in await conn.execute(feedback_q)
     ]
     orphans = (await conn.execute(orphans_q)).scalar_one()
-    window = {}
+    window: Window = {}
     if start is not None:
         window["from"] = start.isoformat()
     if end is not None:
@@ -177,7 +259,7 @@ async def summary(conn: AsyncConnection, start: datetime | None, end: datetime |
 
 def summarise(
     calls: Iterable[Call], cards: Iterable[ShownCard], outcomes: Iterable[Outcome]
-) -> dict[str, Any]:
+) -> Counts:
     """The analytics of a window from its calls, the cards they showed and those cards' feedback."""
     calls = list(calls)
     latest = _latest_outcomes(outcomes)
@@ -187,11 +269,11 @@ def summarise(
         distinct.setdefault((card.client, card.uuid or f"#{n}"), card)
 
     totals = _tally()
-    by_rule: dict[str, dict[str, Any]] = defaultdict(_rule_entry)
-    by_indicator: dict[str, dict[str, int]] = defaultdict(_tally)
+    by_rule: dict[str, _RuleCounts] = defaultdict(_RuleCounts)
+    by_indicator: dict[str, Tally] = defaultdict(_tally)
     suggestions: dict[str, Counter[str]] = defaultdict(Counter)
-    reasons: Counter[tuple[str, str | None, str | None]] = Counter()
-    reason_display: dict[tuple[str, str | None, str | None], str] = {}
+    reasons: Counter[_ReasonKey] = Counter()
+    reason_display: dict[_ReasonKey, str] = {}
 
     for card in distinct.values():
         outcome = latest.get((card.client, card.uuid))
@@ -212,10 +294,10 @@ def summarise(
         if reason is not None:
             reasons[reason] += 1
         for rule in card.rules or (UNATTRIBUTED,):
-            _count(by_rule[rule]["tally"], column)
-            _count_suggestions(by_rule[rule]["suggestions"], offered, chosen)
+            _count(by_rule[rule].tally, column)
+            _count_suggestions(by_rule[rule].suggestions, offered, chosen)
             if reason is not None:
-                by_rule[rule]["reasons"][reason] += 1
+                by_rule[rule].reasons[reason] += 1
 
     return {
         "hookCalls": len(calls),
@@ -224,9 +306,9 @@ def summarise(
         "rules": [
             {
                 "rule": rule,
-                **entry["tally"],
-                "suggestions": _suggestion_list(entry["suggestions"]),
-                "overrideReasons": _reason_list(entry["reasons"], reason_display),
+                **entry.tally,
+                "suggestions": _suggestion_list(entry.suggestions),
+                "overrideReasons": _reason_list(entry.reasons, reason_display),
             }
             for rule, entry in sorted(by_rule.items())
         ],
@@ -241,17 +323,22 @@ def summarise(
     }
 
 
-def _tally() -> dict[str, int]:
+def _tally() -> Tally:
     return {"shown": 0, "accepted": 0, "overridden": 0, "noResponse": 0}
 
 
-def _count(tally: dict[str, int], column: str) -> None:
+def _count(tally: Tally, column: Column) -> None:
     tally["shown"] += 1
     tally[column] += 1
 
 
-def _rule_entry() -> dict[str, Any]:
-    return {"tally": _tally(), "suggestions": defaultdict(Counter), "reasons": Counter()}
+@dataclass
+class _RuleCounts:
+    """What one rule's cards came to, while counting."""
+
+    tally: Tally = field(default_factory=_tally)
+    suggestions: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    reasons: Counter[_ReasonKey] = field(default_factory=Counter)
 
 
 def _count_suggestions(
@@ -263,7 +350,7 @@ def _count_suggestions(
         counters[label]["accepted"] += 1
 
 
-def _column(outcome: Outcome | None) -> str:
+def _column(outcome: Outcome | None) -> Column:
     return "noResponse" if outcome is None else outcome.outcome
 
 
@@ -278,7 +365,7 @@ def _latest_outcomes(outcomes: Iterable[Outcome]) -> dict[tuple[Client, str], Ou
     return latest
 
 
-def _reason_key(outcome: Outcome) -> tuple[str, str | None, str | None]:
+def _reason_key(outcome: Outcome) -> _ReasonKey:
     if outcome.reason_code is None:
         return (UNCODED, None, None)
     return (
@@ -288,44 +375,43 @@ def _reason_key(outcome: Outcome) -> tuple[str, str | None, str | None]:
     )
 
 
-def _suggestion_list(counters: dict[str, Counter[str]]) -> list[dict[str, Any]]:
+def _suggestion_list(counters: dict[str, Counter[str]]) -> list[SuggestionCount]:
     return [
         {"suggestion": label, "offered": c["offered"], "accepted": c["accepted"]}
         for label, c in sorted(counters.items())
     ]
 
 
-def _reason_list(
-    reasons: Counter[tuple[str, str | None, str | None]],
-    display: dict[tuple[str, str | None, str | None], str],
-) -> list[dict[str, Any]]:
-    entries = []
+def _reason_list(reasons: Counter[_ReasonKey], display: dict[_ReasonKey, str]) -> list[ReasonCount]:
+    entries: list[ReasonCount] = []
     for key, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0][0])):
-        entry: dict[str, Any] = {"reason": key[0]}
+        coding: ReasonCoding = {}
         if key[1] is not None:
-            entry["system"] = key[1]
+            coding["system"] = key[1]
         if key[2] is not None:
-            entry["code"] = key[2]
+            coding["code"] = key[2]
         if key in display:
-            entry["display"] = display[key]
-        entry["count"] = count
-        entries.append(entry)
+            coding["display"] = display[key]
+        entries.append({"reason": key[0], **coding, "count": count})
     return entries
 
 
-def _hooks(calls: list[Call]) -> list[dict[str, Any]]:
+def _hooks(calls: list[Call]) -> list[HookSummary]:
     by_hook: dict[str, list[Call]] = defaultdict(list)
     for call in calls:
         by_hook[call.hook].append(call)
     entries = []
     for hook, hook_calls in sorted(by_hook.items()):
         latencies = sorted(c.latency_ms for c in hook_calls)
-        entry: dict[str, Any] = {
+        entry: HookSummary = {
             "hook": hook,
             "calls": len(hook_calls),
             "errors": sum(1 for c in hook_calls if c.status_code >= 400),
             "latencyMs": {
-                **{f"p{p}": percentile(latencies, p) for p in _PERCENTILES},
+                "p50": percentile(latencies, 50),
+                "p90": percentile(latencies, 90),
+                "p95": percentile(latencies, 95),
+                "p99": percentile(latencies, 99),
                 "max": latencies[-1],
             },
         }

@@ -4,16 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
+
+
+class AuditSuggestion(TypedDict):
+    uuid: str
+    label: str
+
+
+class AuditCard(TypedDict):
+    """One card as shown: enough for analytics to match feedback to it and to its rules."""
+
+    uuid: str
+    summary: str
+    indicator: str
+    rules: list[str]
+    #: So analytics can name what was accepted.
+    suggestions: NotRequired[list[AuditSuggestion]]
+
+
+class AuditRating(TypedDict):
+    reference: str
+    rating: str
 
 
 @dataclass(frozen=True)
 class AuditRecord:
     """One hook call: who called, about whom, what Radix answered and on which knowledge.
 
-    ``cards`` items are ``{"uuid", "summary", "indicator", "rules": [rule ids]}``, optionally
-    with ``"suggestions": [{"uuid", "label"}]`` so analytics can name what was accepted.
-    ``order_ratings`` items are ``{"reference", "rating"}``. No prefetch data is kept.
+    ``assessment`` is the ``org.radix-cds.assessment`` object of the call. No prefetch data is
+    kept.
     """
 
     hook_instance: str
@@ -24,9 +44,9 @@ class AuditRecord:
     issuer: str | None
     tenant: str | None
     patient_reference: str | None
-    cards: list[dict[str, Any]] = field(default_factory=list)
+    cards: list[AuditCard] = field(default_factory=list)
     assessment: dict[str, Any] | None = None
-    order_ratings: list[dict[str, Any]] = field(default_factory=list)
+    order_ratings: list[AuditRating] = field(default_factory=list)
     knowledge_version: str | None = None
     status_code: int = 200
     error_kind: str | None = None

@@ -7,15 +7,18 @@ import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from cds_service.resources import data_dir
+from cds_service.store.analytics import ReasonCount, Summary, Tally
 
-_OUTCOMES = ("shown", "accepted", "overridden", "noResponse")
-_LATENCY = ("p50", "p90", "p95", "p99", "max")
+_OutcomeKey = Literal["shown", "accepted", "overridden", "noResponse"]
+_LatencyKey = Literal["p50", "p90", "p95", "p99", "max"]
+_OUTCOMES: tuple[_OutcomeKey, ...] = ("shown", "accepted", "overridden", "noResponse")
+_LATENCY: tuple[_LatencyKey, ...] = ("p50", "p90", "p95", "p99", "max")
 
 
-def render_report(summary: dict[str, Any], csv: bool) -> str:
+def render_report(summary: Summary, csv: bool) -> str:
     """Render ``Store.summary()``: aligned text tables, or long-format CSV for spreadsheets.
 
     CSV columns are ``section,key,item,metric,value``, one number per row.
@@ -33,7 +36,7 @@ def _radix_reasons() -> tuple[str, Mapping[str, str]]:
     return published["url"], {c["code"]: c["display"] for c in published["concept"]}
 
 
-def _display(reason: Mapping[str, Any]) -> str:
+def _display(reason: ReasonCount) -> str:
     """A reason's display: the published one for Radix's codes, else what the EHR sent.
 
     Radix's own codes read the same whatever display an EHR echoed back; a code of Radix's
@@ -73,7 +76,7 @@ def _table(
     return [title, line(header), *(line(r) for r in rows), ""]
 
 
-def _outcome_row(name: str, entry: dict[str, Any]) -> list[str]:
+def _outcome_row(name: str, entry: Tally) -> list[str]:
     return [
         name,
         *(str(entry[k]) for k in _OUTCOMES),
@@ -81,7 +84,7 @@ def _outcome_row(name: str, entry: dict[str, Any]) -> list[str]:
     ]
 
 
-def _render_text(summary: dict[str, Any]) -> str:
+def _render_text(summary: Summary) -> str:
     window = f"from {summary.get('from', 'the beginning')} to {summary.get('to', 'now')}"
     cards = summary["cards"]
     lines = [
@@ -146,7 +149,7 @@ def _render_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _csv_rows(summary: dict[str, Any]) -> Iterator[list[Any]]:
+def _csv_rows(summary: Summary) -> Iterator[list[Any]]:
     for bound in ("from", "to"):
         if bound in summary:
             yield ["window", bound, "", "", summary[bound]]
@@ -157,8 +160,8 @@ def _csv_rows(summary: dict[str, Any]) -> Iterator[list[Any]]:
     for h in summary["hooks"]:
         yield ["hook", h["hook"], "", "calls", h["calls"]]
         yield ["hook", h["hook"], "", "errors", h["errors"]]
-        for k in _LATENCY:
-            yield ["hook", h["hook"], "", f"{k}_ms", h["latencyMs"][k]]
+        for p in _LATENCY:
+            yield ["hook", h["hook"], "", f"{p}_ms", h["latencyMs"][p]]
         for kind, count in h.get("errorKinds", {}).items():
             yield ["hook", h["hook"], kind, "errorKind", count]
     for i in summary["indicators"]:
@@ -179,7 +182,7 @@ def _csv_rows(summary: dict[str, Any]) -> Iterator[list[Any]]:
         yield ["override-reason", o["reason"], _display(o), "count", o["count"]]
 
 
-def _render_csv(summary: dict[str, Any]) -> str:
+def _render_csv(summary: Summary) -> str:
     out = io.StringIO()
     writer = _csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "key", "item", "metric", "value"])

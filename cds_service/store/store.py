@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cds_service.settings import Settings
 from cds_service.store import analytics
-from cds_service.store.audit_record import AuditRecord
+from cds_service.store.audit_record import AuditCard, AuditRecord
 from cds_service.store.audit_writer import CLOSE_GRACE_SECONDS, AuditWriter
 from cds_service.store.columns import fit_row
 from cds_service.store.engine import (
@@ -36,7 +37,11 @@ _DAY = 86_400.0
 
 
 class Store:
-    """One storage layer over SQLAlchemy async; the backend is chosen by the database URL."""
+    """One storage layer over SQLAlchemy async; the backend is chosen by the database URL.
+
+    ``async with Store(url) as store:`` opens it and, on the way out, drains the audit queue
+    before the database is released (``open`` and ``close`` do the same by hand).
+    """
 
     def __init__(
         self,
@@ -102,6 +107,18 @@ class Store:
         if self._engine is None:
             raise RuntimeError("store is not open")
         return self._engine
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     async def open(self) -> None:
         """SQLite: create its folder and migrate to head. PostgreSQL: refuse a stale schema."""
@@ -218,7 +235,7 @@ class Store:
             return False
         return True
 
-    async def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    async def summary(self, start: datetime | None, end: datetime | None) -> analytics.Summary:
         """Analytics of the hook calls received in [start, end); see ``store.analytics``.
 
         Raises ``StoreUnavailable`` when the database cannot be read now.
@@ -313,7 +330,7 @@ def _event_row(record: AuditRecord) -> dict[str, Any]:
     )
 
 
-def _card_row(event_id: int, card: dict[str, Any]) -> dict[str, Any]:
+def _card_row(event_id: int, card: AuditCard) -> dict[str, Any]:
     suggestions = [
         {"uuid": str(s["uuid"]), **({"label": str(s["label"])} if s.get("label") else {})}
         for s in card.get("suggestions") or ()

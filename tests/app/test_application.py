@@ -292,3 +292,48 @@ async def test_invalid_feedback_is_a_400(radix):
         },
     )
     assert "acceptedSuggestions" in _outcome(response, 400)
+
+
+# --- lifespan: the process's resources -------------------------------------------------------
+
+
+class _ClosingTransport(httpx.AsyncBaseTransport):
+    """Answers nothing; counts how often the clients built on it were closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("this test sends nothing", request=request)
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_the_lifespan_opens_the_resources_and_closes_them_all(tmp_path):
+    transport = _ClosingTransport()
+    settings = _settings(tmp_path, auth_required=True, notes_enabled=False)
+    app = create_app(settings, http_transport=transport)
+    runtime = app.state.runtime
+
+    async with app.router.lifespan_context(app):
+        assert await runtime.store.ready() and transport.closed == 0
+
+    # The FHIR client and the authenticator's JWKS client, both on the injected transport.
+    assert transport.closed == 2 and runtime.http.is_closed
+    assert not await runtime.store.ready()
+
+
+async def test_a_resource_that_fails_to_open_closes_those_opened_before_it(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    transport = _ClosingTransport()
+    settings = _settings(
+        tmp_path, data_dir=tmp_path / "a-file" / "data", auth_required=True, notes_enabled=False
+    )
+    app = create_app(settings, http_transport=transport)
+
+    with pytest.raises(OSError):  # the store cannot make its folder
+        async with app.router.lifespan_context(app):
+            pytest.fail("the service must not start without its store")
+
+    assert transport.closed == 2 and app.state.runtime.http.is_closed

@@ -59,6 +59,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, forward: bool = True) -> None:
         self.requests: list[str] = []
+        self.closed = False
         self._real = httpx.AsyncHTTPTransport() if forward else None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -68,6 +69,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return await self._real.handle_async_request(request)
 
     async def aclose(self) -> None:
+        self.closed = True
         if self._real is not None:
             await self._real.aclose()
 
@@ -729,7 +731,7 @@ async def test_any_json_header_and_claims_are_refused_never_an_error(
 
 async def test_from_settings_reads_the_trust_file_and_shares_replays_through_redis(
     tmp_path: Path,
-    http: httpx.AsyncClient,
+    transport: RecordingTransport,
     es384_key: SigningKey,
     redis_url: str,
     redis_prefix: str,
@@ -737,34 +739,50 @@ async def test_from_settings_reads_the_trust_file_and_shares_replays_through_red
     trust = tmp_path / "trusted-clients.json"
     trust.write_text(json.dumps({"clients": [{"iss": ISS, "jwks": jwks_of(es384_key)}]}))
     config = Settings(trusted_clients_file=trust, redis_url=redis_url, jti_key_prefix=redis_prefix)
-    first = ClientAuthenticator.from_settings(config, http)
-    second = ClientAuthenticator.from_settings(config, http)
     token = es384_key.sign(_claims())
-    try:
+    async with (
+        ClientAuthenticator.from_settings(config, transport) as first,
+        ClientAuthenticator.from_settings(config, transport) as second,
+    ):
         await first.authenticate(f"Bearer {token}", SERVICE_URL)
         assert await _refused(second, f"Bearer {token}", SERVICE_URL) == "replayed-jti"
-    finally:
-        await first.aclose()
-        await second.aclose()
+    assert transport.requests == []  # the keys were in the trust file
+
+
+async def test_from_settings_fetches_through_its_own_client_and_closes_it_on_the_way_out(
+    tmp_path: Path,
+    transport: RecordingTransport,
+    es_client: tuple[TrustedClient, str],
+    es384_key: SigningKey,
+) -> None:
+    _, url = es_client
+    trust = tmp_path / "trusted-clients.json"
+    trust.write_text(json.dumps({"clients": [{"iss": ISS, "jku": [url]}]}))
+    settings = Settings(trusted_clients_file=trust)
+
+    async with ClientAuthenticator.from_settings(settings, transport) as authenticator:
+        token = es384_key.sign(_claims(), jku=url)
+        assert (await authenticator.authenticate(f"Bearer {token}", SERVICE_URL)).iss == ISS
+        assert not transport.closed
+
+    assert transport.requests == [url] and transport.closed
 
 
 async def test_from_settings_without_a_trust_file_refuses_every_token(
-    http: httpx.AsyncClient, es384_key: SigningKey
+    transport: RecordingTransport, es384_key: SigningKey
 ) -> None:
-    authenticator = ClientAuthenticator.from_settings(Settings(trusted_clients_file=None), http)
-
     token = es384_key.sign(_claims())
 
-    assert await _refused(authenticator, f"Bearer {token}", SERVICE_URL) == "untrusted-iss"
+    settings = Settings(trusted_clients_file=None)
+    async with ClientAuthenticator.from_settings(settings, transport) as authenticator:
+        assert await _refused(authenticator, f"Bearer {token}", SERVICE_URL) == "untrusted-iss"
 
 
-def test_from_settings_names_the_file_of_a_bad_trust_file(
-    tmp_path: Path, http: httpx.AsyncClient
-) -> None:
+def test_from_settings_names_the_file_of_a_bad_trust_file(tmp_path: Path) -> None:
     trust = tmp_path / "broken.json"
     trust.write_text(
         json.dumps({"clients": [{"iss": ISS, "jku": ["https://x"], "algorithms": ["HS256"]}]})
     )
 
     with pytest.raises(TrustFileError, match=r"broken\.json.*HS256"):
-        ClientAuthenticator.from_settings(Settings(trusted_clients_file=trust), http)
+        ClientAuthenticator.from_settings(Settings(trusted_clients_file=trust))

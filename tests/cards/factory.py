@@ -200,3 +200,18 @@ def suggested_orders(body: dict[str, Any]) -> list[dict[str, Any]]:
         for action in suggestion.get("actions", [])
         if action.get("resource", {}).get("resourceType") == "ServiceRequest"
     ]
+
+
+def created(suggestion: dict[str, Any]) -> dict[str, Any]:
+    """The resource of a suggestion's one action, which must be a ``create``."""
+    (action,) = suggestion["actions"]
+    assert action["type"] == "create"
+    return action["resource"]
+
+
+def order_code(resource: dict[str, Any]) -> str:
+    return resource["code"]["coding"][0]["code"]
+
+
+def link_urls(card: dict[str, Any]) -> set[str]:
+    return {link["url"] for link in card["links"]}

@@ -157,6 +157,17 @@ async def test_close_drains_a_full_queue(backend: Backend) -> None:
         await reopened.close()
 
 
+async def test_async_with_opens_the_store_and_drains_it_on_the_way_out(backend: Backend) -> None:
+    await migrate_backend(backend)
+    async with backend.store(audit_batch_size=7) as store:
+        assert await store.ready()
+        for n in range(50):  # no await: still queued when the block ends
+            store.audit(record(n))
+    assert not await store.ready()
+    async with backend.store() as reopened:
+        assert await count(reopened, audit_event) == 50
+
+
 async def test_overflow_is_counted_and_logged_and_the_call_goes_on(
     backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,6 +7,8 @@ Create Date: 2026-05-01
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -17,15 +19,15 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 
-def _id() -> sa.types.TypeEngine:
+def _id() -> sa.types.TypeEngine[Any]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _json() -> sa.types.TypeEngine:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _when() -> sa.types.TypeEngine:
+def _when() -> sa.types.TypeEngine[Any]:
     return sa.DateTime(timezone=True)
 
 
