@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
+#: Most worker processes ``serve --workers`` starts (as ``RADIX_WORKERS`` allows).
+_MAX_WORKERS = 256
+
 #: What ``_store_call`` returns when the database could not be used (the reason is printed).
 _FAILED: Any = object()
 
@@ -108,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the HTTP service (uvicorn)")
     serve.add_argument("--host", help="bind address (default: RADIX_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: RADIX_PORT or 8080)")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        metavar="N",
+        help="worker processes, each with its own event loop (default: RADIX_WORKERS, else one "
+        "per core on PostgreSQL and 1 on SQLite; more than 1 with authentication on needs "
+        "RADIX_REDIS_URL)",
+    )
     serve.set_defaults(command=_serve)
 
     evaluate = commands.add_parser(
@@ -153,13 +164,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.log_format import configure_logging
+    from cds_service.store import is_sqlite
+    from cds_service.workers import WorkersRefused, available_cores, plan_workers
 
     # JSON lines with the request id; uvicorn's loggers go through the same handler, and the
     # app writes its own access line (without uvicorn's, which would duplicate it).
     configure_logging(settings.log_level, settings.log_format)
     # The command line wins over the environment, and the default JWT audiences follow the port.
-    overrides = {"host": args.host, "port": args.port}
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    try:
+        workers, why = plan_workers(
+            settings.workers,
+            sqlite=is_sqlite(settings.sqlalchemy_url),
+            auth_required=settings.auth_required,
+            redis=bool(settings.redis_url),
+            cores=available_cores(),
+        )
+    except WorkersRefused as exc:
+        print(f"cds-service serve: {exc}", file=sys.stderr)
+        return 2
+    if why:
+        logging.getLogger("radix.app").warning(why)
     # Bound before anything starts: a port in use is one line, not a started app that then fails.
     try:
         sock = _bound_socket(settings.host, settings.port)
@@ -178,23 +204,70 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
+    if workers > 1:
+        return _serve_workers(settings, sock, exporter, workers)
     from cds_service.app import create_app
 
     app = create_app(settings)
-    runtime = app.state.runtime
-    about = (
-        f"knowledge {runtime.advisor.knowledge.version}, "
-        f"store {'SQLite' if runtime.store.sqlite else 'PostgreSQL'}"
-    )
     # The metrics endpoint stops with the server (uvicorn then re-raises SIGTERM: no finally).
     server = _ready_server(
-        _uvicorn_config(app, settings), about, exporter.close if exporter else None
+        _uvicorn_config(app, settings), _about(app), exporter.close if exporter else None
     )
     with sock:
         server.run(sockets=[sock])
     # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
     # it started (a signal during start-up) is a start-up failure too.
     return 0 if server.started else 3
+
+
+def _serve_workers(
+    settings: Settings, sock: socket.socket, exporter: Exporter | None, count: int
+) -> int:
+    """``count`` worker processes on ``sock`` (``cds_service.workers``); this one supervises."""
+    from cds_service.app import create_app  # imported once here, shared by every worker
+    from cds_service.workers import Supervisor
+
+    def run_worker(index: int, ready: Callable[[str], None]) -> int:
+        if exporter is not None:
+            exporter.server.socket.close()  # the supervisor's listener, not this worker's
+        # One daily retention purge for the service, not one per worker.
+        own = settings if index == 0 else settings.model_copy(update={"audit_retention_days": 0})
+        app = create_app(own)
+        server = _ready_server(_uvicorn_config(app, own), _about(app), ready=ready)
+        server.run(sockets=[sock])
+        return 0 if server.started else 3
+
+    def announce(about: str) -> None:
+        host, port = sock.getsockname()[:2]
+        logging.getLogger("radix.app").info(
+            "Radix ready: listening on http://%s, %s, %d workers", _address(host, port), about,
+            count,
+        )
+
+    supervisor = Supervisor(
+        count,
+        run_worker,
+        sock,
+        worker_exited=_forget_worker_metrics if exporter is not None else None,
+        ready=announce,
+    )
+    try:
+        return supervisor.run()
+    finally:
+        if exporter is not None:
+            exporter.close()
+
+
+def _forget_worker_metrics(pid: int) -> None:
+    from cds_service.metrics_endpoint import worker_exited
+
+    worker_exited(pid)
+
+
+def _about(app: Any) -> str:
+    runtime = app.state.runtime
+    store = "SQLite" if runtime.store.sqlite else "PostgreSQL"
+    return f"knowledge {runtime.advisor.knowledge.version}, store {store}"
 
 
 def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
@@ -253,8 +326,13 @@ def _address(host: str, port: int) -> str:
 
 
 def _ready_server(
-    config: uvicorn.Config, about: str, stopped: Callable[[], None] | None = None
+    config: uvicorn.Config,
+    about: str,
+    stopped: Callable[[], None] | None = None,
+    ready: Callable[[str], None] | None = None,
 ) -> uvicorn.Server:
+    """A uvicorn server that says when it serves: "Radix ready" in the log, or, in a worker,
+    ``ready(about)`` for the supervisor to say it once for all."""
     import uvicorn
 
     class ReadyServer(uvicorn.Server):
@@ -275,11 +353,15 @@ def _ready_server(
             # inside whatever C call allocated, holding the GIL: decoding one 1 MiB body of
             # small arrays took 0.75 s instead of 0.12 s, and the event loop waited as long.
             gc.freeze()
-            if self.started and sockets:
-                host, port = sockets[0].getsockname()[:2]
-                logging.getLogger("radix.app").info(
-                    "Radix ready: listening on http://%s, %s", _address(host, port), about
-                )
+            if not (self.started and sockets):
+                return
+            if ready is not None:
+                ready(about)
+                return
+            host, port = sockets[0].getsockname()[:2]
+            logging.getLogger("radix.app").info(
+                "Radix ready: listening on http://%s, %s", _address(host, port), about
+            )
 
     return ReadyServer(config)
 
@@ -418,6 +500,18 @@ def _start_bound(text: str) -> datetime:
 
 def _end_bound(text: str) -> datetime:
     return _bound(text, end=True)
+
+
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= _MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"N must be a whole number from 1 to {_MAX_WORKERS}: {text!r}"
+        )
+    return count
 
 
 def _days(text: str) -> int:

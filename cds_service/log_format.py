@@ -36,6 +36,8 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "taskName",
     "color_message",  # uvicorn's ANSI-coloured copy of the message
 }
+#: Attributes of a record that are not its extra fields (``request_id`` is written apart).
+_NOT_EXTRA = _STANDARD | {"request_id"}
 # httpx logs every request URL at INFO (FHIR search URLs name the patient), SQLAlchemy logs
 # SQL parameters at INFO (audit rows): neither belongs in a service log.
 _QUIET = ("httpx", "httpcore", "hpack", "aiosqlite", "sqlalchemy", "asyncio")
@@ -127,8 +129,8 @@ class JsonLogFormatter(logging.Formatter):
         trace_id = TRACE_ID.get()
         if trace_id:
             entry["trace_id"] = trace_id
-        for name, value in vars(record).items():
-            if name not in _STANDARD and name != "request_id" and not name.startswith("_"):
+        for name, value in record.__dict__.items():
+            if name not in _NOT_EXTRA and not name.startswith("_"):
                 entry[name] = _bounded(value)
         if record.exc_info and record.exc_info[1] is not None:
             entry["exc_type"] = type(record.exc_info[1]).__name__

@@ -25,6 +25,10 @@ class _Settings(BaseSettings):
     # --- HTTP ---------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8080
+    #: ``serve``: worker processes, each with its own event loop, on one port; 0: one per core
+    #: (the container's CPU limit) on PostgreSQL, 1 on SQLite. More than one with authentication
+    #: on needs ``redis_url`` (the JWT replay cache must be shared).
+    workers: int = Field(default=0, ge=0, le=256)
     #: The URL(s) EHRs call, comma-separated; JWT ``aud`` is computed from them, never from the
     #: Host header. Empty: this machine's own, http://127.0.0.1:PORT and http://localhost:PORT.
     public_base_url: str = ""
@@ -153,6 +157,9 @@ class _Settings(BaseSettings):
     redis_url: str = ""
     #: Prefix of the replay-cache keys in Redis (lets several deployments share one Redis).
     jti_key_prefix: str = "radix:jti:"
+    #: Without Redis: most token ids the in-memory replay cache holds (~215 B each); when it is
+    #: full of unexpired ones, new tokens are refused (401 ``replay-cache-full``).
+    replay_cache_max_entries: int = Field(default=100_000, gt=0)
     #: Longest accepted JWT lifetime (``exp`` − ``iat``), in seconds; bounds the replay cache.
     jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
     #: How long a fetched JWKS is used before it is fetched again, in seconds.

@@ -31,13 +31,16 @@ _START_TIMEOUT = 60.0
 
 def service_env(**settings: str) -> dict[str, str]:
     """The caller's environment without its RADIX_* settings (or a metrics folder), plus
-    ``settings`` as RADIX_* variables."""
+    ``settings`` as RADIX_* variables.
+
+    One process per service unless ``workers`` is given: a replica killed with SIGKILL is then
+    one process gone, as a crashed node (tests/test_workers.py runs several workers)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("RADIX_") and k != "PROMETHEUS_MULTIPROC_DIR"
     }
-    env.update({f"RADIX_{k.upper()}": v for k, v in settings.items()})
+    env.update({f"RADIX_{k.upper()}": v for k, v in {"workers": "1", **settings}.items()})
     return env
 
 

@@ -27,7 +27,7 @@ SHARED = frozenset({"errors", "fhir_json", "log_format", "metrics", "resources",
 #: What each part may import besides ``SHARED``: a sub-package (stage) or a top-level module.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # The composers: the command line, the ASGI app, and the one-call pipeline they share.
-    "cli": frozenset({"app", "clinical", "metrics_endpoint", "protocol", "store"}),
+    "cli": frozenset({"app", "clinical", "metrics_endpoint", "protocol", "store", "workers"}),
     "app": frozenset({"advisor"}) | STAGES - {"app"},
     "advisor": frozenset({"cards", "clinical", "data", "notes", "protocol"}),
     # The stages, each importing what it consumes.
@@ -41,6 +41,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Shared modules.
     "settings": frozenset({"clinical"}),  # the thresholds are declared once, in ClinicalConfig
     "metrics_endpoint": frozenset(),
+    "workers": frozenset(),  # the process supervisor of `serve --workers N`
     "errors": frozenset(),
     "fhir_json": frozenset(),
     "log_format": frozenset(),
@@ -54,10 +55,6 @@ PAST_THE_FACADE: dict[tuple[str, str], str] = {
         "cds_service.cli",
         "cds_service.app.connection_limits",
     ): "uvicorn's protocol for `serve` only: importing the app must not import uvicorn",
-    (
-        "cds_service.cards.service_request",
-        "cds_service.protocol.hook_request",
-    ): "left to the change that removes this module's import-time warm-up (issue 15, item 6)",
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -29,7 +31,6 @@ from cds_service.app.openapi_document import openapi
 from cds_service.app.preview import preview_routes
 from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
 from cds_service.app.request_id import RequestIdMiddleware
-from cds_service.app.shared_rate_limiter import SharedRateLimiter
 from cds_service.clinical import Knowledge, load_knowledge
 from cds_service.data import (
     BoundedResolver,
@@ -102,18 +103,18 @@ def note_reader(settings: Settings, knowledge: Knowledge) -> NoteReader | None:
     ))
 
 
-def _warm_fhir_models() -> None:
-    """Pay fhir.resources' import and first-validation cost (~0.3 s) at start, not on a call."""
-    from fhir.resources.R4B.servicerequest import ServiceRequest
+async def _freeze_once_notes_are_ready(notes: NoteReader) -> None:
+    """Exempt the notes pipeline from the cyclic GC too, once built, if start-up was exempted.
 
-    ServiceRequest.model_validate(
-        {
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "order",
-            "subject": {"reference": "Patient/warm-up"},
-        }
-    )
+    ``cds-service serve`` freezes what start-up loaded (``gc.freeze``) once the app is up; the
+    notes pipeline is built in the background after that, and left ≈75,000 objects for every
+    full collection to walk (tens of milliseconds, on whichever request it fell). A process
+    that froze nothing (a test, an embedding app) is left as it is: freezing is its choice.
+    """
+    with contextlib.suppress(Exception):  # a failed build is the reader's to report
+        await notes.until_ready()
+        if gc.get_freeze_count():
+            gc.freeze()
 
 
 def new_http_client(
@@ -142,6 +143,9 @@ def client_rate_limiter(settings: Settings) -> ClientLimiter | None:
     if per_minute == 0:
         return None
     if settings.redis_url:
+        # Imported here: the Redis client (and the cryptography it loads) only when configured.
+        from cds_service.app.shared_rate_limiter import SharedRateLimiter
+
         return SharedRateLimiter.from_url(
             settings.redis_url, per_minute, burst, settings.rate_limit_key_prefix
         )
@@ -212,13 +216,21 @@ def create_app(
                 "AUTHENTICATION IS OFF (RADIX_AUTH_REQUIRED=false): any caller can use this "
                 "service and read its advice. Never run like this with real patient data."
             )
-        _warm_fhir_models()
         if runtime.advisor.notes is not None:
             runtime.advisor.notes.start()  # the NLP pipeline, in a background thread
         async with _opened(runtime):
             record_build_info(runtime.advisor.knowledge.version)
+            freezer = (
+                asyncio.create_task(_freeze_once_notes_are_ready(runtime.advisor.notes))
+                if runtime.advisor.notes is not None
+                else None
+            )
             # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
-            yield
+            try:
+                yield
+            finally:
+                if freezer is not None:
+                    freezer.cancel()
 
     routes = [
         Route("/cds-services", endpoints.discovery, methods=["GET"]),

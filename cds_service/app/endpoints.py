@@ -17,7 +17,7 @@ from starlette.responses import Response
 from cds_service import metrics
 from cds_service.app.json_response import JsonResponse
 from cds_service.app.observability import observe_hook_call
-from cds_service.app.off_loop import off_loop, parse_threads
+from cds_service.app.off_loop import off_loop_if_large, parse_threads
 from cds_service.app.rate_limiter import peer_key
 from cds_service.app.refusals import RefusalLog
 from cds_service.app.request_body import check_declared_size, read_body, require_json
@@ -150,8 +150,8 @@ async def hook_call(request: Request) -> Response:
         runtime.advisor.service(service_id)
         require_json(request)
         body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
-        hook_request = await off_loop(
-            runtime.parse_threads, runtime.advisor.parse, service_id, body
+        hook_request = await off_loop_if_large(
+            runtime.parse_threads, body, runtime.advisor.parse, service_id, body
         )
         advice = await runtime.advisor.respond(hook_request)
         if _wants_legacy_system_actions(runtime, identity):
@@ -209,8 +209,9 @@ async def feedback(request: Request) -> Response:
     runtime.advisor.service(service_id)
     require_json(request)
     body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
-    items = await off_loop(
+    items = await off_loop_if_large(
         runtime.parse_threads,
+        body,
         parse_feedback,
         body,
         runtime.advisor.catalogue.feedback_validator,

@@ -8,9 +8,9 @@ OperationOutcome, so that answer carries the id too.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,14 +26,15 @@ access_logger = logging.getLogger("radix.access")
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
-    """The caller's id when it is short and plain; otherwise a fresh UUID."""
+    """The caller's id when it is short and plain; otherwise 128 fresh random bits in hex (as
+    unique as a UUID4, a fifth of its cost)."""
     for name, value in headers:
         if name.lower() == b"x-request-id":
             text = value.decode("latin-1")
             if _SANE.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestIdMiddleware:
@@ -67,17 +68,14 @@ class RequestIdMiddleware:
             response = await error_handlers.unexpected_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            path = clip(scope["path"])
-            access_logger.info(
-                "%s %s -> %d",
-                clip(scope["method"], 16),
-                path,
-                status,
-                extra={
-                    "method": clip(scope["method"], 16),
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
+            if access_logger.isEnabledFor(logging.INFO):
+                _log_access(scope, status, started)
             REQUEST_ID.reset(token)
+
+
+def _log_access(scope: Scope, status: int, started: float) -> None:
+    """The request's one access line: method, path, status and duration, as message and fields."""
+    method, path = clip(scope["method"], 16), clip(scope["path"])
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+    access_logger.info("%s %s -> %d", method, path, status, extra=fields)

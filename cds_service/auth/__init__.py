@@ -1,10 +1,20 @@
-"""Authentication of CDS clients (EHRs) by the JWT they send with every CDS call."""
+"""Authentication of CDS clients (EHRs) by the JWT they send with every CDS call.
 
-from cds_service.auth.audience import audience_url
-from cds_service.auth.authentication_failed import AuthenticationFailed
-from cds_service.auth.client_authenticator import ClientAuthenticator
-from cds_service.auth.client_identity import ClientIdentity
-from cds_service.auth.trusted_client import TrustFileError
+The names below are loaded when first used: the JWT and cryptography stack behind them is
+imported only by a service that authenticates (``RADIX_AUTH_REQUIRED``), not by every start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cds_service.auth.audience import audience_url
+    from cds_service.auth.authentication_failed import AuthenticationFailed
+    from cds_service.auth.client_authenticator import ClientAuthenticator
+    from cds_service.auth.client_identity import ClientIdentity
+    from cds_service.auth.trusted_client import TrustFileError
 
 __all__ = [
     "AuthenticationFailed",
@@ -13,3 +23,17 @@ __all__ = [
     "TrustFileError",
     "audience_url",
 ]
+
+_HOMES = {
+    "AuthenticationFailed": "cds_service.auth.authentication_failed",
+    "ClientAuthenticator": "cds_service.auth.client_authenticator",
+    "ClientIdentity": "cds_service.auth.client_identity",
+    "TrustFileError": "cds_service.auth.trusted_client",
+    "audience_url": "cds_service.auth.audience",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

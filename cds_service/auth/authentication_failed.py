@@ -27,6 +27,7 @@ Reason = Literal[
     "tenant-not-allowed",
     "replayed-jti",
     "replay-cache-unavailable",
+    "replay-cache-full",
 ]
 
 

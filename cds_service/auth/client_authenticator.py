@@ -79,7 +79,7 @@ class ClientAuthenticator:
         if settings.redis_url:
             replay = RedisReplayCache.from_url(settings.redis_url, settings.jti_key_prefix)
         else:
-            replay = MemoryReplayCache()
+            replay = MemoryReplayCache(max_entries=settings.replay_cache_max_entries)
         jwks = JwksCache(
             _jwks_http_client(settings.jwks_timeout_seconds, transport),
             ttl=settings.jwks_ttl_seconds,

@@ -1,4 +1,10 @@
-"""The ServiceRequests that suggestions create or update, built and validated with FHIR R4B.
+"""The ServiceRequests that suggestions create or update, as plain FHIR R4B JSON.
+
+They are valid by construction, not validated per call (fhir.resources cost ≈0.5 ms a card):
+Radix's own text and codes fill fixed templates, the request schema bounds the ids taken from
+the call, and what comes from the record or a draft order (references, the draft's reasonCode)
+is kept only where it is valid FHIR. tests/cards/test_service_request.py validates every
+template the cards can emit against fhir.resources' ServiceRequest.
 
 Created orders are ``status: draft`` and ``intent: order``: accepting a suggestion is the
 clinician's own act of ordering, and the draft then goes through their usual signing (and the
@@ -9,14 +15,13 @@ most order entry systems would not route.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fhir.resources.R4B.servicerequest import ServiceRequest
-
 from cds_service.fhir_json import concept_text
-from cds_service.protocol.hook_request import HookRequest
+from cds_service.protocol import HookRequest
 
 Priority = Literal["routine", "urgent", "asap", "stat"]
 
@@ -38,6 +43,15 @@ _PAMA_URLS = frozenset({
 _REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
 _REQUESTER_TYPES = ("Practitioner/", "PractitionerRole/")
 _IMAGING_CATEGORY = {"coding": [{"system": SNOMED, "code": "363679005", "display": "Imaging"}]}
+
+# FHIR R4 primitive types (whole value; JSON has no empty strings): what may come from outside.
+_FHIR_STRING = re.compile(r"[ \r\n\t\S]+")
+_FHIR_CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
+_FHIR_URI = re.compile(r"\S+")
+_CODING_STRINGS = (
+    ("system", _FHIR_URI), ("version", _FHIR_STRING), ("code", _FHIR_CODE),
+    ("display", _FHIR_STRING),
+)
 
 
 @dataclass(frozen=True)
@@ -91,16 +105,54 @@ def service_request(
         data["encounter"] = {"reference": f"Encounter/{request.encounter_id}"}
     if request.user_id and request.user_id.startswith(_REQUESTER_TYPES):
         data["requester"] = {"reference": request.user_id}
-    reasons = [c for c in reason_code if c]
+    reasons = [concept for concept in map(_concept, reason_code) if concept]
     if reasons:
-        data["reasonCode"] = copy.deepcopy(reasons)
-    references = [r for r in dict.fromkeys(reason_references) if r.split("/")[0] in _REASON_TYPES]
+        data["reasonCode"] = reasons
+    references = [
+        r for r in dict.fromkeys(reason_references)
+        if r.split("/")[0] in _REASON_TYPES and _is_string(r)
+    ]
     if references:
         data["reasonReference"] = [{"reference": r} for r in references]
-    support = [r for r in dict.fromkeys(supporting) if r]
+    support = [r for r in dict.fromkeys(supporting) if _is_string(r)]
     if support:
         data["supportingInfo"] = [{"reference": r} for r in support]
-    return _validated(data)
+    return data
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str) and _FHIR_STRING.fullmatch(value) is not None
+
+
+def _concept(value: Any) -> dict[str, Any] | None:
+    """The valid part of a CodeableConcept (its codings and text), a new dict; else None.
+
+    A draft order's ``reasonCode`` is the client's: an element FHIR does not allow there, or one
+    of the wrong type, is left out rather than sent back in a suggestion (or refused whole).
+    """
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, Any] = {}
+    codings = value.get("coding")
+    kept = [c for c in map(_coding, codings) if c] if isinstance(codings, list) else []
+    if kept:
+        out["coding"] = kept
+    if _is_string(value.get("text")):
+        out["text"] = value["text"]
+    return out or None
+
+
+def _coding(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, Any] = {}
+    for name, pattern in _CODING_STRINGS:
+        item = value.get(name)
+        if isinstance(item, str) and pattern.fullmatch(item):
+            out[name] = item
+    if isinstance(value.get("userSelected"), bool):
+        out["userSelected"] = value["userSelected"]
+    return out or None
 
 
 @dataclass(frozen=True)
@@ -144,38 +196,12 @@ def with_priority(resource: dict[str, Any], priority: Priority) -> dict[str, Any
 
 
 def reason_codes(draft: dict[str, Any]) -> list[dict[str, Any]]:
-    """The draft's own ``reasonCode`` (what the clinician recorded), for the order replacing it."""
+    """The draft's own ``reasonCode`` (what the clinician recorded), for the order replacing it:
+    its valid part, so that a draft with none falls back to Radix's own reason."""
     value = draft.get("reasonCode")
-    return [c for c in value if isinstance(c, dict) and c] if isinstance(value, list) else []
+    return [c for c in map(_concept, value) if c] if isinstance(value, list) else []
 
 
 def order_name(draft: dict[str, Any], default: str = "Lumbar imaging") -> str:
     """How the draft names itself: ``code.text``, else its first coding's display."""
     return concept_text(draft.get("code")) or default
-
-
-def _validated(data: dict[str, Any]) -> dict[str, Any]:
-    return ServiceRequest.model_validate(data).model_dump(mode="json", exclude_none=True)
-
-
-def _warm() -> None:
-    # pydantic builds the R4B validators lazily: the first ServiceRequest costs ~70 ms, which
-    # would land on the first hook call instead of on start-up.
-    _validated(
-        {
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "order",
-            "priority": "routine",
-            "category": [_IMAGING_CATEGORY],
-            "code": MRI_WITHOUT_CONTRAST.concept(),
-            "subject": {"reference": "Patient/warm-up"},
-            "encounter": {"reference": "Encounter/warm-up"},
-            "requester": {"reference": "Practitioner/warm-up"},
-            "reasonCode": [{"text": "warm-up"}],
-            "reasonReference": [{"reference": "Condition/warm-up"}],
-        }
-    )
-
-
-_warm()

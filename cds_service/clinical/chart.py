@@ -161,7 +161,9 @@ def _abnormality(finding: Finding) -> int:
 
 def _patient(record: Sequence[Any]) -> Mapping[str, Any]:
     for resource in record if isinstance(record, Sequence) else ():
-        if isinstance(resource, Mapping) and resource.get("resourceType") == "Patient":
+        # JSON gives plain dicts: the exact type test spares the slow ABC check per resource.
+        is_mapping = type(resource) is dict or isinstance(resource, Mapping)
+        if is_mapping and resource.get("resourceType") == "Patient":
             return resource
     return {}
 

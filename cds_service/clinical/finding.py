@@ -7,7 +7,7 @@ unknown, never guessed negative and never raised.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -43,6 +43,11 @@ CARE = frozenset({"conservative-care", "lumbar-mri", "lumbar-other-imaging",
 _NOT_OBSERVED = CARE - {"prior-lumbar-surgery"}
 _VALUES = frozenset({"present", "absent", "normal", "reduced"})
 _SIDES = frozenset({"left", "right", "bilateral"})
+# What a Condition's or an Observation's code may name without it being a finding of that
+# resource: values and sides qualify a finding; care and imaging count from their own resources.
+# One set each, so a resource costs one set difference.
+_NOT_CONDITION = _VALUES | _SIDES
+_NOT_OBSERVATION = _NOT_CONDITION | _NOT_OBSERVED
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _MAX_GRADE = {**dict.fromkeys(STRENGTH, 5), **dict.fromkeys(REFLEXES, 4)}
@@ -83,6 +88,12 @@ _INSTANT = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?)?)?)?"
 )
+# The shapes of _INSTANT that datetime.fromisoformat reads as it does: a full date, in ASCII
+# digits (the only ones fromisoformat reads), nothing around it. The group is the zone.
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?", re.ASCII
+)
+_NOTHING: frozenset[str] = frozenset()
 
 _EXAM_LABELS: Mapping[str, str] = {
     "strength-hip-flexion": "Hip flexion", "strength-knee-extension": "Knee extension",
@@ -134,6 +145,22 @@ class Finding:
     noted: ClassVar[datetime | None] = None
     quote: ClassVar[str | None] = None
 
+    # Written out, not generated: a frozen dataclass's __init__ sets each field through
+    # object.__setattr__, which made building findings a fifth of reading a record (one per
+    # Observation); one update of the instance's dict sets the same fields. Parameters and
+    # defaults are the fields' (tests/clinical/test_finding.py holds them so).
+    def __init__(
+        self, concept: str, reference: str, resource_type: str, when: datetime | None,
+        since: bool = False, current: bool = True, present: bool | None = None,
+        grade: int | None = None, level: Level | None = None, quantity: float | None = None,
+        side: Side | None = None, label: str = "", order: int = 0,
+    ) -> None:
+        self.__dict__.update(
+            concept=concept, reference=reference, resource_type=resource_type, when=when,
+            since=since, current=current, present=present, grade=grade, level=level,
+            quantity=quantity, side=side, label=label, order=order,
+        )
+
     @property
     def known(self) -> bool:
         return (
@@ -155,91 +182,141 @@ def read_findings(
     record: Sequence[Any], knowledge: Knowledge, birth: datetime | None = None
 ) -> tuple[Finding, ...]:
     """Every counted finding in ``record``; malformed resources are skipped, never raised."""
+    reader = _Reader(knowledge, birth)
     found: list[Finding] = []
     for order, resource in enumerate(record if isinstance(record, Sequence) else ()):
-        if isinstance(resource, Mapping):
-            found.extend(_read(resource, knowledge, birth, order))
+        if type(resource) is dict or isinstance(resource, Mapping):
+            found += _read(resource, reader, order)
     return tuple(found)
 
 
-def _read(
-    resource: Mapping[str, Any], knowledge: Knowledge, birth: datetime | None, order: int
-) -> Iterator[Finding]:
+class _Reader:
+    """One record being read: each (system, code) is looked up and each date string parsed once.
+
+    A record repeats both (vital signs share their LOINC codes, an exam's Observations share
+    body sites, value codes and one instant), so a large record costs per distinct code and date
+    rather than per mention. The caches live for one ``read_findings`` call only.
+    """
+
+    __slots__ = ("_codes", "_instants", "_knowledge", "birth")
+
+    def __init__(self, knowledge: Knowledge, birth: datetime | None) -> None:
+        self._knowledge = knowledge
+        self.birth = birth
+        self._codes: dict[tuple[Any, Any], frozenset[str]] = {}
+        self._instants: dict[str, datetime | None] = {}
+
+    def concepts_of(self, concept: Any) -> frozenset[str]:
+        """What ``Knowledge.concepts_of`` answers: the union over a CodeableConcept's codings."""
+        codings = _mapping(concept).get("coding")
+        found = _NOTHING
+        for coding in codings if isinstance(codings, list) else ():
+            if type(coding) is dict or isinstance(coding, Mapping):
+                key = (coding.get("system"), coding.get("code"))
+                # Only strings name a concept (as the knowledge base answers too), and a list
+                # in a malformed coding cannot be a dict key.
+                if isinstance(key[0], str) and isinstance(key[1], str):
+                    concepts = self._codes.get(key)
+                    if concepts is None:
+                        concepts = self._codes[key] = self._knowledge.concepts(*key)
+                    # Most concepts have one coding: no union (a new set) for the first.
+                    found = (found | concepts) if found else concepts
+        return found
+
+    def instant(self, value: Any) -> datetime | None:
+        """What ``parse_instant`` answers, each distinct string parsed once."""
+        if not isinstance(value, str):
+            return None
+        if value not in self._instants:
+            self._instants[value] = parse_instant(value)
+        return self._instants[value]
+
+    def first_instant(self, *values: Any) -> datetime | None:
+        """The first of ``values`` that is a usable date."""
+        for value in values:
+            moment = self.instant(value)
+            if moment is not None:
+                return moment
+        return None
+
+
+# Each reader returns a list, not a generator: most resources give no finding, and an empty
+# list costs less than two generator frames.
+def _read(resource: Mapping[str, Any], reader: _Reader, order: int) -> list[Finding]:
     kind = resource.get("resourceType")
     if kind == "Condition":
-        yield from _condition(resource, knowledge, birth, order)
-    elif kind == "Observation":
-        yield from _observation(resource, knowledge, order)
-    elif kind in ("Procedure", "ServiceRequest", "ImagingStudy", "DiagnosticReport"):
-        yield from _care(resource, knowledge, order)
+        return _condition(resource, reader, order)
+    if kind == "Observation":
+        return _observation(resource, reader, order)
+    if kind in ("Procedure", "ServiceRequest", "ImagingStudy", "DiagnosticReport"):
+        return _care(resource, reader, order)
+    return []
 
 
-def _condition(
-    resource: Mapping[str, Any], knowledge: Knowledge, birth: datetime | None, order: int
-) -> Iterator[Finding]:
+def _condition(resource: Mapping[str, Any], reader: _Reader, order: int) -> list[Finding]:
     if _codes(resource.get("verificationStatus")) & _NOT_COUNTED:
-        return
-    concepts = knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES
+        return []
+    concepts = reader.concepts_of(resource.get("code")) - _NOT_CONDITION
     if not concepts:
-        return
+        return []
     clinical = _codes(resource.get("clinicalStatus"))
     current = not (clinical & _HISTORY) or bool(clinical & {"active", "recurrence", "relapse"})
-    when = _onset(resource, birth)
+    when = _onset(resource, reader)
     since = False
     if when is None:
-        when, since = parse_instant(resource.get("recordedDate")), True
-    side = _side(resource.get("bodySite"), knowledge) or _icd_side(resource.get("code"))
-    for concept in sorted(concepts):
-        yield Finding(
+        when, since = reader.instant(resource.get("recordedDate")), True
+    side = _side(resource.get("bodySite"), reader) or _icd_side(resource.get("code"))
+    return [
+        Finding(
             concept, reference(resource) or "Condition", "Condition", when,
             since=since and when is not None,
             current=current, present=True, side=side, label=_label(resource), order=order,
         )
+        for concept in sorted(concepts)
+    ]
 
 
-def _observation(
-    resource: Mapping[str, Any], knowledge: Knowledge, order: int
-) -> Iterator[Finding]:
+def _observation(resource: Mapping[str, Any], reader: _Reader, order: int) -> list[Finding]:
     if _code(resource.get("status")) not in _OBSERVATION_COUNTS:
-        return
-    concepts = (
-        knowledge.concepts_of(_mapping(resource.get("code"))) - _VALUES - _SIDES - _NOT_OBSERVED
-    )
+        return []
+    concepts = reader.concepts_of(resource.get("code")) - _NOT_OBSERVATION
     if not concepts:
-        return
-    when = _first_instant(
+        return []
+    when = reader.first_instant(
         resource.get("effectiveDateTime"), _mapping(resource.get("effectivePeriod")).get("start"),
         resource.get("effectiveInstant"), resource.get("issued"),
     )
-    side = _side(resource.get("bodySite"), knowledge) or _icd_side(resource.get("code"))
-    for concept in sorted(concepts):
-        yield Finding(
+    side = _side(resource.get("bodySite"), reader) or _icd_side(resource.get("code"))
+    return [
+        Finding(
             concept, reference(resource) or "Observation", "Observation", when, side=side,
-            label=_label(resource), order=order, **_value(concept, resource, knowledge),
+            label=_label(resource), order=order, **_value(concept, resource, reader),
         )
+        for concept in sorted(concepts)
+    ]
 
 
-def _value(concept: str, resource: Mapping[str, Any], knowledge: Knowledge) -> dict[str, Any]:
+def _value(concept: str, resource: Mapping[str, Any], reader: _Reader) -> dict[str, Any]:
     """The observation's value read the way the concept needs it (contract §1 and §3)."""
     if "dataAbsentReason" in resource:
         return {}
-    boolean = resource.get("valueBoolean")
-    coded = knowledge.concepts_of(_mapping(resource.get("valueCodeableConcept"))) & _VALUES
     if concept in _MAX_GRADE:
         grade = _integer(resource)
         if grade is not None and 0 <= grade <= _MAX_GRADE[concept]:
             return {"grade": grade}
         return {}
+    if concept == "post-void-residual":
+        return _quantity(resource, _millilitres)
+    if concept == "body-temperature":
+        return _quantity(resource, _celsius)
+    coded = reader.concepts_of(resource.get("valueCodeableConcept")) & _VALUES
     if concept in GRADED:
         # For a graded exam value "absent" means the sensation / tone is absent: a deficit.
         for level in ("absent", "reduced", "normal"):
             if level in coded:
                 return {"level": level}
         return {}
-    if concept == "post-void-residual":
-        return _quantity(resource, _millilitres)
-    if concept == "body-temperature":
-        return _quantity(resource, _celsius)
+    boolean = resource.get("valueBoolean")
     if isinstance(boolean, bool):
         return {"present": boolean}
     if "present" in coded:
@@ -252,36 +329,40 @@ def _value(concept: str, resource: Mapping[str, Any], knowledge: Knowledge) -> d
     return {}
 
 
-def _care(resource: Mapping[str, Any], knowledge: Knowledge, order: int) -> Iterator[Finding]:
+def _care(resource: Mapping[str, Any], reader: _Reader, order: int) -> list[Finding]:
     kind = str(resource.get("resourceType"))
     codes: list[Any] = [resource.get("code")]
     if kind == "ImagingStudy":
         codes = as_list(resource.get("procedureCode"))
     concepts: frozenset[str] = frozenset()
     for code in codes:
-        concepts |= knowledge.concepts_of(_mapping(code))
+        concepts |= reader.concepts_of(code)
     status = _code(resource.get("status"))
-    for concept in sorted(concepts & CARE):
-        if status not in _CARE_STATUS.get((kind, concept), ()):
-            continue
-        yield Finding(
-            concept, reference(resource) or kind, kind, _care_date(resource, kind, concept),
+    return [
+        Finding(
+            concept, reference(resource) or kind, kind,
+            _care_date(resource, reader, kind, concept),
             present=True, label=_label(resource, codes), order=order,
         )
+        for concept in sorted(concepts & CARE)
+        if status in _CARE_STATUS.get((kind, concept), ())
+    ]
 
 
-def _care_date(resource: Mapping[str, Any], kind: str, concept: str) -> datetime | None:
+def _care_date(
+    resource: Mapping[str, Any], reader: _Reader, kind: str, concept: str
+) -> datetime | None:
     if kind == "Procedure":
-        return _first_instant(
+        return reader.first_instant(
             resource.get("performedDateTime"),
             _mapping(resource.get("performedPeriod")).get("start"),
             resource.get("occurrenceDateTime"),
             _mapping(resource.get("occurrencePeriod")).get("start"),
         )
     if kind == "ImagingStudy":
-        return parse_instant(resource.get("started"))
+        return reader.instant(resource.get("started"))
     if kind == "DiagnosticReport":
-        return _first_instant(
+        return reader.first_instant(
             resource.get("effectiveDateTime"),
             _mapping(resource.get("effectivePeriod")).get("start"), resource.get("issued"),
         )
@@ -291,12 +372,42 @@ def _care_date(resource: Mapping[str, Any], kind: str, concept: str) -> datetime
     )
     # A referral shows the symptoms existed when it was written; an MRI is dated when done.
     if concept == "lumbar-mri":
-        return _first_instant(*occurrence, resource.get("authoredOn"))
-    return _first_instant(resource.get("authoredOn"), *occurrence)
+        return reader.first_instant(*occurrence, resource.get("authoredOn"))
+    return reader.first_instant(resource.get("authoredOn"), *occurrence)
 
 
 def parse_instant(value: Any) -> datetime | None:
-    """A FHIR date / dateTime / instant (partial dates allowed) as an aware UTC datetime."""
+    """A FHIR date / dateTime / instant (partial dates allowed) as an aware UTC datetime:
+    ``parse_any_instant``'s answer, by ``parse_iso_instant`` when it can (nearly always)."""
+    moment = parse_iso_instant(value)
+    return moment if moment is not None else parse_any_instant(value)
+
+
+def parse_iso_instant(value: Any) -> datetime | None:
+    """A full date or dateTime in ASCII digits read by ``datetime.fromisoformat``, several times
+    faster than the general reader and with its answer; None for anything else (partial dates,
+    other digits, spaces, offsets of a day or more, no real moment), which it leaves to it."""
+    match = _ISO.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    if match.lastindex is None:
+        # fromisoformat would read a value without a zone as naive local time; FHIR's is UTC here.
+        value += "Z" if "T" in value else "T00:00Z"
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    # The general reader drops a fraction of a second; fromisoformat keeps microseconds.
+    return moment.replace(microsecond=0) if moment.microsecond else moment
+
+
+def parse_any_instant(value: Any) -> datetime | None:
+    """Any FHIR date / dateTime / instant, partial dates allowed, as an aware UTC datetime:
+    a year or a month is its first day, no zone is UTC, a fraction of a second is dropped;
+    anything else (not a string, not that shape, not a real moment) is None, unknown. The
+    general reader behind ``parse_instant``, and the definition its fast path is held to."""
     if not isinstance(value, str):
         return None
     match = _INSTANT.fullmatch(value.strip())
@@ -374,17 +485,17 @@ def _date_text(finding: Finding) -> str:
     return f"since {day}" if finding.resource_type == "Condition" else day
 
 
-def _onset(resource: Mapping[str, Any], birth: datetime | None) -> datetime | None:
-    when = _first_instant(
+def _onset(resource: Mapping[str, Any], reader: _Reader) -> datetime | None:
+    when = reader.first_instant(
         resource.get("onsetDateTime"), _mapping(resource.get("onsetPeriod")).get("start")
     )
-    if when is not None or birth is None:
+    if when is not None or reader.birth is None:
         return when
     for age in (resource.get("onsetAge"), _mapping(resource.get("onsetRange")).get("low")):
         days = _age_days(age)
         if days is not None:
             try:
-                return birth + timedelta(days=days)
+                return reader.birth + timedelta(days=days)
             except OverflowError:
                 return None
     return None
@@ -445,11 +556,13 @@ def _has_value(resource: Mapping[str, Any]) -> bool:
     return any(key.startswith("value") for key in resource)
 
 
-def _side(body_site: Any, knowledge: Knowledge) -> Side | None:
+def _side(body_site: Any, reader: _Reader) -> Side | None:
+    if body_site is None:
+        return None  # the common case, answered without building sets
     sites = body_site if isinstance(body_site, list) else [body_site]
     sides: set[str] = set()
     for site in sites:
-        sides |= knowledge.concepts_of(_mapping(site)) & _SIDES
+        sides |= reader.concepts_of(site) & _SIDES
     if "bilateral" in sides or {"left", "right"} <= sides:
         return "bilateral"
     if len(sides) == 1:
@@ -484,21 +597,18 @@ def _label(resource: Mapping[str, Any], codes: Sequence[Any] | None = None) -> s
     return ""
 
 
-def _first_instant(*values: Any) -> datetime | None:
-    for value in values:
-        moment = parse_instant(value)
-        if moment is not None:
-            return moment
-    return None
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    # JSON gives plain dicts: the exact type check spares the slow ABC check on the hot path.
-    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+    # JSON gives plain dicts, or None for an absent element: exact tests spare the slow ABC
+    # check on the hot path.
+    if type(value) is dict:
+        return value
+    if value is None:
+        return _EMPTY
+    return value if isinstance(value, Mapping) else _EMPTY
 
 
 def _code(value: Any) -> str | None:

@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.1"
-RULES_FINGERPRINT = "7b6df5084dff7d073c231a5dd743e6bd3b2160afa55818ecfe3c2e122a9a4db9"
+RULES_FINGERPRINT = "0d71db06741029ae6a79c762772b0a832779bec1e43aac523f1eaaef74f96066"

@@ -123,6 +123,13 @@ class NoteReader:
         assert self._built is not None
         self._built.result()
 
+    async def until_ready(self) -> None:
+        """Wait, on the loop, until the pipeline is built; raises if it could not be. Cancelling
+        the wait leaves the build running."""
+        self.start()
+        assert self._built is not None
+        await asyncio.shield(asyncio.wrap_future(self._built))
+
     @property
     def ready(self) -> bool:
         return self._built is not None and self._built.done() and not self._built.exception()

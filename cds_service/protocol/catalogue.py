@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from cds_service.protocol.schema_check import SchemaValidator
 from cds_service.resources import data_dir
 
 HOOKS = ("patient-view", "order-select", "order-sign")
@@ -42,8 +42,8 @@ class Catalogue:
     services: dict[str, ServiceDefinition]
     #: Prefetch keys without which no assessment is possible (412 when they cannot be had).
     essential_prefetch: frozenset[str]
-    request_validators: dict[str, Draft202012Validator]
-    feedback_validator: Draft202012Validator
+    request_validators: dict[str, SchemaValidator]
+    feedback_validator: SchemaValidator
     #: Every schema in hooks/, by file name (for the OpenAPI document).
     schemas: dict[str, dict[str, Any]]
 
@@ -78,10 +78,8 @@ def load_catalogue(hooks_dir: Path | None = None) -> Catalogue:
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
     )
 
-    def compile_schema(name: str) -> Draft202012Validator:
-        schema = schemas[name]
-        Draft202012Validator.check_schema(schema)
-        return Draft202012Validator(schema, registry=registry)
+    def compile_schema(name: str) -> SchemaValidator:
+        return SchemaValidator.compile(schemas[name], registry)
 
     return Catalogue(
         services=services,

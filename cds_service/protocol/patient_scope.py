@@ -31,8 +31,13 @@ def referenced_patient(reference: str) -> str | None:
     return None
 
 
-def foreign_patient(resource: Mapping[str, Any], patient_id: str) -> str | None:
-    """How ``resource`` names a patient other than ``patient_id``, or None when it does not."""
+def foreign_patient(
+    resource: Mapping[str, Any], patient_id: str, own_reference: str | None = None
+) -> str | None:
+    """How ``resource`` names a patient other than ``patient_id``, or None when it does not.
+
+    ``own_reference``, from ``own_patient_reference``, spares parsing the common reference.
+    """
     kind = resource.get("resourceType")
     if kind == "Patient":
         ident = resource.get("id")
@@ -42,7 +47,7 @@ def foreign_patient(resource: Mapping[str, Any], patient_id: str) -> str | None:
     for field in _REFERRING_FIELDS:
         value = resource.get(field)
         reference = value.get("reference") if isinstance(value, Mapping) else None
-        if isinstance(reference, str):
+        if isinstance(reference, str) and reference != own_reference:
             named = referenced_patient(reference)
             if named is not None and named != patient_id:
                 ident = resource.get("id")
@@ -51,10 +56,18 @@ def foreign_patient(resource: Mapping[str, Any], patient_id: str) -> str | None:
     return None
 
 
+def own_patient_reference(patient_id: str) -> str | None:
+    """``Patient/{patient_id}`` when it names exactly that patient (as it does for any id the
+    request schema allows), so that a resource referring to it that way needs no parsing."""
+    reference = f"Patient/{patient_id}"
+    return reference if referenced_patient(reference) == patient_id else None
+
+
 def first_foreign(resources: Iterable[Mapping[str, Any]], patient_id: str) -> str | None:
     """The first resource about another patient, described for an error message; else None."""
+    own = own_patient_reference(patient_id)
     for resource in resources:
-        problem = foreign_patient(resource, patient_id)
+        problem = foreign_patient(resource, patient_id, own)
         if problem is not None:
             return problem
     return None

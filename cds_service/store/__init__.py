@@ -1,11 +1,21 @@
-"""Storage: the audit trail, feedback and analytics, on SQLite (default) or PostgreSQL."""
+"""Storage: the audit trail, feedback and analytics, on SQLite (default) or PostgreSQL.
 
-from cds_service.store.audit_record import AuditCard, AuditRating, AuditRecord
-from cds_service.store.engine import sqlite_path
-from cds_service.store.errors import StoreUnavailable
-from cds_service.store.migration import migrate
-from cds_service.store.report import render_report
-from cds_service.store.store import Store
+The names below are loaded when first used: Alembic, behind ``migrate``, is imported only when
+a schema is created or upgraded, not by every start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cds_service.store.audit_record import AuditCard, AuditRating, AuditRecord
+    from cds_service.store.engine import is_sqlite, sqlite_path
+    from cds_service.store.errors import StoreUnavailable
+    from cds_service.store.migration import migrate
+    from cds_service.store.report import render_report
+    from cds_service.store.store import Store
 
 __all__ = [
     "AuditCard",
@@ -13,7 +23,26 @@ __all__ = [
     "AuditRecord",
     "Store",
     "StoreUnavailable",
+    "is_sqlite",
     "migrate",
     "render_report",
     "sqlite_path",
 ]
+
+_HOMES = {
+    "AuditCard": "cds_service.store.audit_record",
+    "AuditRating": "cds_service.store.audit_record",
+    "AuditRecord": "cds_service.store.audit_record",
+    "Store": "cds_service.store.store",
+    "StoreUnavailable": "cds_service.store.errors",
+    "is_sqlite": "cds_service.store.engine",
+    "migrate": "cds_service.store.migration",
+    "render_report": "cds_service.store.report",
+    "sqlite_path": "cds_service.store.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

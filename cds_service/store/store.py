@@ -27,9 +27,9 @@ from cds_service.store.engine import (
 )
 from cds_service.store.errors import DATABASE_ERRORS, StoreUnavailable, is_transient
 from cds_service.store.feedback import feedback_rows
-from cds_service.store.migration import current_revision, head_revision, upgrade
 from cds_service.store.schema import audit_card, audit_event
 from cds_service.store.schema import feedback as _feedback
+from cds_service.store.schema_version import HEAD_REVISION, stored_revision
 
 logger = logging.getLogger("cds_service.store")
 
@@ -128,15 +128,17 @@ class Store:
         self._engine = create_engine(self.url, self._connect_args)
         try:
             async with self._engine.begin() as conn:
-                if self.sqlite:
-                    await upgrade(conn)
-                else:
-                    found, head = await current_revision(conn), head_revision()
-                    if found != head:
+                found = await stored_revision(conn)
+                if found != HEAD_REVISION:
+                    if not self.sqlite:
                         raise RuntimeError(
                             f"database schema is at {found or 'no revision'}, this service "
-                            f"needs {head}: run `cds-service migrate`"
+                            f"needs {HEAD_REVISION}: run `cds-service migrate`"
                         )
+                    # Alembic only now: a new or older embedded database is upgraded here.
+                    from cds_service.store.migration import upgrade
+
+                    await upgrade(conn)
         except BaseException:
             await self._engine.dispose()
             self._engine = None

@@ -127,6 +127,40 @@ async def test_successful_calls_do_not_spend_the_peers_refusals(
         _outcome(await client.get(DISCOVERY, headers=_bearer("not.a.jwt")), 429)
 
 
+async def test_a_full_replay_cache_refuses_new_tokens_with_401_counted_and_logged(
+    tmp_path, untenanted_trust_file, client_key, caplog
+):
+    """Without Redis the token ids live in memory, bounded: past the bound, no new token passes
+    (fail closed) until one held expires; the replay cache never grows past it."""
+    from prometheus_client import REGISTRY
+
+    caplog.set_level(logging.INFO)
+    app = _guarded(tmp_path, untenanted_trust_file, replay_cache_max_entries=2)
+
+    def refusals() -> float:
+        sample = REGISTRY.get_sample_value(
+            "radix_jwt_refusals_total", {"reason": "replay-cache-full"}
+        )
+        return sample or 0.0
+
+    before = refusals()
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        tokens = [_token(client_key, DISCOVERY) for _ in range(3)]
+        for token in tokens[:2]:
+            assert (await client.get(DISCOVERY, headers=_bearer(token))).status_code == 200
+        issue = _outcome(await client.get(DISCOVERY, headers=_bearer(tokens[2])), 401)
+        assert issue["code"] == "login"
+        # A replay of a token held is still a replay, not a capacity problem.
+        _outcome(await client.get(DISCOVERY, headers=_bearer(tokens[0])), 401)
+    assert refusals() - before == 1
+    reasons = [getattr(r, "auth_reason", None) for r in caplog.records]
+    assert reasons.count("replay-cache-full") == 1 and reasons.count("replayed-jti") == 1
+    assert any("RADIX_REPLAY_CACHE_MAX_ENTRIES" in r.getMessage() for r in caplog.records)
+    # Claims are logged, never a token: one in the log could be replayed by whoever reads it.
+    logged = "\n".join(r.getMessage() + str(vars(r)) for r in caplog.records)
+    assert not any(token in logged or token.split(".")[2] in logged for token in tokens)
+
+
 async def test_an_oversized_authorization_header_is_refused_unparsed(
     tmp_path, untenanted_trust_file, caplog
 ):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 import redis.asyncio as redis
 
 from cds_service.auth.authentication_failed import AuthenticationFailed
-from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache
+from cds_service.auth.replay_cache import DEFAULT_MAX_ENTRIES, MemoryReplayCache, RedisReplayCache
+from cds_service.settings import Settings
 
 
 class FakeClock:
@@ -53,6 +55,70 @@ async def test_memory_forgets_expired_entries() -> None:
     await cache.first_use("https://ehr.example", "fresh", clock.now + 10)
 
     assert len(cache._expiries) == 1
+
+
+async def _full(cache: MemoryReplayCache, jti: str, expires_at: float) -> str:
+    with pytest.raises(AuthenticationFailed) as refused:
+        await cache.first_use("https://ehr.example", jti, expires_at)
+    return refused.value.reason
+
+
+async def test_a_full_memory_cache_refuses_new_tokens_and_still_spots_replays() -> None:
+    clock = FakeClock()
+    cache = MemoryReplayCache(clock, max_entries=3)
+    for i in range(3):
+        assert await cache.first_use("https://ehr.example", f"jti-{i}", clock.now + 100 + i)
+
+    # Nothing unexpired is dropped to make room (it could then be replayed): a new token is
+    # refused, and a replay is still a replay.
+    assert await _full(cache, "jti-new", clock.now + 100) == "replay-cache-full"
+    assert await cache.first_use("https://ehr.example", "jti-1", clock.now + 100) is False
+    assert len(cache) == 3
+    # Once the oldest has expired its room is free: expired ids go first.
+    clock.now += 100
+    assert await cache.first_use("https://ehr.example", "jti-new", clock.now + 100) is True
+    assert await _full(cache, "jti-newer", clock.now + 100) == "replay-cache-full"
+    assert len(cache) == 3
+    # The refused token spent nothing: once there is room it passes.
+    clock.now += 2
+    assert await cache.first_use("https://ehr.example", "jti-newer", clock.now + 100) is True
+
+
+async def test_a_full_memory_cache_stays_at_its_bound_under_a_flood() -> None:
+    clock = FakeClock()
+    cache = MemoryReplayCache(clock, max_entries=50)
+    accepted = refused = 0
+    for i in range(1_000):
+        clock.now += 0.1  # ten tokens a second, each valid 30 s: 300 would be held unbounded
+        try:
+            accepted += await cache.first_use("https://ehr.example", f"jti-{i}", clock.now + 30)
+        except AuthenticationFailed:
+            refused += 1
+        assert len(cache) <= 50
+    assert accepted + refused == 1_000 and accepted >= 50 and refused > 0
+
+
+async def test_a_full_memory_cache_says_so_once_a_minute_without_token_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    cache = MemoryReplayCache(clock, max_entries=1)
+    await cache.first_use("https://ehr.example", "held-jti", clock.now + 3600)
+    with caplog.at_level(logging.ERROR, logger="cds_service.auth.replay_cache"):
+        for n in range(5):
+            await _full(cache, f"secret-jti-{n}", clock.now + 3600)
+        clock.now += 61
+        await _full(cache, "secret-jti-later", clock.now + 3600)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert "RADIX_REPLAY_CACHE_MAX_ENTRIES" in errors[0].getMessage()
+    assert not any("secret-jti" in r.getMessage() or "held-jti" in r.getMessage() for r in errors)
+
+
+def test_the_setting_and_the_cache_share_their_default() -> None:
+    assert Settings().replay_cache_max_entries == DEFAULT_MAX_ENTRIES
+    with pytest.raises(ValueError):
+        MemoryReplayCache(max_entries=0)
 
 
 @pytest.mark.integration

@@ -1,4 +1,4 @@
-from cds_service.cards import render
+from cds_service.cards import phrase, render
 from cds_service.cards.order_card import order_cards
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import Evaluation
@@ -171,3 +171,13 @@ def test_urgent_flags_alone_give_no_card_on_order_hooks():
         order_ratings=(rating(draft, "appropriate", rule="order-rating/red-flag"),),
     )
     assert _cards(ev, drafts=(draft,)) == []
+
+
+def test_a_draft_with_a_malformed_reason_code_still_gets_its_card_with_radixs_own_reason():
+    # Such a draft once made the whole call a 500: the referral carried its reasonCode to
+    # fhir.resources, which refused it. Now only the valid part of a draft's reasons is carried.
+    draft = draft_mri(reasonCode=[{"coding": "x", "foo": 1}, {"text": ""}])
+    ev = Evaluation(assessment("physiotherapy"), order_ratings=(rating(draft),))
+    (card,) = _cards(ev, drafts=(draft,))
+    _, create = _actions(card)
+    assert create["resource"]["reasonCode"] == [{"text": phrase.syndrome(ev.assessment, CONFIG)}]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import inspect
+from dataclasses import MISSING, FrozenInstanceError, fields
 from datetime import UTC, datetime
 
 import pytest
 
-from cds_service.clinical.finding import describe, parse_instant, read_findings
+from cds_service.clinical.finding import Finding, describe, parse_instant, read_findings
 from cds_service.clinical.knowledge import Knowledge
 from tests.clinical import records as r
 
@@ -18,11 +20,41 @@ from tests.clinical import records as r
         ("2026-11-06T09:10:00Z", datetime(2026, 11, 6, 9, 10, tzinfo=UTC)),
         ("2026-11-06T09:10:00.123+02:00", datetime(2026, 11, 6, 7, 10, tzinfo=UTC)),
         ("2026-11-06T09:10", datetime(2026, 11, 6, 9, 10, tzinfo=UTC)),
+        ("2026-11-06T09:10:45.999999Z", datetime(2026, 11, 6, 9, 10, 45, tzinfo=UTC)),
+        ("2026-11-06T23:10:45.5-01:00", datetime(2026, 11, 7, 0, 10, 45, tzinfo=UTC)),
+        ("0001-01-01T00:30:00+01:00", None), ("9999-12-31T23:30:00-01:00", None),
         ("2026-13-06", None), ("yesterday", None), (20261106, None), (None, None),
     ],
 )
 def test_parse_instant(text: object, expected: datetime | None) -> None:
     assert parse_instant(text) == expected
+
+
+def test_a_finding_takes_exactly_its_fields(knowledge: Knowledge) -> None:
+    """Finding's __init__ is written out (speed): it must take the dataclass fields, in order,
+    with their defaults, put each value in its own field, and leave the finding frozen."""
+    parameters = list(inspect.signature(Finding.__init__).parameters.values())[1:]
+    assert [(p.name, p.default) for p in parameters] == [
+        (f.name, inspect.Parameter.empty if f.default is MISSING else f.default)
+        for f in fields(Finding)
+    ]
+    values = [object() for _ in parameters]
+    finding = Finding(*values)  # type: ignore[arg-type]
+    assert [getattr(finding, f.name) for f in fields(Finding)] == values
+    with pytest.raises(FrozenInstanceError):
+        finding.concept = "clonus"  # type: ignore[misc]
+
+
+def test_every_coding_of_a_code_counts_in_any_order(knowledge: Knowledge) -> None:
+    codings = [
+        {"system": r.SCT, "code": "999999999"},  # no concept of Radix's
+        {"system": r.ICD, "code": "M54.16"},  # radicular syndrome
+        {"system": r.SCT, "code": "279039007"},  # low back pain
+    ]
+    for ordered in (codings, codings[::-1], codings[1:] + codings[:1]):
+        condition = {**r.condition("M54.16"), "code": {"coding": ordered}}
+        found = {f.concept for f in read_findings([condition], knowledge)}
+        assert found == {"radicular-syndrome", "low-back-pain"}
 
 
 def test_refuted_and_entered_in_error_conditions_do_not_count(knowledge: Knowledge) -> None:
@@ -104,6 +136,8 @@ def test_describe_reads_like_a_side_panel_line(knowledge: Knowledge) -> None:
     [None, 3, "x", [], {}, {"resourceType": "Condition"},
      {"resourceType": "Observation", "status": "final", "code": {"coding": "nope"}},
      {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": 5}]}},
+     {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": ["M54.16"]}]}},
+     {"resourceType": "Condition", "code": {"coding": [{"system": [r.ICD], "code": "M54.16"}]}},
      {"resourceType": "Observation", "status": "final",
       "code": {"coding": [{"system": r.LOINC, "code": "8310-5"}]},
       "valueQuantity": {"value": "hot"}}],

@@ -1,4 +1,6 @@
-"""Findings extraction never raises: arbitrary resource-shaped dicts in, findings or nothing out.
+"""Findings extraction never raises: arbitrary resource-shaped dicts in, findings or nothing out;
+reading codes and dates once per record changes no finding; the fast date reader answers as the
+general one.
 
 Bounded (modest examples, no deadline). Codings come from the real value sets, so the generated
 resources reach the value readers rather than stopping at an unknown code.
@@ -7,6 +9,7 @@ resources reach the value readers rather than stopping at an unknown code.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.clinical.finding import read_findings
+from cds_service.clinical.finding import (
+    parse_any_instant,
+    parse_instant,
+    parse_iso_instant,
+    read_findings,
+)
 from cds_service.clinical.knowledge import Knowledge, load_knowledge
 
 KNOWLEDGE = load_knowledge()
@@ -160,3 +168,119 @@ def test_an_unhashable_status_is_skipped_not_raised(status: Any) -> None:
     code = {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]}
     resource = {"resourceType": "Observation", "status": status, "code": code}
     assert read_findings([resource], KNOWLEDGE) == ()
+
+
+@BOUNDED
+@given(_records, _births)
+def test_a_record_reads_as_its_resources_each_read_alone(
+    record: list[Any], birth: datetime | None
+) -> None:
+    """Each code is looked up and each date parsed once per record: sharing them across
+    resources (here every resource twice) changes no finding."""
+    doubled = record + record
+    alone = tuple(
+        replace(finding, order=order)
+        for order, resource in enumerate(doubled)
+        for finding in read_findings([resource], KNOWLEDGE, birth)
+    )
+    assert read_findings(doubled, KNOWLEDGE, birth) == alone
+
+
+# --- dates: the fast reader (datetime.fromisoformat) against the general one -----------------
+
+DATES = settings(max_examples=600, deadline=None)
+_OTHER_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")  # Arabic-Indic: \d, but not ASCII
+
+
+def _padded(low: int, high: int, width: int = 2) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(lambda n: str(n).zfill(width))
+
+
+_zones = st.one_of(
+    st.sampled_from(["", "Z"]),
+    st.builds(
+        lambda sign, hours, minutes, colon: f"{sign}{hours}{':' if colon else ''}{minutes}",
+        st.sampled_from("+-"), _padded(0, 30), _padded(0, 99), st.booleans(),
+    ),
+    st.sampled_from(["z", "+5:30", "+05", "+05:30:00", " Z", "UTC", "+"]),
+)
+
+
+@st.composite
+def _fhir_dates(draw: Any) -> str:
+    """FHIR date / dateTime text: often valid, often a field out of range, cut short,
+    misshapen, in other digits or padded."""
+    year = draw(st.one_of(_padded(0, 9999, 4), st.sampled_from(["0001", "9999"]),
+                          st.text("0123456789", min_size=3, max_size=5)))
+    fraction = draw(st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=9)
+                              .map(lambda digits: "." + digits), st.just(".")))
+    parts = [
+        year, "-" + draw(_padded(0, 13)), "-" + draw(_padded(0, 32)),
+        f"T{draw(_padded(0, 25))}:{draw(_padded(0, 61))}", f":{draw(_padded(0, 61))}{fraction}",
+    ]
+    text = "".join(parts[: draw(st.integers(1, len(parts)))]) + draw(_zones)
+    mangle = draw(st.sampled_from(["", "", "", "", "pad", "space", "t", "digits", "insert"]))
+    if mangle == "pad":
+        return f" {text}\n"
+    if mangle == "space":
+        return text.replace("T", " ")
+    if mangle == "t":
+        return text.lower()
+    if mangle == "digits":
+        return text.translate(_OTHER_DIGITS)
+    if mangle == "insert":
+        at = draw(st.integers(0, len(text)))
+        return text[:at] + draw(st.characters()) + text[at:]
+    return text
+
+
+@st.composite
+def _iso_dates(draw: Any) -> str:
+    """A real moment written the ways EHRs write it: a date, or a dateTime with or without
+    seconds, fraction and zone."""
+    moment = draw(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)))
+    shape = draw(st.sampled_from(["date", "minutes", "seconds", "fraction"]))
+    if shape == "date":
+        return moment.date().isoformat()
+    text = moment.isoformat(timespec="minutes" if shape == "minutes" else "seconds")
+    if shape == "fraction":
+        text += "." + draw(st.text("0123456789", min_size=1, max_size=9))
+    offset = draw(st.integers(-23 * 60 - 59, 23 * 60 + 59))
+    zone = draw(st.sampled_from(["", "Z", "colon", "plain"]))
+    if zone in ("colon", "plain"):
+        hours, minutes = divmod(abs(offset), 60)
+        separator = ":" if zone == "colon" else ""
+        return f"{text}{'-' if offset < 0 else '+'}{hours:02d}{separator}{minutes:02d}"
+    return text + zone
+
+
+def _exactly(moment: datetime | None) -> tuple[str, object] | None:
+    """The moment and its zone object: equal aware datetimes may still differ in zone."""
+    return None if moment is None else (moment.isoformat(), moment.tzinfo)
+
+
+@DATES
+@given(st.one_of(_fhir_dates(), _iso_dates(), st.text(max_size=30)))
+def test_the_fast_date_reader_answers_as_the_general_one_or_declines(text: str) -> None:
+    general = _exactly(parse_any_instant(text))
+    assert _exactly(parse_instant(text)) == general
+    fast = parse_iso_instant(text)
+    assert fast is None or _exactly(fast) == general
+
+
+@DATES
+@given(_iso_dates())
+def test_the_fast_date_reader_reads_every_full_date_and_datetime(text: str) -> None:
+    """It is the path nearly every date takes: it must not decline the usual shapes."""
+    fast = parse_iso_instant(text)
+    assert fast is not None and _exactly(fast) == _exactly(parse_any_instant(text))
+    assert fast.tzinfo is UTC and fast.microsecond == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026", "2026-11", " 2026-11-06", "2026-11-06T09:10:00+24:00", "٢٠٢٦-١١-٠٦",
+     "2026-02-30", "0001-01-01T00:30:00+01:00", "2026-11-06T09:10:60Z", None, 20261106],
+)
+def test_the_fast_date_reader_leaves_the_rest_to_the_general_one(text: object) -> None:
+    assert parse_iso_instant(text) is None

@@ -1,8 +1,11 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.protocol.patient_scope import (
     first_foreign,
     foreign_patient,
+    own_patient_reference,
     referenced_patient,
 )
 
@@ -52,3 +55,26 @@ def test_first_foreign_names_the_resource_and_why():
     ]
     assert first_foreign(resources, "p1") == "Observation/o9, whose subject is Patient/p2"
     assert first_foreign(resources[:1], "p1") is None
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "reference"),
+    [("p1", "Patient/p1"), ("a.b-9", "Patient/a.b-9"), ("%41", None), ("a/b", None),
+     ("x?y", None), ("_history", None), ("", None)],
+)
+def test_the_own_reference_is_offered_only_when_it_names_exactly_the_patient(
+    patient_id, reference
+):
+    assert own_patient_reference(patient_id) == reference
+
+
+_id_text = st.text(st.sampled_from("Patient/%_history?:#ab12.-"), max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_id_text, _id_text, st.sampled_from(["subject", "patient"]), st.booleans())
+def test_the_shortcut_for_the_own_reference_changes_no_verdict(patient_id, tail, field, own):
+    reference = f"Patient/{patient_id}" if own else tail
+    resource = {"resourceType": "Condition", "id": "c", field: {"reference": reference}}
+    shortcut = own_patient_reference(patient_id)
+    assert foreign_patient(resource, patient_id, shortcut) == foreign_patient(resource, patient_id)

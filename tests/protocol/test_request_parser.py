@@ -7,6 +7,7 @@ from cds_service.protocol.request_parser import (
     RequestLimits,
     check_limits,
     json_depth,
+    nesting_depth,
     parse_feedback,
     parse_hook_request,
 )
@@ -219,6 +220,27 @@ def test_json_depth_counts_arrays_and_objects(depth):
 
 def test_json_depth_stops_counting_past_the_limit():
     assert 11 <= json_depth(_nested(100_000), 10) <= 12
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        (b"7", 0),
+        (b'"[{"', 0),
+        (b'{"a": "[[[[", "b\\"[": [1], "": ""}', 2),
+        (b'["\\\\", ["\\\\\\"]]"]]', 2),  # escaped backslashes, then an escaped quote
+        (b'[{"x": {}}, [[], [[]]]]', 4),
+        ('{"é[": ["ü]"]}'.encode(), 2),
+    ],
+)
+def test_depth_is_read_off_the_text_with_strings_and_escapes_skipped(text, depth):
+    assert nesting_depth(text, 64) == depth == json_depth(orjson.loads(text), 64)
+
+
+def test_depth_read_off_the_text_counts_a_repeated_keys_discarded_value_too():
+    text = b'{"a": [[[[]]]], "a": 1}'
+    assert (nesting_depth(text, 64), json_depth(orjson.loads(text), 64)) == (5, 1)
+    assert nesting_depth(b"[" * 50 + b"]" * 50, 10) == 11  # stops counting past the limit
 
 
 def test_nesting_at_the_limit_passes_and_beyond_it_is_a_400():

@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from cds_service.settings import Settings
+from cds_service.store.engine import sqlite_path
 from cds_service.store.migration import (
     current_revision,
     downgrade,
@@ -16,6 +17,7 @@ from cds_service.store.migration import (
     upgrade,
 )
 from cds_service.store.schema import metadata
+from cds_service.store.schema_version import HEAD_REVISION, stored_revision
 from tests.store.conftest import Backend, migrate_backend
 
 TABLES = {"audit_event", "audit_card", "feedback"}
@@ -78,5 +80,29 @@ async def test_migrate_from_settings_is_idempotent(backend: Backend, tmp_path: P
     try:
         async with engine.connect() as conn:
             assert await current_revision(conn) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+def test_the_head_revision_known_without_alembic_is_alembics_head() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
+async def test_the_stored_revision_read_without_alembic_is_alembics(backend: Backend) -> None:
+    path = sqlite_path(backend.url)
+    if path is not None:
+        path.parent.mkdir(parents=True)
+    engine = backend.engine()
+    try:
+        async with engine.connect() as conn:
+            assert await stored_revision(conn) is None is await current_revision(conn)
+        await migrate_backend(backend)
+        async with engine.connect() as conn:
+            assert await stored_revision(conn) == HEAD_REVISION == await current_revision(conn)
+        async with engine.begin() as conn:
+            await downgrade(conn, "base")
+        async with engine.connect() as conn:
+            # Alembic empties its table on a downgrade to base rather than dropping it.
+            assert await stored_revision(conn) is None is await current_revision(conn)
     finally:
         await engine.dispose()
