@@ -13,7 +13,7 @@ from typing import Any
 from cds_service.cards import CdsResponse, render
 from cds_service.clinical import ClinicalConfig, Evaluation, Knowledge, evaluate
 from cds_service.data import PatientRecord, RecordGatherer
-from cds_service.errors import ServiceError
+from cds_service.errors import UnknownService, WrongHook
 from cds_service.notes import NoteReader, NoteReading
 from cds_service.protocol import (
     Catalogue,
@@ -53,11 +53,8 @@ class Advisor:
         try:
             return self.catalogue.services[service_id]
         except KeyError:
-            raise ServiceError(
-                404,
-                "not-found",
-                f"There is no CDS service '{service_id[:80]}' here; see GET /cds-services.",
-                kind="unknown-service",
+            raise UnknownService(
+                f"There is no CDS service '{service_id[:80]}' here; see GET /cds-services."
             ) from None
 
     def service_for_hook(self, hook: object) -> ServiceDefinition:
@@ -70,7 +67,7 @@ class Advisor:
             if isinstance(hook, str)
             else "The request names no hook (a string is required)."
         )
-        raise ServiceError(400, "invalid", message, kind="wrong-hook")
+        raise WrongHook(message)
 
     def parse(self, service_id: str, body: bytes) -> HookRequest:
         """The validated request for the service, within the request limits; or a 4xx."""

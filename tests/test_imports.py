@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cds_service"
 STAGES = frozenset(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
 
 #: Top-level modules any part may import; they import no stage (settings aside, below).
-SHARED = frozenset({"errors", "log_format", "metrics", "resources", "settings"})
+SHARED = frozenset({"errors", "fhir_json", "log_format", "metrics", "resources", "settings"})
 
 #: What each part may import besides ``SHARED``: a sub-package (stage) or a top-level module.
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -43,6 +43,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "metrics_endpoint": frozenset(),
     "workers": frozenset(),  # the process supervisor of `serve --workers N`
     "errors": frozenset(),
+    "fhir_json": frozenset(),
     "log_format": frozenset(),
     "metrics": frozenset(),
     "resources": frozenset(),
@@ -177,7 +178,9 @@ def test_the_clinical_engine_imports_only_the_standard_library() -> None:
                 f"{module} imports {n}"
                 for n in names
                 if n.split(".")[0] not in sys.stdlib_module_names
-                and not n.startswith(("cds_service.clinical", "cds_service.resources"))
+                and not n.startswith(
+                    ("cds_service.clinical", "cds_service.resources", "cds_service.fhir_json")
+                )
                 and (module, n) not in CLINICAL_FOREIGN
             }
     assert foreign == set()

@@ -13,9 +13,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cds_service.app.json_response import FhirJsonResponse, JsonResponse
-from cds_service.app.rate_limiter import RateLimited, RateLimiter, peer_key
-from cds_service.errors import operation_outcome
+from cds_service.app.error_handlers import error_response
+from cds_service.app.json_response import JsonResponse
+from cds_service.app.rate_limiter import RateLimiter, peer_key
+from cds_service.errors import (
+    DatabaseUnavailable,
+    InvalidRequest,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
 from cds_service.settings import Settings
 from cds_service.store import Store, StoreUnavailable
 
@@ -50,44 +57,30 @@ def _authorised(request: Request, token: str) -> bool:
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
-def _count(request: Request, status: int, kind: str) -> None:
+def _counted(request: Request, error: ServiceError) -> Response:
+    """The answer to ``error``, counted among this process's refusals."""
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:
-        runtime.refusals.record_request(request, status, kind)
+        runtime.refusals.record_request(request, error.status, error.kind)
+    return error_response(error)
 
 
 def _bad_request(request: Request, message: str) -> Response:
-    _count(request, 400, "invalid-request")
-    return FhirJsonResponse(operation_outcome("invalid", message), status_code=400)
+    return _counted(request, InvalidRequest(message))
 
 
 def _unavailable() -> Response:
-    return FhirJsonResponse(
-        operation_outcome(
-            "transient",
+    return error_response(
+        DatabaseUnavailable(
             f"The database is unavailable; retry after {StoreUnavailable.retry_after} s.",
-        ),
-        status_code=503,
-        headers={"Retry-After": str(StoreUnavailable.retry_after)},
+            StoreUnavailable.retry_after,
+        )
     )
 
 
 def _unauthorised(request: Request) -> Response:
-    _count(request, 401, "unauthenticated")
     # The same words for a missing, malformed or wrong token: nothing to learn by probing.
-    return FhirJsonResponse(
-        operation_outcome("login", "authentication required"),
-        status_code=401,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
-def _throttled(refused: RateLimited) -> Response:
-    return FhirJsonResponse(
-        refused.operation_outcome(),
-        status_code=429,
-        headers={"Retry-After": str(refused.retry_after)},
-    )
+    return _counted(request, Unauthenticated("authentication required"))
 
 
 def analytics_routes(
@@ -115,7 +108,7 @@ def analytics_routes(
                 return _unauthorised(request)
             limiter.acquire("admin")
         except RateLimited as refused:
-            return _throttled(refused)
+            return error_response(refused)
         return None
 
     async def summary(request: Request) -> Response:

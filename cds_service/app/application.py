@@ -39,7 +39,7 @@ from cds_service.data import (
     GuardedTransport,
     RecordGatherer,
 )
-from cds_service.errors import ServiceError
+from cds_service.errors import PeerThrottled, ServiceError
 from cds_service.notes import NoteReader, NoteSettings
 from cds_service.protocol import RequestLimits, load_catalogue
 from cds_service.settings import Settings, load_settings
@@ -157,7 +157,7 @@ def peer_gate(settings: Settings) -> RateLimiter | None:
     if settings.peer_refusals_per_minute == 0:
         return None
     return RateLimiter(
-        settings.peer_refusals_per_minute, settings.peer_refusal_burst, kind="peer-throttled"
+        settings.peer_refusals_per_minute, settings.peer_refusal_burst, refusal=PeerThrottled
     )
 
 

@@ -23,7 +23,7 @@ from cds_service.app.refusals import RefusalLog
 from cds_service.app.request_body import check_declared_size, read_body, require_json
 from cds_service.auth import audience_url
 from cds_service.cards import with_legacy_system_actions
-from cds_service.errors import ServiceError, ServiceUnavailable
+from cds_service.errors import DatabaseUnavailable, InternalError, ServiceError, Unauthenticated
 from cds_service.protocol import OutcomeWindow, parse_feedback
 from cds_service.store import AuditCard, AuditRating, AuditRecord, StoreUnavailable
 
@@ -88,7 +88,7 @@ async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | 
             request.headers.get("authorization"), audiences
         )
     except AuthenticationFailed:
-        raise ServiceError(401, "login", "Authentication failed.", kind="unauthenticated") from None
+        raise Unauthenticated("Authentication failed.") from None
 
 
 async def _admit(request: Request, runtime: Runtime) -> ClientIdentity | None:
@@ -161,7 +161,7 @@ async def hook_call(request: Request) -> Response:
         status, error_kind = exc.status, exc.kind
         raise
     except Exception:
-        status, error_kind = 500, "internal-error"
+        status, error_kind = InternalError.status, InternalError.kind
         raise
     finally:
         record = _audit_record(
@@ -230,12 +230,11 @@ async def feedback(request: Request) -> Response:
     return JsonResponse({"received": len(items), "stored": stored})
 
 
-def store_unavailable(what: str) -> ServiceUnavailable:
+def store_unavailable(what: str) -> DatabaseUnavailable:
     """The 503 for a database that cannot be used now; the client is asked to retry."""
-    return ServiceUnavailable(
+    return DatabaseUnavailable(
         f"{what}: the database is unavailable. Retry after {StoreUnavailable.retry_after} s.",
-        kind="store-unavailable",
-        retry_after=StoreUnavailable.retry_after,
+        StoreUnavailable.retry_after,
     )
 
 

@@ -1,23 +1,51 @@
-"""Every non-2xx answer is a FHIR OperationOutcome; no stack trace ever reaches a caller."""
+"""Every non-2xx answer is a FHIR OperationOutcome; no stack trace ever reaches a caller.
+
+Each ``ServiceError`` carries its status, issue code, kind and headers (``cds_service.errors``):
+the handler answers them all alike, and describes Starlette's own 404 and 405 with the same
+types.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service.app.json_response import FhirJsonResponse
-from cds_service.app.rate_limiter import RateLimited
-from cds_service.errors import ServiceError, ServiceUnavailable, operation_outcome
+from cds_service.errors import (
+    InternalError,
+    MethodNotAllowed,
+    ServiceError,
+    UnknownPath,
+    operation_outcome,
+)
 from cds_service.log_format import clip
 
 logger = logging.getLogger("radix.app")
 
-_HTTP_CODES = {404: "not-found", 405: "not-supported", 401: "login", 403: "forbidden"}
-#: The refusal kind of a Starlette HTTPException, for the refusal counters.
-_HTTP_KINDS = {404: "unknown-path", 405: "method-not-allowed"}
+#: Starlette's refusals that Radix describes in its own words.
+_STARLETTE_ERRORS: dict[int, Callable[[Request], ServiceError]] = {
+    404: lambda request: UnknownPath(
+        f"Nothing is served at {request.url.path[:100]}; see GET /cds-services."
+    ),
+    405: lambda request: MethodNotAllowed(
+        f"{request.method} is not allowed on {request.url.path[:100]}."
+    ),
+}
+#: The issue code of any other Starlette HTTPException (also its refusal kind).
+_HTTP_CODES = {401: "login", 403: "forbidden"}
+
+
+def error_response(error: ServiceError, headers: dict[str, str] | None = None) -> Response:
+    """The answer to ``error``: its OperationOutcome, status and headers (and ``headers``)."""
+    return FhirJsonResponse(
+        error.operation_outcome(),
+        status_code=error.status,
+        headers={**(headers or {}), **error.headers},
+    )
 
 
 def _count_refusal(request: Request, status: int, kind: str) -> None:
@@ -37,24 +65,20 @@ async def service_error(request: Request, exc: Exception) -> Response:
         exc.kind,
     )
     _count_refusal(request, exc.status, exc.kind)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(exc.retry_after)}
-    if isinstance(exc, ServiceUnavailable):
-        headers = {"Retry-After": str(exc.retry_after)}
-    return FhirJsonResponse(exc.operation_outcome(), status_code=exc.status, headers=headers)
+    return error_response(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    describe = _STARLETTE_ERRORS.get(exc.status_code)
+    if describe is not None:
+        error = describe(request)
+        _count_refusal(request, error.status, error.kind)
+        return error_response(error, exc.headers)
     code = _HTTP_CODES.get(exc.status_code, "processing")
-    _count_refusal(request, exc.status_code, _HTTP_KINDS.get(exc.status_code, code))
-    message = {
-        404: f"Nothing is served at {request.url.path[:100]}; see GET /cds-services.",
-        405: f"{request.method} is not allowed on {request.url.path[:100]}.",
-    }.get(exc.status_code, str(exc.detail))
+    _count_refusal(request, exc.status_code, code)
     return FhirJsonResponse(
-        operation_outcome(code, message), status_code=exc.status_code, headers=exc.headers
+        operation_outcome(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )
 
 
@@ -67,7 +91,6 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
         clip(request.url.path),
         exc_info=exc,
     )
-    return FhirJsonResponse(
-        operation_outcome("exception", "Radix could not process this request; it has been logged."),
-        status_code=500,
+    return error_response(
+        InternalError("Radix could not process this request; it has been logged.")
     )

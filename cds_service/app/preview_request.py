@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.data import is_read, template_resource_type
-from cds_service.errors import bad_request
+from cds_service.errors import PreviewBundle, PreviewUnrecognised
 from cds_service.protocol import ServiceDefinition, bundle_resources
 
 #: The ``userId`` of a request built from a Bundle: a clinician is required by the hook, and
@@ -59,10 +59,9 @@ def request_from_bundle(bundle: dict[str, Any], service: ServiceDefinition) -> P
     resources = bundle_resources(bundle)
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     if len(patients) != 1 or not isinstance(patients[0].get("id"), str):
-        raise bad_request(
+        raise PreviewBundle(
             "A pasted Bundle must hold exactly one Patient resource with an id: the patient to "
-            f"assess (this one holds {len(patients)}).",
-            "preview-bundle",
+            f"assess (this one holds {len(patients)})."
         )
     patient = patients[0]
     patient_id: str = patient["id"]
@@ -122,9 +121,8 @@ def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return bundle
 
 
-def _neither() -> Exception:
-    return bad_request(
+def _neither() -> PreviewUnrecognised:
+    return PreviewUnrecognised(
         "Paste a CDS Hooks request (with hook, hookInstance, context and prefetch) or a FHIR "
-        "Bundle of one patient's resources.",
-        "preview-unrecognised",
+        "Bundle of one patient's resources."
     )

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from cds_service.errors import ServiceError
+from cds_service.errors import RateLimited
 
 #: Buckets kept before idle (full) ones are dropped; bounds memory under a flood of addresses.
 _MAX_BUCKETS = 10_000
@@ -31,19 +31,6 @@ class ClientLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
-class RateLimited(ServiceError):
-    """A client called more often than allowed; ``retry_after`` is in whole seconds."""
-
-    def __init__(self, retry_after: int, kind: str = "rate-limited") -> None:
-        super().__init__(
-            429,
-            "throttled",
-            f"Too many requests from this client; retry after {retry_after} s.",
-            kind=kind,
-        )
-        self.retry_after = retry_after
-
-
 @dataclass
 class _Bucket:
     tokens: float
@@ -53,7 +40,8 @@ class _Bucket:
 class RateLimiter:
     """``per_minute`` calls per client on average, up to ``burst`` at once.
 
-    ``kind`` labels its refusals in logs and the audit trail.
+    ``refusal`` is what it raises (``RateLimited``, or a subtype whose kind tells this limiter's
+    refusals apart in logs and the audit trail).
     """
 
     def __init__(
@@ -61,9 +49,9 @@ class RateLimiter:
         per_minute: int,
         burst: int,
         clock: Callable[[], float] = time.monotonic,
-        kind: str = "rate-limited",
+        refusal: type[RateLimited] = RateLimited,
     ) -> None:
-        self._kind = kind
+        self._refusal_type = refusal
         self._rate = per_minute / 60.0
         self._burst = float(burst)
         self._clock = clock
@@ -105,7 +93,7 @@ class RateLimiter:
 
     def _refusal(self, bucket: _Bucket) -> RateLimited:
         tokens = self._refilled(bucket, self._clock())
-        return RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)), self._kind)
+        return self._refusal_type(max(1, math.ceil((1.0 - tokens) / self._rate)))
 
     def _refilled(self, bucket: _Bucket, now: float) -> float:
         return min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)

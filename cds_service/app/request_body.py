@@ -6,7 +6,7 @@ import asyncio
 
 from starlette.requests import Request
 
-from cds_service.errors import ServiceError
+from cds_service.errors import BodyTimeout, BodyTooLarge, UnsupportedMediaType
 
 
 def require_json(request: Request) -> None:
@@ -19,18 +19,13 @@ def require_json(request: Request) -> None:
     ):
         return
     shown = media[:60] or "none"
-    raise ServiceError(
-        415,
-        "not-supported",
-        f"The request body must be JSON (Content-Type: application/json), not {shown}.",
-        kind="unsupported-media-type",
+    raise UnsupportedMediaType(
+        f"The request body must be JSON (Content-Type: application/json), not {shown}."
     )
 
 
-def _too_large(limit: int) -> ServiceError:
-    return ServiceError(
-        413, "too-long", f"The request body is larger than {limit} bytes.", kind="body-too-large"
-    )
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"The request body is larger than {limit} bytes.")
 
 
 def check_declared_size(request: Request, limit: int) -> None:
@@ -55,10 +50,5 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
                     raise _too_large(limit)
                 chunks.append(chunk)
     except TimeoutError:
-        raise ServiceError(
-            408,
-            "timeout",
-            f"The request body did not arrive within {timeout:g} s.",
-            kind="body-timeout",
-        ) from None
+        raise BodyTimeout(f"The request body did not arrive within {timeout:g} s.") from None
     return b"".join(chunks)

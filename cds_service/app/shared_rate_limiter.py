@@ -22,7 +22,8 @@ from collections.abc import Callable
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from cds_service.app.rate_limiter import RateLimited, RateLimiter
+from cds_service.app.rate_limiter import RateLimiter
+from cds_service.errors import RateLimited
 
 logger = logging.getLogger("radix.app")
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from cds_service.clinical import Assessment, ClinicalConfig, Localisation, RedFlag, Tier
+from cds_service.fhir_json import humanise
 
 _FLAGS = {
     "cauda-equina": "Suspected cauda equina syndrome",
@@ -55,19 +56,19 @@ _DATA = {
 
 
 def flag(flag_id: str) -> str:
-    return _FLAGS.get(flag_id) or sentence(_humanise(flag_id))
+    return _FLAGS.get(flag_id) or sentence(humanise(flag_id))
 
 
 def ces_item(item_id: str) -> str:
-    return _CES_ITEMS.get(item_id) or _humanise(item_id)
+    return _CES_ITEMS.get(item_id) or humanise(item_id)
 
 
 def differential(differential_id: str) -> str:
-    return _DIFFERENTIALS.get(differential_id) or _humanise(differential_id)
+    return _DIFFERENTIALS.get(differential_id) or humanise(differential_id)
 
 
 def data_key(key: str) -> str:
-    return _DATA.get(key) or _humanise(key)
+    return _DATA.get(key) or humanise(key)
 
 
 def weak_flag(flag_id: str) -> str:
@@ -77,7 +78,7 @@ def weak_flag(flag_id: str) -> str:
         return f"age over {age[1]}"
     if flag_id == "weight-loss":
         return "unexplained weight loss"
-    return _humanise(flag_id)
+    return humanise(flag_id)
 
 
 def flags_of(assessment: Assessment, tier: Tier) -> tuple[RedFlag, ...]:
@@ -144,6 +145,3 @@ def number(value: float) -> str:
     """``6`` for 6.0, ``6.5`` otherwise: thresholds as people write them."""
     return f"{value:g}"
 
-
-def _humanise(identifier: str) -> str:
-    return re.sub(r"[-_]+", " ", identifier).strip()

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cds_service.fhir_json import concept_text
 from cds_service.protocol import HookRequest
 
 Priority = Literal["routine", "urgent", "asap", "stat"]
@@ -203,13 +204,4 @@ def reason_codes(draft: dict[str, Any]) -> list[dict[str, Any]]:
 
 def order_name(draft: dict[str, Any], default: str = "Lumbar imaging") -> str:
     """How the draft names itself: ``code.text``, else its first coding's display."""
-    code = draft.get("code")
-    if not isinstance(code, dict):
-        return default
-    if isinstance(code.get("text"), str) and code["text"].strip():
-        return code["text"].strip()
-    for coding in code.get("coding") or ():
-        display = coding.get("display") if isinstance(coding, dict) else None
-        if isinstance(display, str) and display.strip():
-            return display.strip()
-    return default
+    return concept_text(draft.get("code")) or default

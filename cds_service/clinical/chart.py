@@ -17,6 +17,7 @@ from cds_service.clinical.finding import (
     stated,
 )
 from cds_service.clinical.knowledge import Knowledge
+from cds_service.fhir_json import reference
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _NONE: Mapping[Any, Any] = MappingProxyType({})
@@ -51,7 +52,7 @@ class Chart:
         for finding in notes:
             noted.setdefault(finding.concept, []).append(finding)
         return cls(
-            as_utc(now), findings, birth, _reference(patient),
+            as_utc(now), findings, birth, reference(patient) or "Patient",
             {k: tuple(v) for k, v in index.items()},
             {k: MappingProxyType(_latest(v)) for k, v in index.items()},
             {k: tuple(v) for k, v in noted.items()},
@@ -166,7 +167,3 @@ def _patient(record: Sequence[Any]) -> Mapping[str, Any]:
             return resource
     return {}
 
-
-def _reference(patient: Mapping[str, Any]) -> str:
-    ident = patient.get("id")
-    return f"Patient/{ident}" if isinstance(ident, str) and ident else "Patient"

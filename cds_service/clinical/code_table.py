@@ -8,7 +8,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cds_service.clinical.knowledge import CONCEPT_URL, ICD10_WHO, ICD10CM, CodeEntry, Knowledge
+from cds_service.clinical.knowledge import (
+    CONCEPT_URL,
+    ICD10_WHO,
+    ICD10CM,
+    VALUE_SETS_VERSION,
+    CodeEntry,
+    Knowledge,
+)
 
 START = "<!-- accepted-codes:start -->"
 END = "<!-- accepted-codes:end -->"
@@ -28,7 +35,7 @@ _SYSTEM_LABELS = {
 def render_code_table(knowledge: Knowledge) -> str:
     """Markdown: a legend, then one row per (concept, code system); unverified codes carry (U)."""
     legend = [
-        f"Codes of the input contract, by concept (knowledge {knowledge.version.split('+')[0]}). "
+        f"Codes of the input contract, by concept (value sets {VALUE_SETS_VERSION}). "
         f"Each concept is the FHIR ValueSet `{CONCEPT_URL}<concept>` in `valuesets/`.",
         "",
         *(f"- {label}: `{system}`" for system, label in _SYSTEM_LABELS.items()),

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from cds_service.clinical.evaluation import Evidence, Side
 from cds_service.clinical.knowledge import Knowledge
+from cds_service.fhir_json import as_list, concept_text, humanise, objects, reference
 
 Level = Literal["normal", "reduced", "absent"]
 
@@ -267,7 +268,8 @@ def _condition(resource: Mapping[str, Any], reader: _Reader, order: int) -> list
     side = _side(resource.get("bodySite"), reader) or _icd_side(resource.get("code"))
     return [
         Finding(
-            concept, _reference(resource), "Condition", when, since=since and when is not None,
+            concept, reference(resource) or "Condition", "Condition", when,
+            since=since and when is not None,
             current=current, present=True, side=side, label=_label(resource), order=order,
         )
         for concept in sorted(concepts)
@@ -287,7 +289,7 @@ def _observation(resource: Mapping[str, Any], reader: _Reader, order: int) -> li
     side = _side(resource.get("bodySite"), reader) or _icd_side(resource.get("code"))
     return [
         Finding(
-            concept, _reference(resource), "Observation", when, side=side,
+            concept, reference(resource) or "Observation", "Observation", when, side=side,
             label=_label(resource), order=order, **_value(concept, resource, reader),
         )
         for concept in sorted(concepts)
@@ -331,14 +333,15 @@ def _care(resource: Mapping[str, Any], reader: _Reader, order: int) -> list[Find
     kind = str(resource.get("resourceType"))
     codes: list[Any] = [resource.get("code")]
     if kind == "ImagingStudy":
-        codes = _list(resource.get("procedureCode"))
+        codes = as_list(resource.get("procedureCode"))
     concepts: frozenset[str] = frozenset()
     for code in codes:
         concepts |= reader.concepts_of(code)
     status = _code(resource.get("status"))
     return [
         Finding(
-            concept, _reference(resource), kind, _care_date(resource, reader, kind, concept),
+            concept, reference(resource) or kind, kind,
+            _care_date(resource, reader, kind, concept),
             present=True, label=_label(resource, codes), order=order,
         )
         for concept in sorted(concepts & CARE)
@@ -433,7 +436,10 @@ def as_utc(moment: datetime) -> datetime:
 
 def describe(finding: Finding) -> str:
     """The clinician-readable line for a finding: what, value, side, date."""
-    name = _EXAM_LABELS.get(finding.concept) or finding.label or _humanise(finding.concept)
+    name = (
+        _EXAM_LABELS.get(finding.concept) or finding.label
+        or humanise(finding.concept).capitalize()
+    )
     value = _value_text(finding)
     side = f" ({finding.side})" if finding.side else ""
     return f"{name}{value}{side}, {_date_text(finding)}"
@@ -477,10 +483,6 @@ def _date_text(finding: Finding) -> str:
     if finding.since:
         return f"recorded {day}"
     return f"since {day}" if finding.resource_type == "Condition" else day
-
-
-def _humanise(concept: str) -> str:
-    return concept.replace("-", " ").capitalize()
 
 
 def _onset(resource: Mapping[str, Any], reader: _Reader) -> datetime | None:
@@ -569,8 +571,8 @@ def _side(body_site: Any, reader: _Reader) -> Side | None:
 
 
 def _icd_side(code: Any) -> Side | None:
-    for coding in _list(_mapping(code).get("coding")):
-        if isinstance(coding, Mapping) and _code(coding.get("system")) in _ICD:
+    for coding in objects(code, "coding"):
+        if _code(coding.get("system")) in _ICD:
             value = coding.get("code")
             if isinstance(value, str):
                 side = _ICD_SIDE.get(value.strip().upper().replace(".", ""))
@@ -581,25 +583,18 @@ def _icd_side(code: Any) -> Side | None:
 
 def _codes(concept: Any) -> frozenset[str]:
     return frozenset(
-        coding["code"] for coding in _list(_mapping(concept).get("coding"))
-        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str)
+        coding["code"] for coding in objects(concept, "coding")
+        if isinstance(coding.get("code"), str)
     )
 
 
 def _label(resource: Mapping[str, Any], codes: Sequence[Any] | None = None) -> str:
+    """How the record names the finding: the first of its codes that names itself."""
     for code in codes if codes is not None else [resource.get("code")]:
-        code = _mapping(code)
-        if isinstance(code.get("text"), str) and code["text"].strip():
-            return code["text"].strip()
-        for coding in _list(code.get("coding")):
-            if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
-                return coding["display"].strip()
+        text = concept_text(code)
+        if text:
+            return text
     return ""
-
-
-def _reference(resource: Mapping[str, Any]) -> str:
-    kind, ident = resource.get("resourceType"), resource.get("id")
-    return f"{kind}/{ident}" if isinstance(ident, str) and ident else str(kind)
 
 
 def _is_number(value: Any) -> bool:
@@ -620,6 +615,3 @@ def _code(value: Any) -> str | None:
     """A FHIR ``code`` element's value; anything else (a list, an object) is no code at all."""
     return value if isinstance(value, str) else None
 
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []

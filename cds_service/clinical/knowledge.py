@@ -2,6 +2,10 @@
 
 Built once at start-up from ``valuesets/`` (one FHIR ValueSet per concept, input-contract.md)
 and optional site-local ConceptMaps; afterwards every lookup is a dict lookup.
+
+The knowledgeVersion is ``RULES_VERSION+<hash>``: the rules release, set on purpose when the
+rule code changes (``rules_fingerprint`` checks that it is), and a hash of the data the rules
+read, so it names exactly what produced an answer without depending on how the code is written.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.config import ClinicalConfig
+from cds_service.clinical.rules_version import RULES_VERSION
+from cds_service.fhir_json import objects
 from cds_service.resources import data_dir
 
 #: Release of the curated value sets; every ``valuesets/`` file carries it as ``version``.
-BASE_VERSION = "2026.11.0"
+VALUE_SETS_VERSION = "2026.11.0"
 
 CONCEPT_URL = "https://radix-cds.org/fhir/ValueSet/"
 VERIFICATION_EXTENSION = "https://radix-cds.org/fhir/StructureDefinition/verification-status"
@@ -45,12 +51,6 @@ _PREFIX_REGEX = re.compile(r"^\^((?:[A-Za-z0-9]|\\\.)+)\.\*\$?$")
 # from target to source, so `wider` = the concept is broader than the local code).
 _MAPPED = frozenset({"equivalent", "equal", "wider", "subsumes"})
 _NOT_MAPPED = frozenset({"unmatched", "disjoint"})
-# Source files whose bytes are rules: any edit to them changes the knowledgeVersion.
-_RULE_DIRS = (
-    Path(__file__).resolve().parent,
-    Path(__file__).resolve().parent.parent / "cards",
-    Path(__file__).resolve().parent.parent / "notes",
-)
 
 
 class KnowledgeError(ValueError):
@@ -152,9 +152,9 @@ def load_knowledge(
         entries.extend(_parse_concept_map(name, resource, titles.keys()))
 
     # The note-reading rules (valuesets/notes/) decide answers too: they are part of the version.
-    notes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted((valuesets_dir / "notes").glob("*.json"))}
-    version = _version(value_sets, {**local_maps, "notes": notes}, config)
+    notes_dir = valuesets_dir / "notes"
+    notes = _read_dir(notes_dir) if notes_dir.is_dir() else {}
+    version = _version(value_sets, local_maps, notes, config)
     return _index(version, titles, entries)
 
 
@@ -217,11 +217,11 @@ def _parse_value_set(name: str, resource: Mapping[str, Any]) -> tuple[str, str, 
     if not isinstance(title, str) or not title:
         raise KnowledgeError(f"{name}: ValueSet has no title")
     members: list[CodeEntry] = []
-    for include in _list(resource.get("compose"), "include"):
+    for include in objects(resource.get("compose"), "include"):
         system = include.get("system")
         if not isinstance(system, str):
             raise KnowledgeError(f"{name}: compose.include without a system")
-        for item in _list(include, "concept"):
+        for item in objects(include, "concept"):
             code = item.get("code")
             if not isinstance(code, str) or not code.strip():
                 raise KnowledgeError(f"{name}: concept without a code in {system}")
@@ -230,7 +230,7 @@ def _parse_value_set(name: str, resource: Mapping[str, Any]) -> tuple[str, str, 
                     concept_id, system, code, item.get("display"), unverified=_is_unverified(item)
                 )
             )
-        for flt in _list(include, "filter"):
+        for flt in objects(include, "filter"):
             members.append(
                 CodeEntry(concept_id, system, _prefix_of(name, system, flt), prefix=True)
             )
@@ -259,7 +259,7 @@ def _is_unverified(item: Mapping[str, Any]) -> bool:
         isinstance(ext, Mapping)
         and ext.get("url") == VERIFICATION_EXTENSION
         and ext.get("valueCode") == "unverified"
-        for ext in _list(item, "extension")
+        for ext in objects(item, "extension")
     )
 
 
@@ -278,7 +278,7 @@ def _parse_concept_map(
     except ValidationError as exc:
         raise KnowledgeError(f"{name}: invalid FHIR ConceptMap: {exc}") from exc
     known = frozenset(known)
-    groups = _list(resource, "group")
+    groups = objects(resource, "group")
     if not groups:
         raise KnowledgeError(f"{name}: ConceptMap has no group")
     for g, group in enumerate(groups):
@@ -290,12 +290,12 @@ def _parse_concept_map(
             raise KnowledgeError(
                 f"{name}: group[{g}].target must be {CONCEPT_URL.rstrip('/')} or absent"
             )
-        for e, element in enumerate(_list(group, "element")):
+        for e, element in enumerate(objects(group, "element")):
             code = element.get("code")
             where = f"{name}: group[{g}].element[{e}] ({code!r})"
             if not isinstance(code, str):
                 raise KnowledgeError(f"{where}: element has no code")
-            targets = _list(element, "target")
+            targets = objects(element, "target")
             if not targets:
                 raise KnowledgeError(f"{where}: no target concept")
             for target in targets:
@@ -313,28 +313,25 @@ def _parse_concept_map(
                 yield CodeEntry(concept, source, code, element.get("display"), local=True)
 
 
-def _list(parent: Any, key: str) -> list[Mapping[str, Any]]:
-    value = parent.get(key) if isinstance(parent, Mapping) else None
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
-
 
 def _version(
-    value_sets: Mapping[str, Any], local_maps: Mapping[str, Any], config: ClinicalConfig
+    value_sets: Mapping[str, Any],
+    local_maps: Mapping[str, Any],
+    notes: Mapping[str, Any],
+    config: ClinicalConfig,
 ) -> str:
-    """`BASE+hash` over everything that decides an answer: value sets, rule code, thresholds."""
-    rules = {
-        f"{folder.name}/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest()
-        for folder in _RULE_DIRS
-        if folder.is_dir()
-        for path in sorted(folder.glob("*.py"))
-    }
+    """``RULES_VERSION+hash`` over the data that decides an answer, as parsed (not as written).
+
+    Value sets, site-local ConceptMaps, the note-reading rules and the thresholds; the rule
+    code is named by ``RULES_VERSION`` instead, so reformatting a file changes nothing here.
+    """
     material = {
         "valuesets": value_sets,
         "local": local_maps,
-        "rules": rules,
+        "notes": notes,
         "config": dataclasses.asdict(config),
     }
     canonical = json.dumps(
         material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
-    return f"{BASE_VERSION}+{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+    return f"{RULES_VERSION}+{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"

@@ -16,6 +16,7 @@ from cds_service.clinical.evaluation import (
     RedFlag,
 )
 from cds_service.clinical.knowledge import Knowledge
+from cds_service.fhir_json import humanise, reference
 
 _IMAGING: Mapping[str, ImagingKind] = {
     "lumbar-mri": "lumbar-mri", "lumbar-other-imaging": "lumbar-other",
@@ -48,10 +49,10 @@ def review_orders(
     for order in orders if isinstance(orders, Sequence) else ():
         if not isinstance(order, Mapping):
             continue
-        reference = _reference(order)
-        if reference is None:
+        ref = reference(order)
+        if ref is None:
             continue
-        scope.append(reference)
+        scope.append(ref)
         if order.get("resourceType") != "ServiceRequest":
             continue
         status = order.get("status")
@@ -61,9 +62,9 @@ def review_orders(
         concepts = knowledge.concepts_of(code if isinstance(code, Mapping) else None)
         kinds = [kind for concept, kind in _IMAGING.items() if concept in concepts]
         if kinds:
-            ratings.append(_rate(order, reference, kinds[0], flags, course, disposition, config))
+            ratings.append(_rate(order, ref, kinds[0], flags, course, disposition, config))
         elif "physiotherapy-referral" in concepts:
-            physio.append(reference)
+            physio.append(ref)
     new_mri, _, _ = _rating("lumbar-mri", flags, course, config)
     return OrderReview(tuple(ratings), tuple(physio), tuple(dict.fromkeys(scope)), new_mri)
 
@@ -96,7 +97,7 @@ def _rating(
             "no-criteria-apply", "order-rating/no-criteria",
             "No back pain, radicular syndrome or red flag is recorded.",
         )
-    names = ", ".join(flag.id.replace("-", " ") for flag in flags)
+    names = ", ".join(humanise(flag.id) for flag in flags)
     if flags and (course.recent_mri is None or any(f.new_since_prior_mri for f in flags)):
         return "appropriate", "order-rating/red-flag", f"Red flag: {names}."
     if kind == "lumbar-mri" and course.recent_mri is not None:
@@ -127,9 +128,3 @@ def _rating(
         f"No red flag, and {why}: imaging does not change early management.",
     )
 
-
-def _reference(order: Mapping[str, Any]) -> str | None:
-    kind, ident = order.get("resourceType"), order.get("id")
-    if isinstance(kind, str) and isinstance(ident, str) and ident:
-        return f"{kind}/{ident}"
-    return None

@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import orjson
 
-from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.response_body import ACCEPT_GZIP, BodyRefused, read_bounded
+from cds_service.errors import UntrustedFhirServer
 
 _ACCEPT = "application/fhir+json, application/json;q=0.9"
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cds_service.data.resolver import DEFAULT_RESOLVER, IPAddress, LookupFailed
-from cds_service.errors import ServiceError
+from cds_service.errors import UntrustedFhirServer
 
 #: ``(host, port) -> addresses``; tests inject one to play a rebinding DNS server.
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
@@ -76,19 +76,6 @@ _NOT_GLOBAL_V6 = _networks(
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-
-
-class UntrustedFhirServer(ServiceError):
-    """The ``fhirServer`` (or a link from it) points somewhere Radix must not fetch."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(
-            400,
-            "security",
-            f"The fhirServer is not acceptable: {reason}.",
-            kind="untrusted-fhir-server",
-        )
-        self.reason = reason
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]]:

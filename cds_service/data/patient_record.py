@@ -15,7 +15,7 @@ from typing import Any
 from cds_service.data.fhir_client import FetchFailed, FhirClient
 from cds_service.data.next_link import follow_url
 from cds_service.data.prefetch_template import is_read, render_template, template_resource_type
-from cds_service.errors import ServiceError, bad_request
+from cds_service.errors import EssentialDataUnavailable, PrefetchShape
 from cds_service.protocol import HookRequest, ServiceDefinition, bundle_resources, first_foreign
 
 logger = logging.getLogger("radix.data")
@@ -128,13 +128,10 @@ class RecordGatherer:
                 "essential data unavailable: %s",
                 ", ".join(f"{key} ({failed[key]})" for key in missing_essential),
             )
-            raise ServiceError(
-                412,
-                "incomplete",
+            raise EssentialDataUnavailable(
                 "Radix needs data it could get neither from prefetch nor from the FHIR server: "
                 + "; ".join(f"{key}: {failed[key]}" for key in missing_essential)
-                + ".",
-                kind="essential-data-unavailable",
+                + "."
             )
         return PatientRecord(
             resources=_deduplicate(r.resources for r in results.values()),
@@ -218,9 +215,8 @@ def _check_shape(key: str, template: str, value: Any) -> None:
         return
     expected = template_resource_type(template) if is_read(template) else "Bundle"
     if kind != expected:
-        raise bad_request(
-            f"prefetch.{key} must be null, an OperationOutcome or a {expected}, not {kind!s:.40}.",
-            "prefetch-shape",
+        raise PrefetchShape(
+            f"prefetch.{key} must be null, an OperationOutcome or a {expected}, not {kind!s:.40}."
         )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from cds_service.clinical import Finding, Knowledge, NoteFinding
+from cds_service.fhir_json import humanise
 from cds_service.notes.mention import Mention
 from cds_service.notes.rules import EXAM_KINDS
 
@@ -79,4 +80,4 @@ def _title(knowledge: Knowledge, concept: str) -> str:
     try:
         return knowledge.title(concept)
     except KeyError:
-        return concept.replace("-", " ").capitalize()
+        return humanise(concept).capitalize()

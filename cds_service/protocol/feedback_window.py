@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cds_service.errors import bad_request
+from cds_service.errors import OutcomeTimeOutOfRange
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,9 @@ class OutcomeWindow:
                 problem = f"is more than {_span(self.max_past)} before now"
             else:
                 continue
-            raise bad_request(
+            raise OutcomeTimeOutOfRange(
                 f"feedback[{index}].outcomeTimestamp {text[:40]!r} {problem}; an outcome is "
-                "reported when it happens.",
-                "outcome-time-out-of-range",
+                "reported when it happens."
             )
 
 

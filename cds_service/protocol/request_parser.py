@@ -14,7 +14,17 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from cds_service.errors import ServiceError, bad_request
+from cds_service.errors import (
+    EmptyBody,
+    InvalidFhirServer,
+    InvalidRequest,
+    MalformedJson,
+    NotAnObject,
+    TooDeep,
+    TooMany,
+    WrongHook,
+    WrongPatient,
+)
 from cds_service.protocol.catalogue import ServiceDefinition
 from cds_service.protocol.hook_request import FhirAuthorization, HookRequest
 from cds_service.protocol.patient_scope import call_resources, first_foreign
@@ -69,11 +79,8 @@ def check_limits(doc: Any, limits: RequestLimits, body: bytes | None = None) -> 
         else nesting_depth(body, limits.max_depth)
     )
     if depth > limits.max_depth:
-        raise ServiceError(
-            400,
-            "structure",
-            f"The request nests arrays and objects deeper than {limits.max_depth} levels.",
-            kind="too-deep",
+        raise TooDeep(
+            f"The request nests arrays and objects deeper than {limits.max_depth} levels."
         )
     if not isinstance(doc, dict):
         return
@@ -141,17 +148,17 @@ def _resource_count(value: Any) -> int:
     return 1
 
 
-def _too_many(what: str) -> ServiceError:
-    return ServiceError(413, "too-costly", f"The request is too large: {what}.", kind="too-many")
+def _too_many(what: str) -> TooMany:
+    return TooMany(f"The request is too large: {what}.")
 
 
 def decode_json(body: bytes) -> Any:
     if not body.strip():
-        raise bad_request("The request body is empty; a JSON object is required.", "empty-body")
+        raise EmptyBody("The request body is empty; a JSON object is required.")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}", "malformed-json") from None
+        raise MalformedJson(f"The request body is not valid JSON: {exc}") from None
 
 
 def parse_hook_request(
@@ -165,12 +172,11 @@ def parse_hook_request(
     if limits is not None:
         check_limits(doc, limits, body)
     if not isinstance(doc, dict):
-        raise bad_request("The request body must be a JSON object.", "not-an-object")
+        raise NotAnObject("The request body must be a JSON object.")
     hook = doc.get("hook")
     if isinstance(hook, str) and hook != service.hook:
-        raise bad_request(
-            f"Service '{service.id}' answers the '{service.hook}' hook, not '{hook[:64]}'.",
-            "wrong-hook",
+        raise WrongHook(
+            f"Service '{service.id}' answers the '{service.hook}' hook, not '{hook[:64]}'."
         )
     _validate(doc, validator)
     if "fhirServer" in doc:
@@ -207,7 +213,7 @@ def parse_feedback(
     if limits is not None:
         check_limits(doc, limits, body)
     if not isinstance(doc, dict):
-        raise bad_request("The request body must be a JSON object.", "not-an-object")
+        raise NotAnObject("The request body must be a JSON object.")
     _validate(doc, validator)
     items = list(doc["feedback"])
     for index, item in enumerate(items):
@@ -221,10 +227,9 @@ def _check_one_patient(doc: dict[str, Any]) -> None:
     for where, resources in call_resources(doc.get("prefetch") or {}, doc["context"]):
         problem = first_foreign(resources, patient_id)
         if problem is not None:
-            raise bad_request(
+            raise WrongPatient(
                 f"{where} holds another patient's data ({problem}), but context.patientId is"
-                f" {patient_id[:64]!r}. Radix does not advise on a mixed record.",
-                "wrong-patient",
+                f" {patient_id[:64]!r}. Radix does not advise on a mixed record."
             )
 
 
@@ -234,10 +239,9 @@ def _check_instant(text: str, where: str) -> None:
         # fromisoformat in 3.11 rejects a lowercase "t"/"z", which RFC 3339 allows.
         datetime.fromisoformat(text.upper()).astimezone(UTC)
     except (ValueError, OverflowError):
-        raise bad_request(
+        raise InvalidRequest(
             f"The request does not conform to CDS Hooks 2.0: {where}: {text[:40]!r} is not a "
-            "real date-time.",
-            "invalid-request",
+            "real date-time."
         ) from None
 
 
@@ -253,9 +257,8 @@ def _check_fhir_server(url: str) -> None:
     except ValueError:
         acceptable = False
     if not acceptable:
-        raise bad_request(
-            "fhirServer must be an http or https URL with a host and without credentials.",
-            "invalid-fhir-server",
+        raise InvalidFhirServer(
+            "fhirServer must be an http or https URL with a host and without credentials."
         )
 
 
@@ -269,6 +272,4 @@ def _validate(doc: dict[str, Any], validator: SchemaValidator) -> None:
     message = f"{where or 'request'}: {error.message}"
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 1] + "…"
-    raise bad_request(
-        f"The request does not conform to CDS Hooks 2.0: {message}", "invalid-request"
-    )
+    raise InvalidRequest(f"The request does not conform to CDS Hooks 2.0: {message}")

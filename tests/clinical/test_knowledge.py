@@ -9,14 +9,14 @@ from fhir.resources.R4B.valueset import ValueSet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.clinical import knowledge as knowledge_module
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.knowledge import (
-    BASE_VERSION,
+    VALUE_SETS_VERSION,
     Knowledge,
     KnowledgeError,
     load_knowledge,
 )
+from cds_service.clinical.rules_version import RULES_VERSION
 from cds_service.resources import data_dir
 
 SCT = "http://snomed.info/sct"
@@ -253,7 +253,7 @@ def test_value_set_file_is_valid_fhir(path: Path) -> None:
     assert path.name == f"ValueSet-{value_set.id}.json"
     assert value_set.url == f"https://radix-cds.org/fhir/ValueSet/{value_set.id}"
     assert value_set.status == "active"
-    assert value_set.version == BASE_VERSION
+    assert value_set.version == VALUE_SETS_VERSION
     assert value_set.title
     for include in value_set.compose.include:
         assert include.concept or include.filter
@@ -265,7 +265,7 @@ def test_code_system_is_valid_fhir_and_covers_the_exam() -> None:
     path = VALUESETS / "CodeSystem-neuro-exam.json"
     code_system = CodeSystem.model_validate(json.loads(path.read_text(encoding="utf-8")))
     assert code_system.url == RADIX
-    assert code_system.version == BASE_VERSION
+    assert code_system.version == VALUE_SETS_VERSION
     concepts = {c.code: c for c in code_system.concept}
     expected = {row[0] for row in EXAM_ROWS} | {
         "normal",
@@ -478,29 +478,18 @@ def test_knowledge_is_immutable(knowledge: Knowledge) -> None:
 
 
 # --- knowledgeVersion ------------------------------------------------------------------------
-# The version hashes the rule modules' source; these tests hash a snapshot of them (in tmp_path),
-# so edits elsewhere in the tree during a run cannot move the baseline under them.
+# The rules release plus a hash of the data. That the release moves with the rule code (and only
+# with what the code does, not how it is written) is tests/clinical/test_rules_fingerprint.py's.
 
 
 @pytest.fixture
-def rule_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ...]:
-    copies = []
-    for folder in knowledge_module._RULE_DIRS:
-        copy = tmp_path / "rules" / folder.name
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        copies.append(copy)
-    monkeypatch.setattr(knowledge_module, "_RULE_DIRS", tuple(copies))
-    return tuple(copies)
-
-
-@pytest.fixture
-def baseline(rule_snapshot: tuple[Path, ...]) -> Knowledge:
+def baseline() -> Knowledge:
     return load_knowledge()
 
 
-def test_version_is_base_plus_hash_and_stable(baseline: Knowledge) -> None:
-    base, _, digest = baseline.version.partition("+")
-    assert base == BASE_VERSION
+def test_version_is_the_rules_release_plus_a_data_hash(baseline: Knowledge) -> None:
+    release, _, digest = baseline.version.partition("+")
+    assert release == RULES_VERSION
     assert len(digest) == 12 and int(digest, 16) >= 0
     assert load_knowledge().version == baseline.version
     assert load_knowledge() == baseline
@@ -539,22 +528,23 @@ def test_changing_a_value_set_changes_the_version(baseline: Knowledge, tmp_path:
     assert changed.concepts(SCT, "703421000") == {"fever"}
 
 
-@pytest.mark.parametrize("module", ["config.py", "knowledge.py"])
-def test_changing_a_clinical_module_changes_the_version(
-    baseline: Knowledge, rule_snapshot: tuple[Path, ...], module: str
-) -> None:
-    clinical = next(p for p in rule_snapshot if p.name == "clinical")
-    rule = clinical / module
-    rule.write_text(rule.read_text("utf-8") + "\n# an edited rule\n", encoding="utf-8")
-    assert load_knowledge().version != baseline.version
+def test_the_data_counts_as_read_not_as_written(baseline: Knowledge, tmp_path: Path) -> None:
+    folder = _copy_valuesets(tmp_path)
+    for path in [folder / "ValueSet-fever.json", *sorted((folder / "notes").glob("*.json"))]:
+        resource = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps(resource, indent=7, ensure_ascii=True), encoding="utf-8")
+    assert load_knowledge(valuesets_dir=folder).version == baseline.version
 
 
-def test_adding_a_cards_module_changes_the_version(
-    baseline: Knowledge, rule_snapshot: tuple[Path, ...]
+def test_changing_a_note_reading_rule_changes_the_version(
+    baseline: Knowledge, tmp_path: Path
 ) -> None:
-    cards = next(p for p in rule_snapshot if p.name == "cards")
-    (cards / "new_rule.py").write_text('"""A new rule."""\n', encoding="utf-8")
-    assert load_knowledge().version != baseline.version
+    folder = _copy_valuesets(tmp_path)
+    path = folder / "notes" / "values.json"
+    values = json.loads(path.read_text(encoding="utf-8"))
+    values["numbers"]["a dozen"] = 12
+    path.write_text(json.dumps(values), encoding="utf-8")
+    assert load_knowledge(valuesets_dir=folder).version != baseline.version
 
 
 def test_adding_a_local_concept_map_changes_the_version(
