@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.1"
-RULES_FINGERPRINT = "0d71db06741029ae6a79c762772b0a832779bec1e43aac523f1eaaef74f96066"
+RULES_FINGERPRINT = "adcab8a0245ed322a8bf4279a41b0d3b45eb7c647a6fc2d29d5652210388be32"
