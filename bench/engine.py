@@ -73,16 +73,36 @@ _PROCEDURES = (
 )
 #: One visit's Observations: vital signs, then an exam of the left leg (an L4 radiculopathy).
 _VISIT: tuple[tuple[str, str, str, str, Any], ...] = (
-    (_LOINC, "8310-5", "Body temperature", "valueQuantity",
-     {"value": 36.8, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}),
-    (_LOINC, "8867-4", "Heart rate", "valueQuantity",
-     {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}),
-    (_LOINC, "29463-7", "Body weight", "valueQuantity",
-     {"value": 78.4, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}),
+    (
+        _LOINC,
+        "8310-5",
+        "Body temperature",
+        "valueQuantity",
+        {"value": 36.8, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"},
+    ),
+    (
+        _LOINC,
+        "8867-4",
+        "Heart rate",
+        "valueQuantity",
+        {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    ),
+    (
+        _LOINC,
+        "29463-7",
+        "Body weight",
+        "valueQuantity",
+        {"value": 78.4, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+    ),
     (_EXAM, "reflex-patellar", "Patellar reflex", "valueInteger", 1),
     (_EXAM, "strength-knee-extension", "Knee extension strength (MRC)", "valueInteger", 4),
-    (_EXAM, "sensation-medial-ankle", "Sensation, medial ankle", "valueCodeableConcept",
-     {"coding": [{"system": _EXAM, "code": "reduced", "display": "Reduced"}], "text": "Reduced"}),
+    (
+        _EXAM,
+        "sensation-medial-ankle",
+        "Sensation, medial ankle",
+        "valueCodeableConcept",
+        {"coding": [{"system": _EXAM, "code": "reduced", "display": "Reduced"}], "text": "Reduced"},
+    ),
     (_EXAM, "straight-leg-raise", "Straight leg raise", "valueBoolean", False),
     (_EXAM, "femoral-nerve-stretch", "Femoral nerve stretch test", "valueBoolean", True),
 )
@@ -91,23 +111,50 @@ _VISIT: tuple[tuple[str, str, str, str, Any], ...] = (
 def scaled_request(observations: int) -> dict[str, Any]:
     """A patient-view request: Patient, 10 Conditions, 3 Procedures and ``observations``
     Observations, a visit's worth a week, most recent first (8 per visit)."""
-    patient = {"resourceType": "Patient", "id": "bench-pat", "gender": "male",
-               "birthDate": "1971-03-14", "name": [{"family": "Haddad", "given": ["Omar"]}]}
+    patient = {
+        "resourceType": "Patient",
+        "id": "bench-pat",
+        "gender": "male",
+        "birthDate": "1971-03-14",
+        "name": [{"family": "Haddad", "given": ["Omar"]}],
+    }
     subject = {"reference": "Patient/bench-pat"}
     conditions = [
-        {"resourceType": "Condition", "id": f"bench-cond{n}", "subject": subject,
-         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                        "condition-clinical", "code": "active"}]},
-         "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                            "condition-ver-status", "code": "confirmed"}]},
-         "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
-         "onsetDateTime": f"20{14 + n}-0{1 + n % 9}-1{n}", "recordedDate": f"20{14 + n}-06-03"}
+        {
+            "resourceType": "Condition",
+            "id": f"bench-cond{n}",
+            "subject": subject,
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "verificationStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "code": "confirmed",
+                    }
+                ]
+            },
+            "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
+            "onsetDateTime": f"20{14 + n}-0{1 + n % 9}-1{n}",
+            "recordedDate": f"20{14 + n}-06-03",
+        }
         for n, (system, code, text) in enumerate(_CONDITIONS)
     ]
     procedures = [
-        {"resourceType": "Procedure", "id": f"bench-proc{n}", "status": "completed",
-         "subject": subject, "performedDateTime": f"2026-{9 - 3 * n:02d}-15T10:00:00+02:00",
-         "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text}}
+        {
+            "resourceType": "Procedure",
+            "id": f"bench-proc{n}",
+            "status": "completed",
+            "subject": subject,
+            "performedDateTime": f"2026-{9 - 3 * n:02d}-15T10:00:00+02:00",
+            "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
+        }
         for n, (system, code, text) in enumerate(_PROCEDURES)
     ]
     return {
@@ -129,10 +176,13 @@ def _observation(n: int, subject: dict[str, str]) -> dict[str, Any]:
     day = NOW.toordinal() - 7 * visit
     date = datetime.fromordinal(day).date().isoformat()
     resource: dict[str, Any] = {
-        "resourceType": "Observation", "id": f"bench-obs{n}", "status": "final",
+        "resourceType": "Observation",
+        "id": f"bench-obs{n}",
+        "status": "final",
         "subject": subject,
         "code": {"coding": [{"system": system, "code": code, "display": text}], "text": text},
-        "effectiveDateTime": f"{date}T08:00:00Z", key: value,
+        "effectiveDateTime": f"{date}T08:00:00Z",
+        key: value,
     }
     if system == _EXAM:  # examined after the vital signs were taken, all at one instant
         resource["effectiveDateTime"] = f"{date}T08:30:00+01:00"
@@ -141,8 +191,12 @@ def _observation(n: int, subject: dict[str, str]) -> dict[str, Any]:
 
 
 def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": r} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 def record_of(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -200,8 +254,10 @@ def print_scaling(times: dict[int, float]) -> None:
     base = times[0]
     sizes = [s for s in SIZES if s]
     added = [times[s] - base for s in sizes]
-    print(f"\nscaling (Patient, 10 Conditions, 3 Procedures + N Observations); "
-          f"without Observations {base * 1e3:.2f} ms")
+    print(
+        f"\nscaling (Patient, 10 Conditions, 3 Procedures + N Observations); "
+        f"without Observations {base * 1e3:.2f} ms"
+    )
     print("  N     evaluate   µs per added Observation   marginal µs   local exponent")
     previous = None
     for size, extra in zip(sizes, added, strict=True):
@@ -210,8 +266,10 @@ def print_scaling(times: dict[int, float]) -> None:
             last_size, last_extra = previous
             marginal = f"{(extra - last_extra) / (size - last_size) * 1e6:.1f}"
             local = f"{growth_exponent((last_size, size), (last_extra, extra)):.2f}"
-        print(f"  {size:<5} {times[size] * 1e3:7.2f} ms {extra / size * 1e6:14.1f}"
-              f" {marginal:>22} {local:>16}")
+        print(
+            f"  {size:<5} {times[size] * 1e3:7.2f} ms {extra / size * 1e6:14.1f}"
+            f" {marginal:>22} {local:>16}"
+        )
         previous = (size, extra)
     print(f"growth exponent (log-log fit, 10-1000): {growth_exponent(sizes, added):.2f}")
 
@@ -221,21 +279,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=7, help="scaling rounds (median of)")
     parser.add_argument("--no-scaling", action="store_true")
-    parser.add_argument("--no-gc-freeze", action="store_true",
-                        help="scaling with start-up objects left in the GC's way")
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="scaling with start-up objects left in the GC's way",
+    )
     args = parser.parse_args()
 
     body = sixty_resource_request()
     record = record_of(body)
-    request = HookRequest("radix-lumbar-radiculopathy", "patient-view", "bench",
-                          body["context"], body["prefetch"])
+    request = HookRequest(
+        "radix-lumbar-radiculopathy", "patient-view", "bench", body["context"], body["prefetch"]
+    )
     knowledge, config = load_knowledge(), ClinicalConfig()
 
     evaluations, renders = [], []
     for run in range(args.runs + 20):
         started = time.perf_counter()
-        evaluation = evaluate(record, [], hook="patient-view", now=NOW, knowledge=knowledge,
-                              config=config)
+        evaluation = evaluate(
+            record, [], hook="patient-view", now=NOW, knowledge=knowledge, config=config
+        )
         middle = time.perf_counter()
         render(evaluation, request, config)
         ended = time.perf_counter()

@@ -41,11 +41,20 @@ NOTE = (
 
 def note(ident: str, text: str, days: int) -> dict:
     return {
-        "resourceType": "DocumentReference", "id": ident, "status": "current",
-        "docStatus": "final", "subject": {"reference": "Patient/bench"},
+        "resourceType": "DocumentReference",
+        "id": ident,
+        "status": "current",
+        "docStatus": "final",
+        "subject": {"reference": "Patient/bench"},
         "date": (NOW - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "content": [{"attachment": {"contentType": "text/plain",
-                                    "data": base64.b64encode(text.encode()).decode()}}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain",
+                    "data": base64.b64encode(text.encode()).decode(),
+                }
+            }
+        ],
     }
 
 
@@ -57,8 +66,10 @@ def main() -> None:
     reader = NoteReader(knowledge)
     started = time.perf_counter()
     reader.wait_ready()
-    print(f"pipeline built (import + build, once per process): "
-          f"{(time.perf_counter() - started) * 1000:.0f} ms")
+    print(
+        f"pipeline built (import + build, once per process): "
+        f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    )
 
     async def call(tag: str) -> float:
         record = [{"resourceType": "Patient", "id": "bench"}] + [
@@ -66,8 +77,15 @@ def main() -> None:
         ]
         began = time.perf_counter()
         reading = await reader.read(record, NOW)
-        evaluate(record, [], hook="patient-view", now=NOW, knowledge=knowledge,
-                 note_findings=reading.findings, note_remarks=reading.remarks)
+        evaluate(
+            record,
+            [],
+            hook="patient-view",
+            now=NOW,
+            knowledge=knowledge,
+            note_findings=reading.findings,
+            note_remarks=reading.remarks,
+        )
         return (time.perf_counter() - began) * 1000
 
     async def run() -> None:
@@ -78,10 +96,14 @@ def main() -> None:
         assert reader.parses - before == 5 * args.runs
         cached = [await call("same") for _ in range(args.runs)]
         print(f"note of {len(NOTE)} characters: median {per_note:.1f} ms per note parsed")
-        print(f"call with 5 notes, uncached: median {statistics.median(uncached):.1f} ms, "
-              f"p95 {sorted(uncached)[int(0.95 * len(uncached))]:.1f} ms")
-        print(f"call with 5 notes, cached:   median {statistics.median(cached):.2f} ms, "
-              f"p95 {sorted(cached)[int(0.95 * len(cached))]:.2f} ms")
+        print(
+            f"call with 5 notes, uncached: median {statistics.median(uncached):.1f} ms, "
+            f"p95 {sorted(uncached)[int(0.95 * len(uncached))]:.1f} ms"
+        )
+        print(
+            f"call with 5 notes, cached:   median {statistics.median(cached):.2f} ms, "
+            f"p95 {sorted(cached)[int(0.95 * len(cached))]:.2f} ms"
+        )
 
     asyncio.run(run())
 

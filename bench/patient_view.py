@@ -40,8 +40,15 @@ CASE = "l4-left-noise"
 def sixty_resource_request() -> dict[str, Any]:
     """A realistic record (a case with noise) padded with vital signs to 60 resources."""
     case = own_case(CASE)
-    kinds = ("Patient", "Condition", "Observation", "Procedure", "ServiceRequest", "ImagingStudy",
-             "DiagnosticReport")
+    kinds = (
+        "Patient",
+        "Condition",
+        "Observation",
+        "Procedure",
+        "ServiceRequest",
+        "ImagingStudy",
+        "DiagnosticReport",
+    )
     resources = [r for r in case.resources if r["resourceType"] in kinds]
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     n = 0
@@ -95,8 +102,13 @@ def _free_port() -> int:
 def _start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
     # The benchmark measures the clinical hot path; JWT verification is benchmarked apart, and
     # the per-client rate limit (sized from this benchmark) would throttle its single client.
-    env = {**os.environ, "RADIX_DATA_DIR": data_dir, "RADIX_LOG_LEVEL": "WARNING",
-           "RADIX_AUTH_REQUIRED": "false", "RADIX_RATE_LIMIT_PER_MINUTE": "0"}
+    env = {
+        **os.environ,
+        "RADIX_DATA_DIR": data_dir,
+        "RADIX_LOG_LEVEL": "WARNING",
+        "RADIX_AUTH_REQUIRED": "false",
+        "RADIX_RATE_LIMIT_PER_MINUTE": "0",
+    }
     cli = Path(sys.executable).parent / "cds-service"
     process = subprocess.Popen([str(cli), "serve", "--port", str(port)], env=env)
     deadline = time.monotonic() + 30

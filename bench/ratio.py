@@ -112,11 +112,16 @@ def realistic_chart(extra_vitals: int = 0) -> Any:
         ("arthroscopy", "76916001", "Arthroscopy of knee", 1500),
         ("colonoscopy", "73761001", "Colonoscopy", 400),
     ):
-        chart.resources.append({
-            "resourceType": "Procedure", "id": f"bench-l4-{ident}", "status": "completed",
-            "code": _concept(SCT, code, display), "subject": chart.subject,
-            "performedDateTime": f"{datetime.now(UTC).year - days // 365}-06-01T10:00:00Z",
-        })
+        chart.resources.append(
+            {
+                "resourceType": "Procedure",
+                "id": f"bench-l4-{ident}",
+                "status": "completed",
+                "code": _concept(SCT, code, display),
+                "subject": chart.subject,
+                "performedDateTime": f"{datetime.now(UTC).year - days // 365}-06-01T10:00:00Z",
+            }
+        )
     for n, resource in enumerate(chart.resources):
         with_ehr_metadata(resource, n, chart.subject)
     return chart
@@ -127,10 +132,15 @@ def with_ehr_metadata(resource: dict[str, Any], n: int, subject: dict[str, str])
     who recorded it, the visit): read past by the rules, but decoded and carried all the same."""
     meta = resource.setdefault("meta", {})
     meta.update(versionId=str(1 + n % 3), lastUpdated="2026-10-01T08:00:00.000Z")
-    resource.setdefault("identifier", [{
-        "system": "https://ehr.example.org/fhir/identifiers/record-item",
-        "value": f"RI-{100000 + n}",
-    }])
+    resource.setdefault(
+        "identifier",
+        [
+            {
+                "system": "https://ehr.example.org/fhir/identifiers/record-item",
+                "value": f"RI-{100000 + n}",
+            }
+        ],
+    )
     if resource["resourceType"] in ("Observation", "Condition", "Procedure"):
         resource.setdefault("encounter", {"reference": "Encounter/bench-l4-enc"})
     if resource["resourceType"] == "Observation":
@@ -165,8 +175,11 @@ def describe(request: dict[str, Any]) -> str:
     for value in request["prefetch"].values():
         if value is None:
             continue
-        entries = [e["resource"] for e in value.get("entry", [])] if "entry" in value else (
-            [] if value.get("resourceType") == "Bundle" else [value])
+        entries = (
+            [e["resource"] for e in value.get("entry", [])]
+            if "entry" in value
+            else ([] if value.get("resourceType") == "Bundle" else [value])
+        )
         for resource in entries:
             counts[resource["resourceType"]] = counts.get(resource["resourceType"], 0) + 1
     import orjson
@@ -202,17 +215,27 @@ def baseline_app() -> Any:
     async def ready(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    return Starlette(routes=[
-        Route("/cds-services/{service}/{size:int}", answer, methods=["POST"]),
-        Route("/readyz", ready),
-    ])
+    return Starlette(
+        routes=[
+            Route("/cds-services/{service}/{size:int}", answer, methods=["POST"]),
+            Route("/readyz", ready),
+        ]
+    )
 
 
 def serve_baseline(port: int, http: str) -> None:
     import uvicorn
 
-    uvicorn.run(baseline_app(), host="127.0.0.1", port=port, http=http, log_level="warning",
-                access_log=False, server_header=False, lifespan="off")
+    uvicorn.run(
+        baseline_app(),
+        host="127.0.0.1",
+        port=port,
+        http=http,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        lifespan="off",
+    )
 
 
 # --- Processes ----------------------------------------------------------------------------------
@@ -224,8 +247,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path | None = None,
-               started: float | None = None) -> tuple[float, float]:
+def wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log: Path | None = None,
+    started: float | None = None,
+) -> tuple[float, float]:
     """Poll ``url`` until 200: the seconds since ``started`` (default: now), and the CPU
     seconds the server process had used by then (less sensitive to a busy machine)."""
     import socket as sockets
@@ -278,16 +305,24 @@ class Server:
 
 
 def radix_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RADIX_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(RADIX_DATA_DIR=str(data_dir), RADIX_AUTH_REQUIRED="false",
-               RADIX_RATE_LIMIT_PER_MINUTE="0", RADIX_MAX_BODY_BYTES=str(MAX_BODY))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RADIX_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    env.update(
+        RADIX_DATA_DIR=str(data_dir),
+        RADIX_AUTH_REQUIRED="false",
+        RADIX_RATE_LIMIT_PER_MINUTE="0",
+        RADIX_MAX_BODY_BYTES=str(MAX_BODY),
+    )
     env.update({f"RADIX_{k.upper()}": v for k, v in settings.items()})
     return env
 
 
-def start_radix(name: str, folder: Path, *, workers: int | None = None,
-                **settings: str) -> tuple[Server, tuple[float, float]]:
+def start_radix(
+    name: str, folder: Path, *, workers: int | None = None, **settings: str
+) -> tuple[Server, tuple[float, float]]:
     """``cds-service serve`` with ``settings``; the server, its seconds to ``/readyz`` and the
     CPU seconds it used until then."""
     port = free_port()
@@ -299,23 +334,30 @@ def start_radix(name: str, folder: Path, *, workers: int | None = None,
     env = radix_env(folder / "data", **settings)
     with log.open("ab") as sink:
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=sink,
-                                   stderr=sink)
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
+        )
     ready = wait_ready(f"http://127.0.0.1:{port}/readyz", process, log, started)
     return Server(name, port, process), ready
 
 
 def start_baseline(http: str, sizes: dict[str, int]) -> Server:
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(port), http],
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-baseline", str(port), http], stdin=subprocess.DEVNULL
+    )
     wait_ready(f"http://127.0.0.1:{port}/readyz", process)
     return Server("baseline", port, process, lambda path: f"/{sizes[path]}")
 
 
 def serve_supports_workers() -> bool:
-    run = subprocess.run([str(CLI), "serve", "--help"], capture_output=True, text=True,
-                         check=False, env=radix_env(Path(tempfile.gettempdir())))
+    run = subprocess.run(
+        [str(CLI), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=radix_env(Path(tempfile.gettempdir())),
+    )
     return "--workers" in run.stdout
 
 
@@ -377,13 +419,31 @@ class Bench:
         path.write_bytes(orjson.dumps(request))
         return path
 
-    def wrk(self, url: str, body: Path, tokens: Path | None = None,
-            duration: float | None = None, connections: int | None = None,
-            cycle: bool = False) -> Load:
+    def wrk(
+        self,
+        url: str,
+        body: Path,
+        tokens: Path | None = None,
+        duration: float | None = None,
+        connections: int | None = None,
+        cycle: bool = False,
+    ) -> Load:
         seconds = max(1, round(duration or self.duration))
-        command = [WRK, "-t1", f"-c{connections or self.connections}", f"-d{seconds}s",
-                   "--timeout", "10s", "-s", str(self.script), url, "--", str(body),
-                   *([str(tokens)] if tokens else []), *(["cycle"] if cycle and tokens else [])]
+        command = [
+            WRK,
+            "-t1",
+            f"-c{connections or self.connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(self.script),
+            url,
+            "--",
+            str(body),
+            *([str(tokens)] if tokens else []),
+            *(["cycle"] if cycle and tokens else []),
+        ]
         if self.pin is not None:
             command = ["taskset", "-c", self.pin, *command]
         run = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -392,16 +452,24 @@ class Bench:
             raise SystemExit(f"wrk failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
         result = json.loads(line.removeprefix("RESULT "))
         seconds = result["duration_us"] / 1e6
-        return Load(result["requests"] / seconds, result["p50_us"] / 1000,
-                    result["p99_us"] / 1000, result["status_errors"] + result["socket_errors"],
-                    result["requests"])
+        return Load(
+            result["requests"] / seconds,
+            result["p50_us"] / 1000,
+            result["p99_us"] / 1000,
+            result["status_errors"] + result["socket_errors"],
+            result["requests"],
+        )
 
 
 def response_size(url: str, body: Path, headers: dict[str, str] | None = None) -> int:
     import httpx
 
-    answer = httpx.post(url, content=body.read_bytes(), timeout=30,
-                        headers={"Content-Type": "application/json", **(headers or {})})
+    answer = httpx.post(
+        url,
+        content=body.read_bytes(),
+        timeout=30,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     if answer.status_code != 200:
         raise SystemExit(f"{url} answered {answer.status_code}: {answer.text[:500]}")
     return len(answer.content)
@@ -426,15 +494,23 @@ class Signer:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         jwk.update(kid="bench", alg="RS384", use="sig")
         self.trust_file = self.folder / "trusted-clients.json"
-        self.trust_file.write_text(json.dumps(
-            {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "algorithms": ["RS384"]}]}))
+        self.trust_file.write_text(
+            json.dumps(
+                {"clients": [{"iss": ISS, "jwks": {"keys": [jwk]}, "algorithms": ["RS384"]}]}
+            )
+        )
 
     def token(self, path: str) -> str:
         import jwt
 
         now = int(time.time())
-        claims = {"iss": ISS, "aud": PUBLIC + path, "iat": now, "exp": now + 300,
-                  "jti": uuid.uuid4().hex}
+        claims = {
+            "iss": ISS,
+            "aud": PUBLIC + path,
+            "iat": now,
+            "exp": now + 300,
+            "jti": uuid.uuid4().hex,
+        }
         return jwt.encode(claims, self.key, algorithm="RS384", headers={"kid": "bench"})
 
     def token_file(self, path: str, count: int) -> Path:
@@ -462,8 +538,10 @@ class Pair:
         r50, b50 = median([x.p50_ms for x in self.radix]), median([x.p50_ms for x in self.baseline])
         r99, b99 = median([x.p99_ms for x in self.radix]), median([x.p99_ms for x in self.baseline])
         errors = sum(x.errors for x in self.radix) + sum(x.errors for x in self.baseline)
-        return (f"| {label} | {r_rps:,.0f} | {r50:.1f} | {r99:.1f} | {b_rps:,.0f} | {b50:.1f} | "
-                f"{b99:.1f} | **{r_rps / b_rps:.2f}×** | {r99 / b99:.1f}× | {errors} |")
+        return (
+            f"| {label} | {r_rps:,.0f} | {r50:.1f} | {r99:.1f} | {b_rps:,.0f} | {b50:.1f} | "
+            f"{b99:.1f} | **{r_rps / b_rps:.2f}×** | {r99 / b99:.1f}× | {errors} |"
+        )
 
 
 PAIR_HEADER = (
@@ -475,19 +553,28 @@ PAIR_HEADER = (
 def alternate(rounds: int, first: Callable[[], None], second: Callable[[], None]) -> None:
     """Both, ``rounds`` times, the one going first alternating (drift hits both alike)."""
     for n in range(rounds):
-        for run in ((first, second) if n % 2 == 0 else (second, first)):
+        for run in (first, second) if n % 2 == 0 else (second, first):
             run()
 
 
-def measure(bench: Bench, rounds: int, label: str, radix_url: str, baseline_url: str,
-            body: Path, signer: Signer | None = None, path: str = "") -> Pair:
+def measure(
+    bench: Bench,
+    rounds: int,
+    label: str,
+    radix_url: str,
+    baseline_url: str,
+    body: Path,
+    signer: Signer | None = None,
+    path: str = "",
+) -> Pair:
     """Radix and the baseline on one body, alternately; with ``signer``, every Radix request
     carries a token of its own, and every baseline request a token too (never checked)."""
     pair = Pair()
     # Warm-up: imports, caches and the GC generations settle; it also tells how many tokens a
     # run will spend (each is used once, and they take ~1 ms each to sign).
-    warm = bench.wrk(radix_url, body, fresh_tokens(signer, path, 3_000) if signer else None,
-                     duration=2)
+    warm = bench.wrk(
+        radix_url, body, fresh_tokens(signer, path, 3_000) if signer else None, duration=2
+    )
     bench.wrk(baseline_url, body, duration=2)
 
     def run_radix() -> None:
@@ -497,8 +584,11 @@ def measure(bench: Bench, rounds: int, label: str, radix_url: str, baseline_url:
             tokens = fresh_tokens(signer, path, int(expected * 1.5 * bench.duration) + 500)
         load = bench.wrk(radix_url, body, tokens)
         pair.radix.append(load)
-        print(f"  {label} radix: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms, "
-              f"{load.errors} errors", flush=True)
+        print(
+            f"  {label} radix: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms, "
+            f"{load.errors} errors",
+            flush=True,
+        )
 
     def run_baseline() -> None:
         tokens = fresh_tokens(signer, path, 1) if signer else None
@@ -514,22 +604,32 @@ def fresh_tokens(signer: Signer, path: str, count: int) -> Path:
     started = time.perf_counter()
     tokens = signer.token_file(path, count)
     if count > 1:
-        print(f"  (signed {count:,} RS384 tokens in {time.perf_counter() - started:.1f} s)",
-              flush=True)
+        print(
+            f"  (signed {count:,} RS384 tokens in {time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
     return tokens
 
 
-def ratio_section(bench: Bench, rounds: int, radix: Server, baseline: Server,
-                  bodies: dict[str, Path], signer: Signer | None) -> dict[str, Pair]:
+def ratio_section(
+    bench: Bench,
+    rounds: int,
+    radix: Server,
+    baseline: Server,
+    bodies: dict[str, Path],
+    signer: Signer | None,
+) -> dict[str, Pair]:
     return {
-        hook: measure(bench, rounds, hook, radix.url(path), baseline.url(path), bodies[hook],
-                      signer, path)
+        hook: measure(
+            bench, rounds, hook, radix.url(path), baseline.url(path), bodies[hook], signer, path
+        )
         for hook, path in SERVICES.items()
     }
 
 
-def observations_section(bench: Bench, rounds: int, radix: Server,
-                         baseline: Server) -> dict[int, Pair]:
+def observations_section(
+    bench: Bench, rounds: int, radix: Server, baseline: Server
+) -> dict[int, Pair]:
     """The patient-view at each size: Radix and the baseline alternately, size by size."""
     path = SERVICES["patient-view"]
     results = {}
@@ -537,8 +637,9 @@ def observations_section(bench: Bench, rounds: int, radix: Server,
         body = bench.body_file(hook_request("patient-view", n))
         size = response_size(radix.url(path), body)
         baseline_url = f"http://127.0.0.1:{baseline.port}{path}/{size}"
-        results[n] = measure(bench, rounds, f"{n} Observations", radix.url(path), baseline_url,
-                             body)
+        results[n] = measure(
+            bench, rounds, f"{n} Observations", radix.url(path), baseline_url, body
+        )
     return results
 
 
@@ -548,21 +649,27 @@ def observation_table(results: dict[int, Pair]) -> str:
         n: 1e6 / median([x.rps for x in pair.radix]) - 1e6 / median([x.rps for x in pair.baseline])
         for n, pair in results.items()
     }
-    lines = ["| Observations | Radix µs/request | Baseline µs/request | Radix beyond baseline µs |",
-             "|---|---|---|---|"]
+    lines = [
+        "| Observations | Radix µs/request | Baseline µs/request | Radix beyond baseline µs |",
+        "|---|---|---|---|",
+    ]
     for n, pair in results.items():
-        lines.append(f"| {n} | {1e6 / median([x.rps for x in pair.radix]):,.0f} | "
-                     f"{1e6 / median([x.rps for x in pair.baseline]):,.0f} | {beyond[n]:,.0f} |")
+        lines.append(
+            f"| {n} | {1e6 / median([x.rps for x in pair.radix]):,.0f} | "
+            f"{1e6 / median([x.rps for x in pair.baseline]):,.0f} | {beyond[n]:,.0f} |"
+        )
     counts = sorted(beyond)
     low, mid, high = counts[0], counts[-2], counts[-1]
     added_high, added_mid = beyond[high] - beyond[low], beyond[mid] - beyond[low]
     per = added_high / (high - low)
-    lines.append(f"\nCost per added Observation beyond the baseline ({low}→{high}): "
-                 f"**{per:.1f} µs**")
+    lines.append(
+        f"\nCost per added Observation beyond the baseline ({low}→{high}): **{per:.1f} µs**"
+    )
     if added_mid > 0 and added_high > 0:
         exponent = math.log(added_high / added_mid) / math.log((high - low) / (mid - low))
-        lines.append(f"Growth exponent of that cost ({mid}→{high}): **{exponent:.2f}** "
-                     "(1.0 is linear)")
+        lines.append(
+            f"Growth exponent of that cost ({mid}→{high}): **{exponent:.2f}** (1.0 is linear)"
+        )
     else:
         lines.append("Growth exponent: not measurable (the added cost is within the noise)")
     return "\n".join(lines)
@@ -575,9 +682,15 @@ def cold_section(folder: Path, rounds: int, signer: Signer) -> dict[str, list[tu
     server.stop()
     for _ in range(max(rounds, 3)):
         for label in results:
-            settings = {} if label == "auth off" else {
-                "auth_required": "true", "trusted_clients_file": str(signer.trust_file),
-                "public_base_url": PUBLIC}
+            settings = (
+                {}
+                if label == "auth off"
+                else {
+                    "auth_required": "true",
+                    "trusted_clients_file": str(signer.trust_file),
+                    "public_base_url": PUBLIC,
+                }
+            )
             server, ready = start_radix("cold", folder, **settings)
             server.stop()
             results[label].append(ready)
@@ -596,6 +709,7 @@ def workers_section(bench: Bench, rounds: int, folder: Path, body: Path) -> dict
             def go() -> None:
                 results[n].append(bench.wrk(servers[n].url(path), body))
                 print(f"  {n} worker(s): {results[n][-1].rps:,.0f} req/s", flush=True)
+
             return go
 
         alternate(rounds, run(1), run(2))
@@ -609,12 +723,19 @@ def workers_section(bench: Bench, rounds: int, folder: Path, body: Path) -> dict
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip()
-                  for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
     load = os.getloadavg()
-    return (f"{os.cpu_count()} cores ({model}), Python {sys.version.split()[0]}, "
-            f"load average {load[0]:.1f} at start")
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {sys.version.split()[0]}, "
+        f"load average {load[0]:.1f} at start"
+    )
 
 
 @contextmanager
@@ -631,13 +752,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections of: {', '.join(SECTIONS)}")
-    parser.add_argument("--baseline-http", choices=("h11", "httptools"), default="h11",
-                        help="the baseline's HTTP parser (Radix serves with h11)")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections of: {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--baseline-http",
+        choices=("h11", "httptools"),
+        default="h11",
+        help="the baseline's HTTP parser (Radix serves with h11)",
+    )
     parser.add_argument("--pin-wrk", metavar="CPU", help="run wrk under taskset -c CPU")
-    parser.add_argument("--serve-baseline", nargs=2, metavar=("PORT", "HTTP"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve-baseline", nargs=2, metavar=("PORT", "HTTP"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve_baseline:
         serve_baseline(int(args.serve_baseline[0]), args.serve_baseline[1])
@@ -653,12 +782,15 @@ def main() -> None:
         requests = {hook: hook_request(hook) for hook in SERVICES}
         bodies = {hook: bench.body_file(request) for hook, request in requests.items()}
         signer = Signer(folder)
-        report = [f"Machine: {machine()}",
-                  f"wrk: 1 thread, {args.connections} connections, {args.duration:g} s per run, "
-                  f"{args.rounds} alternating rounds (medians); baseline: Starlette + uvicorn "
-                  f"({args.baseline_http}, uvloop), orjson decode, a response of Radix's size",
-                  f"patient-view: {describe(requests['patient-view'])}",
-                  f"order-select: {describe(requests['order-select'])}", ""]
+        report = [
+            f"Machine: {machine()}",
+            f"wrk: 1 thread, {args.connections} connections, {args.duration:g} s per run, "
+            f"{args.rounds} alternating rounds (medians); baseline: Starlette + uvicorn "
+            f"({args.baseline_http}, uvloop), orjson decode, a response of Radix's size",
+            f"patient-view: {describe(requests['patient-view'])}",
+            f"order-select: {describe(requests['order-select'])}",
+            "",
+        ]
         print("\n".join(report), flush=True)
 
         def section(title: str, text: str) -> None:
@@ -668,36 +800,56 @@ def main() -> None:
         if "ratio" in only or "auth" in only or "observations" in only:
             radix, _ = start_radix("radix", folder)
             radix_auth, _ = start_radix(
-                "radix-auth", folder, auth_required="true",
-                trusted_clients_file=str(signer.trust_file), public_base_url=PUBLIC)
-            sizes = {path: response_size(radix.url(path), bodies[hook])
-                     for hook, path in SERVICES.items()}
+                "radix-auth",
+                folder,
+                auth_required="true",
+                trusted_clients_file=str(signer.trust_file),
+                public_base_url=PUBLIC,
+            )
+            sizes = {
+                path: response_size(radix.url(path), bodies[hook])
+                for hook, path in SERVICES.items()
+            }
             baseline = start_baseline(args.baseline_http, sizes)
             with running([radix, radix_auth, baseline]):
                 if "ratio" in only:
                     print("\nratio (authentication off)", flush=True)
                     pairs = ratio_section(bench, args.rounds, radix, baseline, bodies, None)
-                    section("Throughput, authentication off, 1 worker", "\n".join(
-                        [PAIR_HEADER, *(pair.row(hook) for hook, pair in pairs.items())]))
+                    section(
+                        "Throughput, authentication off, 1 worker",
+                        "\n".join([PAIR_HEADER, *(pair.row(hook) for hook, pair in pairs.items())]),
+                    )
                 if "auth" in only:
                     print("\nratio (RS384 tokens, each used once)", flush=True)
                     pairs = ratio_section(bench, args.rounds, radix_auth, baseline, bodies, signer)
-                    section("Throughput, RS384 JWT on every call, 1 worker", "\n".join(
-                        [PAIR_HEADER, *(pair.row(hook) for hook, pair in pairs.items())]))
+                    section(
+                        "Throughput, RS384 JWT on every call, 1 worker",
+                        "\n".join([PAIR_HEADER, *(pair.row(hook) for hook, pair in pairs.items())]),
+                    )
                 if "observations" in only:
                     print("\nObservations", flush=True)
                     results = observations_section(bench, args.rounds, radix, baseline)
-                    section("Cost per Observation (patient-view, auth off)",
-                            observation_table(results))
+                    section(
+                        "Cost per Observation (patient-view, auth off)", observation_table(results)
+                    )
         if "cold" in only:
             print("\ncold start", flush=True)
             cold = cold_section(folder / "cold", args.rounds, signer)
-            section("Cold start to /readyz (existing database)", "\n".join(
-                ["| Configuration | median s | median CPU s | runs (s) |", "|---|---|---|---|",
-                 *(f"| {label} | {median([v[0] for v in values]):.2f} | "
-                   f"{median([v[1] for v in values]):.2f} | "
-                   f"{', '.join(f'{v[0]:.2f}' for v in values)} |"
-                   for label, values in cold.items())]))
+            section(
+                "Cold start to /readyz (existing database)",
+                "\n".join(
+                    [
+                        "| Configuration | median s | median CPU s | runs (s) |",
+                        "|---|---|---|---|",
+                        *(
+                            f"| {label} | {median([v[0] for v in values]):.2f} | "
+                            f"{median([v[1] for v in values]):.2f} | "
+                            f"{', '.join(f'{v[0]:.2f}' for v in values)} |"
+                            for label, values in cold.items()
+                        ),
+                    ]
+                ),
+            )
         if "workers" in only:
             print("\nworkers", flush=True)
             if not serve_supports_workers():
@@ -705,13 +857,18 @@ def main() -> None:
             else:
                 loads = workers_section(bench, args.rounds, folder, bodies["patient-view"])
                 one, two = (median([x.rps for x in loads[n]]) for n in (1, 2))
-                section("1 vs 2 workers (patient-view, auth off, SQLite)", "\n".join([
-                    "| Workers | req/s | p50 ms | p99 ms | Errors |", "|---|---|---|---|---|",
-                    *(f"| {n} | {median([x.rps for x in v]):,.0f} | "
-                      f"{median([x.p50_ms for x in v]):.1f} | "
-                      f"{median([x.p99_ms for x in v]):.1f} | {sum(x.errors for x in v)} |"
-                      for n, v in loads.items()),
-                    f"\n2 workers / 1 worker: **{two / one:.2f}×** (wrk shares the 2 cores)"]))
+                rows = [
+                    f"| {n} | {median([x.rps for x in v]):,.0f} | "
+                    f"{median([x.p50_ms for x in v]):.1f} | "
+                    f"{median([x.p99_ms for x in v]):.1f} | {sum(x.errors for x in v)} |"
+                    for n, v in loads.items()
+                ]
+                table = ["| Workers | req/s | p50 ms | p99 ms | Errors |", "|---|---|---|---|---|"]
+                verdict = f"2 workers / 1 worker: **{two / one:.2f}×** (wrk shares the 2 cores)"
+                section(
+                    "1 vs 2 workers (patient-view, auth off, SQLite)",
+                    "\n".join([*table, *rows, "", verdict]),
+                )
         print("\n\n" + "\n".join(report))
 
 

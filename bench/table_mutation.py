@@ -49,11 +49,20 @@ TESTS = ("tests/clinical", "tests/cards")
 EQUIVALENTS = ROOT / "tests/mutation/equivalents.md"
 RESULTS = ROOT / "bench/results/table-mutation.json"
 # What a worker copies: the package, the tests and the data the tests read.
-_COPIED = ("cds_service", "tests", "hooks", "valuesets", "examples", "docs", "README.md",
-           "pyproject.toml")
+_COPIED = (
+    "cds_service",
+    "tests",
+    "hooks",
+    "valuesets",
+    "examples",
+    "docs",
+    "README.md",
+    "pyproject.toml",
+)
 # Calls whose arguments are rule data; any other call (re.compile, Path(...)) is left alone.
-_DATA_CALLS = frozenset({"frozenset", "set", "tuple", "dict", "fromkeys", "MappingProxyType",
-                         "timedelta"})
+_DATA_CALLS = frozenset(
+    {"frozenset", "set", "tuple", "dict", "fromkeys", "MappingProxyType", "timedelta"}
+)
 # Class bodies holding rule data: the thresholds' defaults.
 _CLASS_TABLES = frozenset({"ClinicalConfig"})
 _PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts="]
@@ -145,9 +154,15 @@ def _walk(
                 if key is not None:
                     sub = f"{where}[{ast.unparse(key)}]"
                     if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                        yield Mutant(f"{sub}: {value.value!r} -> 'XX{value.value}XX'", module,
-                                     value.lineno, index, member, (*path, ("values", i)),
-                                     "string")
+                        yield Mutant(
+                            f"{sub}: {value.value!r} -> 'XX{value.value}XX'",
+                            module,
+                            value.lineno,
+                            index,
+                            member,
+                            (*path, ("values", i)),
+                            "string",
+                        )
                     else:
                         yield from visit(value, (*path, ("values", i)), sub)
                 else:
@@ -161,8 +176,11 @@ def _walk(
             for i, arg in enumerate(node.args):
                 yield from visit(arg, (*path, ("args", i)), where)
             for i, keyword in enumerate(node.keywords):
-                yield from visit(keyword.value, (*path, ("keywords", i), ("value", None)),
-                                 f"{where}({keyword.arg}=)")
+                yield from visit(
+                    keyword.value,
+                    (*path, ("keywords", i), ("value", None)),
+                    f"{where}({keyword.arg}=)",
+                )
         elif isinstance(node, ast.Call) and _call_name(node) == "field":
             # A dataclass field's default (ClinicalConfig's thresholds); its metadata holds the
             # bounds a setting is validated against, not rule data.
@@ -183,8 +201,13 @@ def _walk(
 
 def _call_name(call: ast.Call) -> str:
     func = call.func
-    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(
-        func, ast.Attribute) else ""
+    return (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -254,8 +277,11 @@ def _workspace() -> Path:
     for name in _COPIED:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns(
-                "__pycache__", "node_modules", ".hypothesis"))
+            shutil.copytree(
+                source,
+                folder / name,
+                ignore=shutil.ignore_patterns("__pycache__", "node_modules", ".hypothesis"),
+            )
         elif source.exists():
             shutil.copy2(source, folder / name)
     return folder
@@ -295,8 +321,7 @@ def run(selected: list[Mutant], workers: int) -> tuple[dict[str, str], float]:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit("the tests fail on the unmutated code: fix them first")
         timeout = max(60.0, 5 * baseline)
-        print(f"baseline {baseline:.0f} s; {len(selected)} mutants, {workers} workers",
-              flush=True)
+        print(f"baseline {baseline:.0f} s; {len(selected)} mutants, {workers} workers", flush=True)
         return _run_all(selected, spaces, timeout), baseline
     finally:
         for space in spaces:
@@ -320,15 +345,14 @@ def _run_all(selected: list[Mutant], spaces: list[Path], timeout: float) -> dict
         (space / CLINICAL / f"{mutant.module}.py").write_text(original, encoding="utf-8")
         free.append(space)
         code = os.waitstatus_to_exitcode(status) if status is not None else None
-        outcome[mutant.id] = (
-            "timeout" if code is None else "survived" if code == 0 else "killed"
-        )
+        outcome[mutant.id] = "timeout" if code is None else "survived" if code == 0 else "killed"
         print(f"{len(outcome):4}/{len(selected)} {outcome[mutant.id]:8} {mutant.id}", flush=True)
     return outcome
 
 
-def _wait(running: dict[int, tuple[Mutant, Path, str, float]], timeout: float
-          ) -> tuple[int, int | None]:
+def _wait(
+    running: dict[int, tuple[Mutant, Path, str, float]], timeout: float
+) -> tuple[int, int | None]:
     while True:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid:
@@ -368,8 +392,10 @@ def report(selected: list[Mutant], outcome: dict[str, str], equivalent: set[str]
         killed = counts["killed"] + counts["timeout"]
         relevant = total - counts["equivalent"]
         score = f"{100 * killed / relevant:.1f} %" if relevant else "-"
-        print(f"{module:14} {total:7} {killed:6} {counts['equivalent']:5} "
-              f"{counts['survived']:8} {score:>7}")
+        print(
+            f"{module:14} {total:7} {killed:6} {counts['equivalent']:5} "
+            f"{counts['survived']:8} {score:>7}"
+        )
     for mutant in unexplained:
         print(f"SURVIVED {CLINICAL / mutant.module}.py:{mutant.line} `{mutant.id}`")
     return 1 if unexplained else 0
@@ -388,8 +414,15 @@ def score(mutants_dir: Path, equivalent: set[str]) -> int:
         module = meta.name.removesuffix(".py.meta")
         verdicts = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         for name, code in verdicts.items():
-            state = ("killed" if code in _MUTMUT_KILLED else "unchecked" if code is None
-                     else "survived" if code in _MUTMUT_SURVIVED else "suspicious")
+            state = (
+                "killed"
+                if code in _MUTMUT_KILLED
+                else "unchecked"
+                if code is None
+                else "survived"
+                if code in _MUTMUT_SURVIVED
+                else "suspicious"
+            )
             if state == "survived" and name in equivalent:
                 state = "equivalent"
             elif state in ("survived", "suspicious"):
@@ -403,14 +436,18 @@ def score(mutants_dir: Path, equivalent: set[str]) -> int:
             elif state == "survived":
                 unexplained.append(row["id"])
             counts.setdefault(row["module"], Counter())[state] += 1
-    print(f"{'module':14} {'mutants':>7} {'killed':>6} {'equiv':>5} {'survived':>8} "
-          f"{'unchecked':>9} {'score':>7}")
+    print(
+        f"{'module':14} {'mutants':>7} {'killed':>6} {'equiv':>5} {'survived':>8} "
+        f"{'unchecked':>9} {'score':>7}"
+    )
     for module, c in sorted(counts.items()):
         total = sum(c.values())
         relevant = c["killed"] + c["survived"] + c["suspicious"]
         shown = f"{100 * c['killed'] / relevant:.1f} %" if relevant else "-"
-        print(f"{module:14} {total:7} {c['killed']:6} {c['equivalent']:5} "
-              f"{c['survived'] + c['suspicious']:8} {c['unchecked']:9} {shown:>7}")
+        print(
+            f"{module:14} {total:7} {c['killed']:6} {c['equivalent']:5} "
+            f"{c['survived'] + c['suspicious']:8} {c['unchecked']:9} {shown:>7}"
+        )
     for name in unexplained:
         print(f"SURVIVED `{name}`")
     return 1 if unexplained else 0
@@ -439,12 +476,21 @@ def main() -> None:
     parser.add_argument("--module", help="only this module of cds_service/clinical, e.g. exam")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--match", help="only mutants whose id contains this text")
-    parser.add_argument("--survivors", action="store_true",
-                        help="run again only the last run's survivors (after adding tests)")
-    parser.add_argument("--reset-mutmut-survivors", action="store_true",
-                        help="make the next `mutmut run` test mutmut's survivors again")
-    parser.add_argument("--score", action="store_true",
-                        help="print the score per module of mutmut's run and this script's last")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run again only the last run's survivors (after adding tests)",
+    )
+    parser.add_argument(
+        "--reset-mutmut-survivors",
+        action="store_true",
+        help="make the next `mutmut run` test mutmut's survivors again",
+    )
+    parser.add_argument(
+        "--score",
+        action="store_true",
+        help="print the score per module of mutmut's run and this script's last",
+    )
     args = parser.parse_args()
 
     if args.reset_mutmut_survivors:
@@ -471,14 +517,19 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     rows = [{**asdict(m), "outcome": outcome[m.id]} for m in selected]
     if previous is not None:  # the full run's verdicts, with the survivors' new ones
-        rows = [{**row, "outcome": outcome.get(row["id"], row["outcome"])}
-                for row in previous["mutants"]]
+        rows = [
+            {**row, "outcome": outcome.get(row["id"], row["outcome"])}
+            for row in previous["mutants"]
+        ]
         outcome = {row["id"]: row["outcome"] for row in rows}
         selected = [m for m in mutants() if m.id in outcome]
         took, baseline = previous["seconds"], previous["baseline_seconds"]
-    RESULTS.write_text(json.dumps(
-        {"seconds": round(took), "baseline_seconds": round(baseline), "mutants": rows},
-        indent=1), encoding="utf-8")
+    RESULTS.write_text(
+        json.dumps(
+            {"seconds": round(took), "baseline_seconds": round(baseline), "mutants": rows}, indent=1
+        ),
+        encoding="utf-8",
+    )
     status = report(selected, outcome, equivalent_ids())
     print(f"\n{len(selected)} table mutants in {took / 60:.1f} min")
     sys.exit(status)

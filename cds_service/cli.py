@@ -240,7 +240,9 @@ def _serve_workers(
     def announce(about: str) -> None:
         host, port = sock.getsockname()[:2]
         logging.getLogger("radix.app").info(
-            "Radix ready: listening on http://%s, %s, %d workers", _address(host, port), about,
+            "Radix ready: listening on http://%s, %s, %d workers",
+            _address(host, port),
+            about,
             count,
         )
 

@@ -274,14 +274,19 @@ class Supervisor:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
             extra = {"worker": worker.index + 1, "worker_pid": pid, "exit_code": code}
             if not worker.ready and not self._announced:
-                logger.error("worker %d (pid %d) failed to start: it %s", worker.index + 1, pid,
-                             how, extra=extra)
+                logger.error(
+                    "worker %d (pid %d) failed to start: it %s",
+                    worker.index + 1,
+                    pid,
+                    how,
+                    extra=extra,
+                )
                 self._stop()
                 return code if code > 0 else STARTUP_FAILURE
             pause = 0.0
             if not worker.ready:
                 self._failures += 1
-                pause = min(_MAX_RESTART_PAUSE, 2.0 ** self._failures)
+                pause = min(_MAX_RESTART_PAUSE, 2.0**self._failures)
             logger.error(
                 "worker %d (pid %d) %s %s; starting another%s",
                 worker.index + 1,
@@ -310,8 +315,9 @@ class Supervisor:
             _close(ready_w)
             self._failures += 1
             pause = min(_MAX_RESTART_PAUSE, 2.0**self._failures)
-            logger.error("worker %d not started (%s); trying again in %.0f s", index + 1,
-                         exc.strerror, pause)
+            logger.error(
+                "worker %d not started (%s); trying again in %.0f s", index + 1, exc.strerror, pause
+            )
             self._pending[index] = time.monotonic() + pause
             return
         if pid == 0:  # the worker: never returns into the supervisor's code
@@ -367,8 +373,11 @@ class Supervisor:
             forwarded = len(self._signals)
             self._collect()
         if self._workers:
-            logger.error("%d workers still running after %.0f s: killed",
-                         len(self._workers), self._stop_timeout)
+            logger.error(
+                "%d workers still running after %.0f s: killed",
+                len(self._workers),
+                self._stop_timeout,
+            )
             self._signal_all(signal.SIGKILL)
             while self._workers:
                 self._collect(block=True)

@@ -27,8 +27,11 @@ from tests.clinical.records import RADIX as EXAM
 from tests.vignettes import Vignette
 
 UCUM = "http://unitsofmeasure.org"
-_SIDES = {"left": ("7771000", "Left"), "right": ("24028007", "Right"),
-          "bilateral": ("51440002", "Bilateral")}
+_SIDES = {
+    "left": ("7771000", "Left"),
+    "right": ("24028007", "Right"),
+    "bilateral": ("51440002", "Bilateral"),
+}
 _EXAM_VALUES = {"normal": "Normal", "reduced": "Reduced", "absent": "Absent"}
 _EXAM_NAMES = {
     "strength-hip-flexion": "Hip flexion strength (MRC)",
@@ -71,8 +74,11 @@ def expect(disposition: str, *flags: str, **more: Any) -> dict[str, Any]:
     tiers = {TIERS[f] for f in flags}
     tier = "emergency" if "emergency" in tiers else "urgent" if tiers else "none"
     return {
-        "disposition": disposition, "tier": tier, "redFlags": list(flags),
-        "absentRedFlags": [f for f in TIERS if f not in flags], **more,
+        "disposition": disposition,
+        "tier": tier,
+        "redFlags": list(flags),
+        "absentRedFlags": [f for f in TIERS if f not in flags],
+        **more,
     }
 
 
@@ -92,22 +98,36 @@ class Record:
         family, given = self.name
         self.resources += [
             {
-                "resourceType": "Patient", "id": self.patient_id, "active": True,
-                "identifier": [{
-                    "use": "usual",
-                    "type": _concept("http://terminology.hl7.org/CodeSystem/v2-0203", "MR",
-                                     "Medical record number"),
-                    "system": "https://ehr.example.org/mrn",
-                    "value": f"MRN-{self.key.upper()}",
-                }],
+                "resourceType": "Patient",
+                "id": self.patient_id,
+                "active": True,
+                "identifier": [
+                    {
+                        "use": "usual",
+                        "type": _concept(
+                            "http://terminology.hl7.org/CodeSystem/v2-0203",
+                            "MR",
+                            "Medical record number",
+                        ),
+                        "system": "https://ehr.example.org/mrn",
+                        "value": f"MRN-{self.key.upper()}",
+                    }
+                ],
                 "name": [{"use": "official", "family": family, "given": [given]}],
-                "gender": self.gender, "birthDate": self.birth_date,
+                "gender": self.gender,
+                "birthDate": self.birth_date,
             },
             {
-                "resourceType": "Encounter", "id": f"{self.key}-enc", "status": "in-progress",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                          "code": "AMB", "display": "ambulatory"},
-                "subject": self.subject, "period": {"start": _instant(1 / 24)},
+                "resourceType": "Encounter",
+                "id": f"{self.key}-enc",
+                "status": "in-progress",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                    "display": "ambulatory",
+                },
+                "subject": self.subject,
+                "period": {"start": _instant(1 / 24)},
             },
         ]
 
@@ -128,22 +148,39 @@ class Record:
         return self
 
     def condition(
-        self, code: str, display: str, system: str = ICD, *, days: float | None = 14,
-        clinical: str = "active", side: str | None = None,
+        self,
+        code: str,
+        display: str,
+        system: str = ICD,
+        *,
+        days: float | None = 14,
+        clinical: str = "active",
+        side: str | None = None,
     ) -> Record:
         resource: dict[str, Any] = {
-            "resourceType": "Condition", "id": self._next_id("cond"),
-            "clinicalStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                "code": clinical,
-            }]},
-            "verificationStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                "code": "confirmed",
-            }]},
-            "category": _category("http://terminology.hl7.org/CodeSystem/condition-category",
-                                  "problem-list-item"),
-            "code": _concept(system, code, display), "subject": self.subject,
+            "resourceType": "Condition",
+            "id": self._next_id("cond"),
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": clinical,
+                    }
+                ]
+            },
+            "verificationStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "code": "confirmed",
+                    }
+                ]
+            },
+            "category": _category(
+                "http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item"
+            ),
+            "code": _concept(system, code, display),
+            "subject": self.subject,
             "recordedDate": _instant(days if days is not None else 400),
         }
         if days is not None:
@@ -155,10 +192,14 @@ class Record:
     def exam(self, code: str, value: Any, side: str | None = None, *, days: float = 0) -> Record:
         """A neurological examination finding of the project's neuro-exam code system."""
         resource: dict[str, Any] = {
-            "resourceType": "Observation", "id": self._next_id("exam"), "status": "final",
-            "category": _category("http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "exam", "Exam"),
-            "code": _concept(EXAM, code, _EXAM_NAMES[code]), "subject": self.subject,
+            "resourceType": "Observation",
+            "id": self._next_id("exam"),
+            "status": "final",
+            "category": _category(
+                "http://terminology.hl7.org/CodeSystem/observation-category", "exam", "Exam"
+            ),
+            "code": _concept(EXAM, code, _EXAM_NAMES[code]),
+            "subject": self.subject,
             "effectiveDateTime": _instant(days + 0.03),
         }
         if side:
@@ -171,8 +212,12 @@ class Record:
             resource["valueCodeableConcept"] = _concept(EXAM, value, _EXAM_VALUES[value])
         else:
             amount, unit = value
-            resource["valueQuantity"] = {"value": amount, "unit": unit, "system": UCUM,
-                                         "code": unit}
+            resource["valueQuantity"] = {
+                "value": amount,
+                "unit": unit,
+                "system": UCUM,
+                "code": unit,
+            }
         return self._add(resource)
 
     def both_legs(self, code: str, affected: Any, healthy: Any, side: str) -> Record:
@@ -189,49 +234,82 @@ class Record:
                 ("8867-4", "Heart rate", 72 + visit, "/min"),
                 ("29463-7", "Body weight", 78.4, "kg"),
             ):
-                self._add({
-                    "resourceType": "Observation", "id": self._next_id("vs"), "status": "final",
-                    "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]},
-                    "category": _category(
-                        "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "vital-signs", "Vital Signs"),
-                    "code": _concept(LOINC, code, display), "subject": self.subject,
-                    "effectiveDateTime": _instant(days),
-                    "valueQuantity": {"value": value, "unit": unit, "system": UCUM,
-                                      "code": unit},
-                    # A vendor extension, as EHRs add them: read past, never trusted.
-                    "extension": [{"url": "https://ehr.example.org/fhir/device-id",
-                                   "valueString": f"VS-{visit}"}],
-                })
+                self._add(
+                    {
+                        "resourceType": "Observation",
+                        "id": self._next_id("vs"),
+                        "status": "final",
+                        "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]},
+                        "category": _category(
+                            "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "vital-signs",
+                            "Vital Signs",
+                        ),
+                        "code": _concept(LOINC, code, display),
+                        "subject": self.subject,
+                        "effectiveDateTime": _instant(days),
+                        "valueQuantity": {
+                            "value": value,
+                            "unit": unit,
+                            "system": UCUM,
+                            "code": unit,
+                        },
+                        # A vendor extension, as EHRs add them: read past, never trusted.
+                        "extension": [
+                            {
+                                "url": "https://ehr.example.org/fhir/device-id",
+                                "valueString": f"VS-{visit}",
+                            }
+                        ],
+                    }
+                )
         return self
 
     def physiotherapy(self, days: float, as_referral: bool = False) -> Record:
         """Conservative care started ``days`` ago, as a Procedure or a completed referral."""
         code = _concept(SCT, "308447003", "Referral to physiotherapist")
         if as_referral:
-            return self._add({
-                "resourceType": "ServiceRequest", "id": self._next_id("sr"),
-                "status": "completed", "intent": "order", "priority": "routine", "code": code,
-                "subject": self.subject, "authoredOn": _instant(days),
-            })
-        return self._add({
-            "resourceType": "Procedure", "id": self._next_id("proc"), "status": "completed",
-            "code": _concept(SCT, "410160006", "Physiotherapy"),  # contract §4
-            "subject": self.subject, "performedDateTime": _instant(days),
-        })
+            return self._add(
+                {
+                    "resourceType": "ServiceRequest",
+                    "id": self._next_id("sr"),
+                    "status": "completed",
+                    "intent": "order",
+                    "priority": "routine",
+                    "code": code,
+                    "subject": self.subject,
+                    "authoredOn": _instant(days),
+                }
+            )
+        return self._add(
+            {
+                "resourceType": "Procedure",
+                "id": self._next_id("proc"),
+                "status": "completed",
+                "code": _concept(SCT, "410160006", "Physiotherapy"),  # contract §4
+                "subject": self.subject,
+                "performedDateTime": _instant(days),
+            }
+        )
 
     def prior_mri(self, days: float, as_resource: str) -> Record:
         """A lumbar MRI done ``days`` ago, as the EHR records it."""
         code = _concept(CPT, "72148", "MRI lumbar spine without contrast")
         kind = as_resource
-        resource: dict[str, Any] = {"resourceType": kind, "id": self._next_id(kind.lower()[:4]),
-                                    "subject": self.subject}
+        resource: dict[str, Any] = {
+            "resourceType": kind,
+            "id": self._next_id(kind.lower()[:4]),
+            "subject": self.subject,
+        }
         if kind == "ImagingStudy":
             resource.update(status="available", started=_instant(days), procedureCode=[code])
         elif kind == "DiagnosticReport":
             resource.update(
-                status="final", code=code, effectiveDateTime=_instant(days),
-                issued=_instant(days - 0.5), conclusion="Disc protrusion at L4-L5.",
+                status="final",
+                code=code,
+                effectiveDateTime=_instant(days),
+                issued=_instant(days - 0.5),
+                conclusion="Disc protrusion at L4-L5.",
                 category=_category(LOINC, "LP29684-5", "Radiology"),
             )
         else:
@@ -239,8 +317,14 @@ class Record:
         return self._add(resource)
 
     def note(
-        self, text: str, *, days: float = 0.03, content_type: str = "text/plain",
-        status: str = "current", doc_status: str | None = "final", by_url: bool = False,
+        self,
+        text: str,
+        *,
+        days: float = 0.03,
+        content_type: str = "text/plain",
+        status: str = "current",
+        doc_status: str | None = "final",
+        by_url: bool = False,
     ) -> Record:
         """A clinical note (DocumentReference) as an EHR keeps it: inline, or as a Binary."""
         data = base64.b64encode(text.encode("utf-8")).decode("ascii")
@@ -248,18 +332,24 @@ class Record:
         attachment: dict[str, Any] = {"contentType": content_type, "title": "Progress note"}
         if by_url:
             binary = f"{ident}-bin"
-            self._add({"resourceType": "Binary", "id": binary, "contentType": content_type,
-                       "data": data})
+            self._add(
+                {"resourceType": "Binary", "id": binary, "contentType": content_type, "data": data}
+            )
             attachment["url"] = f"Binary/{binary}"
         else:
             attachment["data"] = data
         resource: dict[str, Any] = {
-            "resourceType": "DocumentReference", "id": ident, "status": status,
+            "resourceType": "DocumentReference",
+            "id": ident,
+            "status": status,
             "type": _concept(LOINC, "11506-3", "Progress note"),
             "category": _category(
                 "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
-                "clinical-note", "Clinical Note"),
-            "subject": self.subject, "date": _instant(days),
+                "clinical-note",
+                "Clinical Note",
+            ),
+            "subject": self.subject,
+            "date": _instant(days),
             "author": [{"reference": f"Practitioner/{self.key}-pr"}],
             "content": [{"attachment": attachment}],
         }
@@ -267,44 +357,64 @@ class Record:
             resource["docStatus"] = doc_status
         return self._add(resource)
 
-    def draft(self, code: str, display: str, system: str = CPT, *,
-              priority: str = "routine") -> str:
+    def draft(
+        self, code: str, display: str, system: str = CPT, *, priority: str = "routine"
+    ) -> str:
         """A draft order of today's visit; returns its reference."""
         ident = self._next_id("draft")
-        self.drafts.append({
-            "resourceType": "ServiceRequest", "id": ident, "status": "draft", "intent": "order",
-            "priority": priority, "code": _concept(system, code, display),
-            "subject": self.subject, "encounter": {"reference": f"Encounter/{self.key}-enc"},
-            "authoredOn": _instant(0.01), "requester": {"reference": f"Practitioner/{self.key}-pr"},
-        })
+        self.drafts.append(
+            {
+                "resourceType": "ServiceRequest",
+                "id": ident,
+                "status": "draft",
+                "intent": "order",
+                "priority": priority,
+                "code": _concept(system, code, display),
+                "subject": self.subject,
+                "encounter": {"reference": f"Encounter/{self.key}-enc"},
+                "authoredOn": _instant(0.01),
+                "requester": {"reference": f"Practitioner/{self.key}-pr"},
+            }
+        )
         return f"ServiceRequest/{ident}"
 
     def draft_medication(self, text: str) -> str:
         ident = self._next_id("med")
-        self.drafts.append({
-            "resourceType": "MedicationRequest", "id": ident, "status": "draft",
-            "intent": "order", "medicationCodeableConcept": {"text": text},
-            "subject": self.subject,
-        })
+        self.drafts.append(
+            {
+                "resourceType": "MedicationRequest",
+                "id": ident,
+                "status": "draft",
+                "intent": "order",
+                "medicationCodeableConcept": {"text": text},
+                "subject": self.subject,
+            }
+        )
         return f"MedicationRequest/{ident}"
 
     def case(
-        self, description: str, hook: str, expected: dict[str, Any],
+        self,
+        description: str,
+        hook: str,
+        expected: dict[str, Any],
         selections: Iterable[str] | None = None,
     ) -> Vignette:
         context: dict[str, Any] = {
-            "userId": f"Practitioner/{self.key}-pr", "patientId": self.patient_id,
+            "userId": f"Practitioner/{self.key}-pr",
+            "patientId": self.patient_id,
             "encounterId": f"{self.key}-enc",
         }
         if hook != "patient-view":
             context["draftOrders"] = {
-                "resourceType": "Bundle", "type": "collection",
+                "resourceType": "Bundle",
+                "type": "collection",
                 "entry": [{"resource": d} for d in self.drafts],
             }
         if hook == "order-select":
             context["selections"] = list(selections or ())
-        return Vignette(self.key, None, description, AS_OF, hook, context,
-                        list(self.resources), expected)
+        return Vignette(
+            self.key, None, description, AS_OF, hook, context, list(self.resources), expected
+        )
 
 
 def _born(years: int) -> str:
@@ -322,7 +432,9 @@ def _l5_left_acute() -> Vignette:
     return chart.case(
         "Sciatica for 3 weeks, left great-toe extension and hip abduction 4/5, SLR positive on"
         " the left -> physiotherapy, left L5",
-        "patient-view", expect("physiotherapy", root="L5", side="left"))
+        "patient-view",
+        expect("physiotherapy", root="L5", side="left"),
+    )
 
 
 def _s1_right_after_physiotherapy() -> Vignette:
@@ -335,7 +447,9 @@ def _s1_right_after_physiotherapy() -> Vignette:
     return chart.case(
         "Right sciatica for 10 weeks despite 8 weeks of physiotherapy, absent right ankle jerk"
         " and weak plantarflexion -> MRI, right S1",
-        "patient-view", expect("mri", root="S1", side="right"))
+        "patient-view",
+        expect("mri", root="S1", side="right"),
+    )
 
 
 def _l4_left_with_noise() -> Vignette:
@@ -352,7 +466,9 @@ def _l4_left_with_noise() -> Vignette:
     return chart.case(
         "Left L4 among vital signs, unrelated problems and vendor extensions: reduced knee jerk,"
         " weak knee extension, numb medial ankle -> physiotherapy, left L4",
-        "patient-view", expect("physiotherapy", root="L4", side="left"))
+        "patient-view",
+        expect("physiotherapy", root="L4", side="left"),
+    )
 
 
 def _ces_urinary_retention() -> Vignette:
@@ -365,7 +481,9 @@ def _ces_urinary_retention() -> Vignette:
     return chart.case(
         "Back pain with left sciatica, urinary retention since yesterday, reduced saddle"
         " sensation and a post-void residual of 450 mL -> emergency referral",
-        "patient-view", expect("emergency-referral", "cauda-equina"))
+        "patient-view",
+        expect("emergency-referral", "cauda-equina"),
+    )
 
 
 def _foot_drop() -> Vignette:
@@ -375,37 +493,48 @@ def _foot_drop() -> Vignette:
     chart.both_legs("strength-great-toe-extension", 2, 5, "left")
     return chart.case(
         "Left sciatica with ankle dorsiflexion 2/5 -> emergency referral (severe motor deficit)",
-        "patient-view", expect("emergency-referral", "severe-motor-deficit"))
+        "patient-view",
+        expect("emergency-referral", "severe-motor-deficit"),
+    )
 
 
 def _cancer_history() -> Vignette:
     chart = Record("cancer-history", _born(63), "female", ("Adeyemi", "Grace"))
     chart.condition("M54.50", "Low back pain, unspecified", days=25)
-    chart.condition("Z85.3", "Personal history of malignant neoplasm of breast", days=1500,
-                    clinical="resolved")
+    chart.condition(
+        "Z85.3", "Personal history of malignant neoplasm of breast", days=1500, clinical="resolved"
+    )
     chart.vital_signs()
     return chart.case(
         "Low back pain for 3 weeks and a history of breast cancer -> urgent imaging",
-        "patient-view", expect("urgent-imaging", "malignancy"))
+        "patient-view",
+        expect("urgent-imaging", "malignancy"),
+    )
 
 
 def _osteoporosis_without_back_pain() -> Vignette:
     chart = Record("osteoporosis-76", _born(76), "female", ("Ferreira", "Ana"))
-    chart.condition("M81.0", "Age-related osteoporosis without current pathological fracture",
-                    days=800)
+    chart.condition(
+        "M81.0", "Age-related osteoporosis without current pathological fracture", days=800
+    )
     chart.condition("I10", "Essential (primary) hypertension", days=3000)
     chart.vital_signs()
     return chart.case(
         "Osteoporosis at 76 with nothing about the back: red flags need back pain -> no card",
-        "patient-view", expect("none", noCards=True, noLocalisation=True))
+        "patient-view",
+        expect("none", noCards=True, noLocalisation=True),
+    )
 
 
 def _hypertension_only() -> Vignette:
     chart = Record("hypertension", _born(59), "male", ("Kowalski", "Jan"))
     chart.condition("I10", "Essential (primary) hypertension", days=700)
     chart.vital_signs()
-    return chart.case("Hypertension and vital signs only -> no card", "patient-view",
-                      expect("none", noCards=True, noLocalisation=True))
+    return chart.case(
+        "Hypertension and vital signs only -> no card",
+        "patient-view",
+        expect("none", noCards=True, noLocalisation=True),
+    )
 
 
 def _specialist_review_after_mri() -> Vignette:
@@ -418,7 +547,9 @@ def _specialist_review_after_mri() -> Vignette:
     return chart.case(
         "Right S1 radiculopathy for 12 weeks after physiotherapy, lumbar MRI 4 months ago"
         " (DiagnosticReport) -> specialist review, no repeat MRI",
-        "patient-view", expect("specialist-review", root="S1", side="right"))
+        "patient-view",
+        expect("specialist-review", root="S1", side="right"),
+    )
 
 
 def _mri_selected_too_early() -> Vignette:
@@ -431,9 +562,13 @@ def _mri_selected_too_early() -> Vignette:
         "order-select: lumbar MRI selected for sciatica of 2 weeks, no physiotherapy ->"
         " not appropriate, swap to physiotherapy",
         "order-select",
-        expect("physiotherapy", orderRatings={mri: "not-appropriate", medication: None},
-               expectWarningCard=True),
-        selections=[mri, medication])
+        expect(
+            "physiotherapy",
+            orderRatings={mri: "not-appropriate", medication: None},
+            expectWarningCard=True,
+        ),
+        selections=[mri, medication],
+    )
 
 
 def _mri_selected_after_physiotherapy() -> Vignette:
@@ -446,8 +581,10 @@ def _mri_selected_after_physiotherapy() -> Vignette:
     return chart.case(
         "order-select: lumbar MRI after 9 weeks of radiculopathy and 7 weeks of physiotherapy"
         " -> appropriate, the rating alone answers",
-        "order-select", expect("mri", orderRatings={mri: "appropriate"}, noCards=True),
-        selections=[mri])
+        "order-select",
+        expect("mri", orderRatings={mri: "appropriate"}, noCards=True),
+        selections=[mri],
+    )
 
 
 def _mri_selected_after_recent_mri() -> Vignette:
@@ -461,9 +598,13 @@ def _mri_selected_after_recent_mri() -> Vignette:
         "order-select: a second lumbar MRI 11 weeks after the first (ImagingStudy), nothing new"
         " -> not appropriate (duplicate); the unselected X-ray is not rated",
         "order-select",
-        expect("specialist-review", orderRatings={mri: "not-appropriate", unselected: None},
-               expectWarningCard=True),
-        selections=[mri])
+        expect(
+            "specialist-review",
+            orderRatings={mri: "not-appropriate", unselected: None},
+            expectWarningCard=True,
+        ),
+        selections=[mri],
+    )
 
 
 def _mri_signed_after_recent_mri() -> Vignette:
@@ -476,8 +617,8 @@ def _mri_signed_after_recent_mri() -> Vignette:
         "order-sign: lumbar MRI signed 2 months after one done (Procedure) -> not appropriate,"
         " specialist review",
         "order-sign",
-        expect("specialist-review", orderRatings={mri: "not-appropriate"},
-               expectWarningCard=True))
+        expect("specialist-review", orderRatings={mri: "not-appropriate"}, expectWarningCard=True),
+    )
 
 
 def _mri_signed_for_cauda_equina() -> Vignette:
@@ -490,8 +631,13 @@ def _mri_signed_for_cauda_equina() -> Vignette:
         "order-sign: routine lumbar MRI for back pain with new incontinence and saddle"
         " anaesthesia -> appropriate, made stat, emergency card",
         "order-sign",
-        expect("emergency-referral", "cauda-equina", orderRatings={mri: "appropriate"},
-               expectPriorityUpgrade=True))
+        expect(
+            "emergency-referral",
+            "cauda-equina",
+            orderRatings={mri: "appropriate"},
+            expectPriorityUpgrade=True,
+        ),
+    )
 
 
 def _ces_in_note() -> Vignette:
@@ -503,8 +649,10 @@ def _ces_in_note() -> Vignette:
     )
     return chart.case(
         "A note written today: unable to pass urine since last night and ?saddle numbness (an"
-        " uncertain cauda-equina symptom counts) -> emergency referral", "patient-view",
-        expect("emergency-referral", "cauda-equina"))
+        " uncertain cauda-equina symptom counts) -> emergency referral",
+        "patient-view",
+        expect("emergency-referral", "cauda-equina"),
+    )
 
 
 def _negated_ces_screen_in_note() -> Vignette:
@@ -521,7 +669,9 @@ def _negated_ces_screen_in_note() -> Vignette:
     return chart.case(
         "A note that denies every cauda-equina symptom, safety-nets, and holds a family and a"
         " remote history of them; the exam in the note -> physiotherapy, left S1, no flag",
-        "patient-view", expect("physiotherapy", root="S1", side="left"))
+        "patient-view",
+        expect("physiotherapy", root="S1", side="left"),
+    )
 
 
 def _l5_from_note_only() -> Vignette:
@@ -535,8 +685,10 @@ def _l5_from_note_only() -> Vignette:
     )
     return chart.case(
         "No coded diagnosis or exam: the GP note alone gives 4 weeks of right sciatica, EHL and"
-        " hip abduction 4/5 R and a positive SLR -> physiotherapy, right L5", "patient-view",
-        expect("physiotherapy", root="L5", side="right"))
+        " hip abduction 4/5 R and a positive SLR -> physiotherapy, right L5",
+        "patient-view",
+        expect("physiotherapy", root="L5", side="right"),
+    )
 
 
 def _html_note() -> Vignette:
@@ -553,7 +705,9 @@ def _html_note() -> Vignette:
     return chart.case(
         "An HTML note: left ankle dorsiflexion 3/5 (its script, which writes 'urinary"
         " retention', is never read) -> emergency (severe motor deficit), no cauda equina",
-        "patient-view", expect("emergency-referral", "severe-motor-deficit"))
+        "patient-view",
+        expect("emergency-referral", "severe-motor-deficit"),
+    )
 
 
 def _binary_note() -> Vignette:
@@ -567,8 +721,10 @@ def _binary_note() -> Vignette:
     )
     return chart.case(
         "The note's text is a Binary on the FHIR server (attachment url): 10 weeks of left leg"
-        " pain after 6 weeks of physiotherapy, AJ absent L -> MRI, left S1", "patient-view",
-        expect("mri", root="S1", side="left"))
+        " pain after 6 weeks of physiotherapy, AJ absent L -> MRI, left S1",
+        "patient-view",
+        expect("mri", root="S1", side="left"),
+    )
 
 
 def _note_older_than_coded_exam() -> Vignette:
@@ -579,8 +735,10 @@ def _note_older_than_coded_exam() -> Vignette:
     chart.both_legs("strength-great-toe-extension", 4, 5, "right")
     return chart.case(
         "A note 12 days ago says dorsiflexion 2/5 R; today's coded exam says 4/5: the most recent"
-        " statement wins -> physiotherapy, not severe", "patient-view",
-        expect("physiotherapy", root="L5", side="right"))
+        " statement wins -> physiotherapy, not severe",
+        "patient-view",
+        expect("physiotherapy", root="L5", side="right"),
+    )
 
 
 def _notes_not_read() -> Vignette:
@@ -595,16 +753,33 @@ def _notes_not_read() -> Vignette:
     return chart.case(
         "Notes that must not be read (entered in error, preliminary, PDF, 100 days old) hold"
         " findings that would change the answer -> physiotherapy, left L5, no flag",
-        "patient-view", expect("physiotherapy", root="L5", side="left"))
+        "patient-view",
+        expect("physiotherapy", root="L5", side="left"),
+    )
 
 
 _BUILDERS = (
-    _l5_left_acute, _s1_right_after_physiotherapy, _l4_left_with_noise, _ces_urinary_retention,
-    _foot_drop, _cancer_history, _osteoporosis_without_back_pain, _hypertension_only,
-    _specialist_review_after_mri, _mri_selected_too_early, _mri_selected_after_physiotherapy,
-    _mri_selected_after_recent_mri, _mri_signed_after_recent_mri, _mri_signed_for_cauda_equina,
-    _ces_in_note, _negated_ces_screen_in_note, _l5_from_note_only, _html_note, _binary_note,
-    _note_older_than_coded_exam, _notes_not_read,
+    _l5_left_acute,
+    _s1_right_after_physiotherapy,
+    _l4_left_with_noise,
+    _ces_urinary_retention,
+    _foot_drop,
+    _cancer_history,
+    _osteoporosis_without_back_pain,
+    _hypertension_only,
+    _specialist_review_after_mri,
+    _mri_selected_too_early,
+    _mri_selected_after_physiotherapy,
+    _mri_selected_after_recent_mri,
+    _mri_signed_after_recent_mri,
+    _mri_signed_for_cauda_equina,
+    _ces_in_note,
+    _negated_ces_screen_in_note,
+    _l5_from_note_only,
+    _html_note,
+    _binary_note,
+    _note_older_than_coded_exam,
+    _notes_not_read,
 )
 
 

@@ -88,7 +88,7 @@ def _section(text: str, title: str) -> str:
     for match in _HEADING.finditer(text):
         if match.group(2) == title:
             level = len(match.group(1))
-            rest = text[match.end():]
+            rest = text[match.end() :]
             end = re.search(rf"^#{{1,{level}}}\s", rest, re.MULTILINE)
             return rest[: end.start()] if end else rest
     raise AssertionError(f"no heading {title!r}")

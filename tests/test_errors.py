@@ -32,7 +32,9 @@ def _subtypes(base: type[ServiceError]) -> list[type[ServiceError]]:
 TYPES = [
     t
     for t in vars(errors).values()
-    if isinstance(t, type) and issubclass(t, ServiceError) and t is not ServiceError
+    if isinstance(t, type)
+    and issubclass(t, ServiceError)
+    and t is not ServiceError
     and not t.__name__.startswith("_")
 ]
 

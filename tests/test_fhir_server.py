@@ -45,9 +45,7 @@ FHIR_JSON = "application/fhir+json"
 def _vignette(name: str) -> dict[str, Any]:
     case = own_case(name)
     # A deep copy: tests and the server must not change the shared, cached case.
-    return copy.deepcopy(
-        {"id": case.id, "context": case.context, "resources": case.resources}
-    )
+    return copy.deepcopy({"id": case.id, "context": case.context, "resources": case.resources})
 
 
 def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:

@@ -125,8 +125,11 @@ async def _trickle(port: int, step: float) -> tuple[float, bytes]:
     # The head and the body may come in two reads: read on to the declared length.
     head, _, body = answer.partition(b"\r\n\r\n")
     length = next(
-        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-         if line.lower().startswith(b"content-length:")),
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
         0,
     )
     while len(body) < length:

@@ -32,7 +32,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 SERVICE_VARIABLES = (POSTGRES_URL_VARIABLE, REDIS_URL_VARIABLE, "RADIX_TEST_NO_SKIP")
 
 # What the inner test learns from the servers it was given, written where the outer test reads it.
-REPORT_FACTS = '''
+REPORT_FACTS = """
 import asyncio, json, os, time
 from pathlib import Path
 
@@ -70,7 +70,7 @@ def test_services(postgres_url, redis_url):
     Path(os.environ["FACTS"]).write_text(json.dumps(facts))
     if os.environ.get("THEN_WAIT"):
         time.sleep(120)  # until the outer test presses Ctrl-C
-'''
+"""
 
 NEED_BOTH = """
 import os

@@ -78,20 +78,28 @@ def _cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Pat
 
 def test_a_container_cpu_limit_bounds_the_cores(tmp_path: Path) -> None:
     # cgroup v2, the process's own cgroup: 1.5 CPUs.
-    root, own = _cgroup(tmp_path / "v2", "0::/kubepods/pod1\n",
-                        {"kubepods/pod1/cpu.max": "150000 100000\n"})
+    root, own = _cgroup(
+        tmp_path / "v2", "0::/kubepods/pod1\n", {"kubepods/pod1/cpu.max": "150000 100000\n"}
+    )
     assert cgroup_cpu_quota(root, own) == 1.5
     # No limit.
     root, own = _cgroup(tmp_path / "max", "0::/\n", {"cpu.max": "max 100000\n"})
     assert cgroup_cpu_quota(root, own) is None
     # cgroup v1 CFS quota (-1: none).
-    root, own = _cgroup(tmp_path / "v1", "4:cpu,cpuacct:/docker/abc\n", {
-        "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "200000\n",
-        "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
-    })
+    root, own = _cgroup(
+        tmp_path / "v1",
+        "4:cpu,cpuacct:/docker/abc\n",
+        {
+            "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "200000\n",
+            "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+        },
+    )
     assert cgroup_cpu_quota(root, own) == 2.0
-    root, own = _cgroup(tmp_path / "v1-none", "4:cpu:/\n", {
-        "cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"})
+    root, own = _cgroup(
+        tmp_path / "v1-none",
+        "4:cpu:/\n",
+        {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"},
+    )
     assert cgroup_cpu_quota(root, own) is None
     # Nothing readable: no limit known.
     assert cgroup_cpu_quota(tmp_path / "nowhere", tmp_path / "nowhere-either") is None
@@ -120,14 +128,22 @@ class Connection:
 
     async def post(self, path: str, body: str, headers: dict[str, str] | None = None) -> int:
         data = body.encode()
-        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-                f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        head = [
+            f"POST {path} HTTP/1.1",
+            "Host: 127.0.0.1",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+        ]
         self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
         await self.writer.drain()
         response_head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 60)
         lines = response_head.decode("latin-1").split("\r\n")
-        length = next(int(line.split(":", 1)[1]) for line in lines
-                      if line.lower().startswith("content-length:"))
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length:")
+        )
         await self.reader.readexactly(length)
         return int(lines[0].split()[1])
 
@@ -143,7 +159,7 @@ def _socket_inodes(pid: int) -> set[int]:
         with contextlib.suppress(OSError):
             target = os.readlink(fd)
             if target.startswith("socket:["):
-                inodes.add(int(target[len("socket:["):-1]))
+                inodes.add(int(target[len("socket:[") : -1]))
     return inodes
 
 
@@ -152,9 +168,11 @@ def _holder(connection: Connection, port: int, pids: list[int]) -> int | None:
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
-        if state == "01" and int(local.split(":")[1], 16) == port and int(
-            remote.split(":")[1], 16
-        ) == connection.local_port:
+        if (
+            state == "01"
+            and int(local.split(":")[1], 16) == port
+            and int(remote.split(":")[1], 16) == connection.local_port
+        ):
             return next((pid for pid in pids if inode in _socket_inodes(pid)), None)
     return None
 
@@ -188,8 +206,9 @@ async def _one_connection_per_worker(
     async def load() -> None:
         async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
             while not stop.is_set():
-                answer = await http.post(VIEW, content=BODY, headers={
-                    "Content-Type": "application/json", **headers()})
+                answer = await http.post(
+                    VIEW, content=BODY, headers={"Content-Type": "application/json", **headers()}
+                )
                 assert answer.status_code == 200, answer.text
 
     loaders = [asyncio.create_task(load()) for _ in range(4)]
@@ -321,11 +340,20 @@ async def test_several_workers_with_authentication_and_no_redis_are_refused(
 ) -> None:
     port = free_port()
     for how in (["--workers", "2"], []):
-        env = service_env(data_dir=str(tmp_path / "data"), auth_required="true",
-                          **({} if how else {"workers": "3"}))
+        env = service_env(
+            data_dir=str(tmp_path / "data"),
+            auth_required="true",
+            **({} if how else {"workers": "3"}),
+        )
         run = await asyncio.create_subprocess_exec(
-            str(CLI), "serve", "--port", str(port), *how, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            str(CLI),
+            "serve",
+            "--port",
+            str(port),
+            *how,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(run.communicate(), 60)
         assert run.returncode == 2 and out == b""
@@ -339,7 +367,8 @@ async def test_a_worker_that_cannot_start_stops_the_service_with_status_3(tmp_pa
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     service = ServiceProcess(
-        "radix", free_port(),
+        "radix",
+        free_port(),
         service_env(data_dir=str(not_a_folder / "data"), auth_required="false", workers="2"),
         tmp_path / "radix.log",
     )
@@ -384,8 +413,7 @@ async def test_workers_stop_by_themselves_when_the_supervisor_is_killed(tmp_path
 
 async def test_the_metrics_of_every_worker_add_up_at_one_endpoint(tmp_path: Path) -> None:
     metrics_port = free_port()
-    service = _service(tmp_path, auth_required="false", workers="2",
-                       metrics_port=str(metrics_port))
+    service = _service(tmp_path, auth_required="false", workers="2", metrics_port=str(metrics_port))
     with _running(service):
         pids = _ready_workers(service, 2)
         held = await _one_connection_per_worker(service, pids)

@@ -49,7 +49,8 @@ class Vignette:
         if self.hook == "order-select":
             selected = set(self.context.get("selections", []))
             return [
-                order for order in self.draft_orders
+                order
+                for order in self.draft_orders
                 if f"{order.get('resourceType')}/{order.get('id')}" in selected
             ]
         return []
@@ -58,8 +59,14 @@ class Vignette:
         """The same case with every date moved so that ``as_of`` becomes ``now``."""
         delta = now - self.as_of
         return Vignette(
-            self.id, self.path, self.description, now, self.hook,
-            shift_dates(self.context, delta), shift_dates(self.resources, delta), self.expected,
+            self.id,
+            self.path,
+            self.description,
+            now,
+            self.hook,
+            shift_dates(self.context, delta),
+            shift_dates(self.resources, delta),
+            self.expected,
         )
 
 
@@ -74,8 +81,12 @@ def shared_vignettes() -> list[Vignette]:
     """The developers' shared cases when present (see the module docstring), else none."""
     configured = os.environ.get("RADIX_VIGNETTES_DIR", "").strip()
     if not configured:
-        return [case for folder in _BESIDE_CHECKOUT if folder.is_dir()
-                for case in load_vignettes(folder)]
+        return [
+            case
+            for folder in _BESIDE_CHECKOUT
+            if folder.is_dir()
+            for case in load_vignettes(folder)
+        ]
     cases = []
     for folder in (Path(f) for f in configured.split(os.pathsep) if f.strip()):
         found = load_vignettes(folder) if folder.is_dir() else []
@@ -92,9 +103,14 @@ def load_vignettes(folder: Path) -> list[Vignette]:
         raw = json.loads(path.read_text(encoding="utf-8"))
         cases.append(
             Vignette(
-                id=raw["id"], path=path, description=raw.get("description", ""),
-                as_of=_parse(raw["asOf"]), hook=raw["hook"], context=raw.get("context", {}),
-                resources=raw.get("resources", []), expected=raw["expected"],
+                id=raw["id"],
+                path=path,
+                description=raw.get("description", ""),
+                as_of=_parse(raw["asOf"]),
+                hook=raw["hook"],
+                context=raw.get("context", {}),
+                resources=raw.get("resources", []),
+                expected=raw["expected"],
             )
         )
     return cases

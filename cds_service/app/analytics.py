@@ -126,7 +126,7 @@ def analytics_routes(
                 return _bad_request(
                     request,
                     f"'{name}' must be an ISO 8601 date (2026-03-01) or date-time "
-                    "(2026-03-01T08:00:00Z)."
+                    "(2026-03-01T08:00:00Z).",
                 )
         start, end = bounds["from"], bounds["to"]
         if start is not None and end is not None and start >= end:

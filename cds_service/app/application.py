@@ -96,11 +96,16 @@ def note_reader(settings: Settings, knowledge: Knowledge) -> NoteReader | None:
     """The notes stage (its pipeline is built by ``start``, in the background), or None."""
     if not settings.notes_enabled:
         return None
-    return NoteReader(knowledge, NoteSettings(
-        max_notes=settings.notes_max_per_call, max_chars=settings.notes_max_chars,
-        max_age_days=settings.notes_max_age_days, cache_size=settings.notes_cache_size,
-        deadline_seconds=settings.fhir_deadline_seconds,
-    ))
+    return NoteReader(
+        knowledge,
+        NoteSettings(
+            max_notes=settings.notes_max_per_call,
+            max_chars=settings.notes_max_chars,
+            max_age_days=settings.notes_max_age_days,
+            cache_size=settings.notes_cache_size,
+            deadline_seconds=settings.fhir_deadline_seconds,
+        ),
+    )
 
 
 async def _freeze_once_notes_are_ready(notes: NoteReader) -> None:

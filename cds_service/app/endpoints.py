@@ -80,9 +80,7 @@ async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | 
 
     # aud is the URL the client was configured to call: a public base URL plus the path,
     # never the Host header a proxy or an attacker controls.
-    audiences = [
-        audience_url(base, request.url.path) for base in runtime.settings.public_base_urls
-    ]
+    audiences = [audience_url(base, request.url.path) for base in runtime.settings.public_base_urls]
     try:
         return await runtime.authenticator.authenticate(
             request.headers.get("authorization"), audiences

@@ -114,9 +114,7 @@ class RefusalLog:
 
     def count(self, status: int, kind: str | None = None) -> int:
         """Refusals with ``status`` (and ``kind``, if given), every service together."""
-        return sum(
-            n for (s, k, _), n in self._counts.items() if s == status and kind in (None, k)
-        )
+        return sum(n for (s, k, _), n in self._counts.items() if s == status and kind in (None, k))
 
     def snapshot(self) -> dict[str, Any]:
         """What ``GET /analytics/refusals`` answers: counts, then the sample, newest first."""

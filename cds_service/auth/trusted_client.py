@@ -20,8 +20,17 @@ DEFAULT_ALGORITHMS = frozenset({"ES384", "RS384"})
 
 _FILE_MEMBERS = frozenset({"clients", "description", "$comment"})
 _CLIENT_MEMBERS = frozenset(
-    {"iss", "jku", "jwks", "jwks_file", "algorithms", "tenants", "legacy_system_actions",
-     "description", "$comment"}
+    {
+        "iss",
+        "jku",
+        "jwks",
+        "jwks_file",
+        "algorithms",
+        "tenants",
+        "legacy_system_actions",
+        "description",
+        "$comment",
+    }
 )
 
 

@@ -144,4 +144,3 @@ def weeks(value: float) -> str:
 def number(value: float) -> str:
     """``6`` for 6.0, ``6.5`` otherwise: thresholds as people write them."""
     return f"{value:g}"
-

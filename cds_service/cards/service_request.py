@@ -34,10 +34,14 @@ PAMA_CONSULT_ID_URL = "http://fhir.org/argonaut/Extension/pama-rating-consult-id
 PAMA_AUC_APPLIED_URL = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
 PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 #: Every rating extension a re-rated order may already carry, the guide's pre-2019 URL included.
-_PAMA_URLS = frozenset({
-    PAMA_RATING_URL, PAMA_CONSULT_ID_URL, PAMA_AUC_APPLIED_URL,
-    "http://fhir.org/argonaut/StructureDefinition/pama-rating",
-})
+_PAMA_URLS = frozenset(
+    {
+        PAMA_RATING_URL,
+        PAMA_CONSULT_ID_URL,
+        PAMA_AUC_APPLIED_URL,
+        "http://fhir.org/argonaut/StructureDefinition/pama-rating",
+    }
+)
 
 #: Resource types a ServiceRequest.reasonReference may point to (FHIR R4).
 _REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
@@ -49,7 +53,9 @@ _FHIR_STRING = re.compile(r"[ \r\n\t\S]+")
 _FHIR_CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
 _FHIR_URI = re.compile(r"\S+")
 _CODING_STRINGS = (
-    ("system", _FHIR_URI), ("version", _FHIR_STRING), ("code", _FHIR_CODE),
+    ("system", _FHIR_URI),
+    ("version", _FHIR_STRING),
+    ("code", _FHIR_CODE),
     ("display", _FHIR_STRING),
 )
 
@@ -109,7 +115,8 @@ def service_request(
     if reasons:
         data["reasonCode"] = reasons
     references = [
-        r for r in dict.fromkeys(reason_references)
+        r
+        for r in dict.fromkeys(reason_references)
         if r.split("/")[0] in _REASON_TYPES and _is_string(r)
     ]
     if references:

@@ -38,7 +38,10 @@ class Chart:
 
     @classmethod
     def read(
-        cls, record: Sequence[Any], knowledge: Knowledge, now: datetime,
+        cls,
+        record: Sequence[Any],
+        knowledge: Knowledge,
+        now: datetime,
         notes: Sequence[Finding] = (),
     ) -> Chart:
         """The record's findings, and ``notes``: the findings the notes stage read from text."""
@@ -52,7 +55,10 @@ class Chart:
         for finding in notes:
             noted.setdefault(finding.concept, []).append(finding)
         return cls(
-            as_utc(now), findings, birth, reference(patient) or "Patient",
+            as_utc(now),
+            findings,
+            birth,
+            reference(patient) or "Patient",
             {k: tuple(v) for k, v in index.items()},
             {k: MappingProxyType(_latest(v)) for k, v in index.items()},
             {k: tuple(v) for k, v in noted.items()},
@@ -64,8 +70,7 @@ class Chart:
     def conditions(self, concept: str, *, history: bool = False) -> tuple[Finding, ...]:
         """Conditions of ``concept``: current ones, or with ``history`` all of them."""
         return tuple(
-            f for f in self.of(concept)
-            if f.resource_type == "Condition" and (history or f.current)
+            f for f in self.of(concept) if f.resource_type == "Condition" and (history or f.current)
         )
 
     def latest(self, concept: str) -> Mapping[Side | None, Finding]:
@@ -81,8 +86,7 @@ class Chart:
         noted = self._noted.get(concept) if self._noted else None
         if noted:
             facts.extend(
-                f for f in noted
-                if f.present and (f.current or history) and _standing(f, latest)
+                f for f in noted if f.present and (f.current or history) and _standing(f, latest)
             )
         return tuple(dict.fromkeys(facts))
 
@@ -166,4 +170,3 @@ def _patient(record: Sequence[Any]) -> Mapping[str, Any]:
         if is_mapping and resource.get("resourceType") == "Patient":
             return resource
     return {}
-

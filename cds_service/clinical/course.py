@@ -63,9 +63,11 @@ def _exam_radicular(exam: Exam) -> tuple[Finding, ...]:
     deficits = exam.deficit_sides()
     for concept in _PROVOCATION:
         for side, sign in sorted(exam.positive(concept).items(), key=lambda kv: str(kv[0])):
-            matching = deficits.get(side, []) if side else [
-                f for found in deficits.values() for f in found
-            ]
+            matching = (
+                deficits.get(side, [])
+                if side
+                else [f for found in deficits.values() for f in found]
+            )
             if side and not matching:
                 matching = deficits.get(None, [])
             if matching:

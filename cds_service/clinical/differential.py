@@ -6,8 +6,11 @@ from cds_service.clinical.chart import Chart
 from cds_service.clinical.exam import Exam, sides_of
 
 CODED: tuple[str, ...] = (
-    "peripheral-arterial-disease", "polyneuropathy", "meralgia-paraesthetica",
-    "deep-vein-thrombosis", "ms-stroke",
+    "peripheral-arterial-disease",
+    "polyneuropathy",
+    "meralgia-paraesthetica",
+    "deep-vein-thrombosis",
+    "ms-stroke",
 )
 
 
@@ -17,8 +20,10 @@ def differentials(chart: Chart, exam: Exam) -> tuple[str, ...]:
     # Symmetric reflex or sensory loss is length-dependent neuropathy, not cauda equina.
     for concept in {f.concept for f in (*exam.reflex_deficits(), *exam.sensory_deficits())}:
         sides = {
-            s for f in (*exam.reflex_deficits(), *exam.sensory_deficits())
-            if f.concept == concept for s in sides_of(f.side)
+            s
+            for f in (*exam.reflex_deficits(), *exam.sensory_deficits())
+            if f.concept == concept
+            for s in sides_of(f.side)
         }
         if {"left", "right"} <= sides:
             found.add("polyneuropathy")

@@ -72,7 +72,8 @@ class Exam:
 
     def severe_deficits(self) -> tuple[Deficit, ...]:
         return tuple(
-            d for d in self.motor_deficits()
+            d
+            for d in self.motor_deficits()
             if d.grade is not None and d.grade <= self.config.severe_mrc_max
         )
 

@@ -20,24 +20,37 @@ from cds_service.fhir_json import as_list, concept_text, humanise, objects, refe
 Level = Literal["normal", "reduced", "absent"]
 
 STRENGTH: tuple[str, ...] = (
-    "strength-hip-flexion", "strength-knee-extension", "strength-ankle-dorsiflexion",
-    "strength-great-toe-extension", "strength-hip-abduction", "strength-ankle-inversion",
-    "strength-ankle-eversion", "strength-ankle-plantarflexion",
+    "strength-hip-flexion",
+    "strength-knee-extension",
+    "strength-ankle-dorsiflexion",
+    "strength-great-toe-extension",
+    "strength-hip-abduction",
+    "strength-ankle-inversion",
+    "strength-ankle-eversion",
+    "strength-ankle-plantarflexion",
 )
 REFLEXES: tuple[str, ...] = ("reflex-patellar", "reflex-achilles", "reflex-medial-hamstring")
 SENSATIONS: tuple[str, ...] = (
-    "sensation-anterior-thigh", "sensation-medial-knee", "sensation-medial-ankle",
-    "sensation-dorsum-foot", "sensation-lateral-foot", "sensation-saddle",
+    "sensation-anterior-thigh",
+    "sensation-medial-knee",
+    "sensation-medial-ankle",
+    "sensation-dorsum-foot",
+    "sensation-lateral-foot",
+    "sensation-saddle",
 )
 SIGNS: tuple[str, ...] = (
-    "straight-leg-raise", "crossed-straight-leg-raise", "femoral-nerve-stretch", "babinski",
+    "straight-leg-raise",
+    "crossed-straight-leg-raise",
+    "femoral-nerve-stretch",
+    "babinski",
     "clonus",
 )
 GRADED = (*SENSATIONS, "anal-tone")
 EXAM = frozenset((*STRENGTH, *REFLEXES, *GRADED, *SIGNS, "post-void-residual"))
 #: Concepts carried by orders and care records rather than by Conditions / Observations.
-CARE = frozenset({"conservative-care", "lumbar-mri", "lumbar-other-imaging",
-                  "prior-lumbar-surgery"})
+CARE = frozenset(
+    {"conservative-care", "lumbar-mri", "lumbar-other-imaging", "prior-lumbar-surgery"}
+)
 # Prior lumbar surgery is also a finding of the contract's §2 table, so an Observation of it
 # counts like a Condition; care given and imaging done only count from their own resources.
 _NOT_OBSERVED = CARE - {"prior-lumbar-surgery"}
@@ -71,8 +84,12 @@ _ICD = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/
 # too: EHRs send CM codes with it (the Argonaut PAMA examples do), and WHO's own site digits
 # would make these codes "sciatica of the neck" or do not exist (M21.37x).
 _ICD_SIDE: Mapping[str, Side] = {
-    "M5431": "right", "M5441": "right", "M21371": "right",
-    "M5432": "left", "M5442": "left", "M21372": "left",
+    "M5431": "right",
+    "M5441": "right",
+    "M21371": "right",
+    "M5432": "left",
+    "M5442": "left",
+    "M21372": "left",
 }
 _CELSIUS = frozenset({"cel", "°c", "c", "degc"})
 _FAHRENHEIT = frozenset({"[degf]", "°f", "f", "degf"})
@@ -96,23 +113,31 @@ _ISO = re.compile(
 _NOTHING: frozenset[str] = frozenset()
 
 _EXAM_LABELS: Mapping[str, str] = {
-    "strength-hip-flexion": "Hip flexion", "strength-knee-extension": "Knee extension",
+    "strength-hip-flexion": "Hip flexion",
+    "strength-knee-extension": "Knee extension",
     "strength-ankle-dorsiflexion": "Ankle dorsiflexion",
     "strength-great-toe-extension": "Great toe extension",
-    "strength-hip-abduction": "Hip abduction", "strength-ankle-inversion": "Ankle inversion",
+    "strength-hip-abduction": "Hip abduction",
+    "strength-ankle-inversion": "Ankle inversion",
     "strength-ankle-eversion": "Ankle eversion",
     "strength-ankle-plantarflexion": "Ankle plantarflexion",
-    "reflex-patellar": "Patellar reflex", "reflex-achilles": "Achilles reflex",
+    "reflex-patellar": "Patellar reflex",
+    "reflex-achilles": "Achilles reflex",
     "reflex-medial-hamstring": "Medial hamstring reflex",
     "sensation-anterior-thigh": "Sensation anterior thigh",
     "sensation-medial-knee": "Sensation medial knee",
     "sensation-medial-ankle": "Sensation medial ankle",
     "sensation-dorsum-foot": "Sensation dorsum of foot",
-    "sensation-lateral-foot": "Sensation lateral foot", "sensation-saddle": "Saddle sensation",
-    "straight-leg-raise": "Straight leg raise", "crossed-straight-leg-raise": "Crossed SLR",
-    "femoral-nerve-stretch": "Femoral nerve stretch", "anal-tone": "Anal tone",
-    "post-void-residual": "Post-void residual", "babinski": "Babinski (extensor plantar)",
-    "clonus": "Clonus", "body-temperature": "Body temperature",
+    "sensation-lateral-foot": "Sensation lateral foot",
+    "sensation-saddle": "Saddle sensation",
+    "straight-leg-raise": "Straight leg raise",
+    "crossed-straight-leg-raise": "Crossed SLR",
+    "femoral-nerve-stretch": "Femoral nerve stretch",
+    "anal-tone": "Anal tone",
+    "post-void-residual": "Post-void residual",
+    "babinski": "Babinski (extensor plantar)",
+    "clonus": "Clonus",
+    "body-temperature": "Body temperature",
 }
 _REFLEX_WORDS = ("absent", "reduced", "normal", "brisk", "with clonus")
 # Resources whose finding states a value (present / absent) rather than asserting a problem.
@@ -150,21 +175,43 @@ class Finding:
     # Observation); one update of the instance's dict sets the same fields. Parameters and
     # defaults are the fields' (tests/clinical/test_finding.py holds them so).
     def __init__(
-        self, concept: str, reference: str, resource_type: str, when: datetime | None,
-        since: bool = False, current: bool = True, present: bool | None = None,
-        grade: int | None = None, level: Level | None = None, quantity: float | None = None,
-        side: Side | None = None, label: str = "", order: int = 0,
+        self,
+        concept: str,
+        reference: str,
+        resource_type: str,
+        when: datetime | None,
+        since: bool = False,
+        current: bool = True,
+        present: bool | None = None,
+        grade: int | None = None,
+        level: Level | None = None,
+        quantity: float | None = None,
+        side: Side | None = None,
+        label: str = "",
+        order: int = 0,
     ) -> None:
         self.__dict__.update(
-            concept=concept, reference=reference, resource_type=resource_type, when=when,
-            since=since, current=current, present=present, grade=grade, level=level,
-            quantity=quantity, side=side, label=label, order=order,
+            concept=concept,
+            reference=reference,
+            resource_type=resource_type,
+            when=when,
+            since=since,
+            current=current,
+            present=present,
+            grade=grade,
+            level=level,
+            quantity=quantity,
+            side=side,
+            label=label,
+            order=order,
         )
 
     @property
     def known(self) -> bool:
         return (
-            self.present is not None or self.grade is not None or self.level is not None
+            self.present is not None
+            or self.grade is not None
+            or self.level is not None
             or self.quantity is not None
         )
 
@@ -268,9 +315,16 @@ def _condition(resource: Mapping[str, Any], reader: _Reader, order: int) -> list
     side = _side(resource.get("bodySite"), reader) or _icd_side(resource.get("code"))
     return [
         Finding(
-            concept, reference(resource) or "Condition", "Condition", when,
+            concept,
+            reference(resource) or "Condition",
+            "Condition",
+            when,
             since=since and when is not None,
-            current=current, present=True, side=side, label=_label(resource), order=order,
+            current=current,
+            present=True,
+            side=side,
+            label=_label(resource),
+            order=order,
         )
         for concept in sorted(concepts)
     ]
@@ -283,14 +337,22 @@ def _observation(resource: Mapping[str, Any], reader: _Reader, order: int) -> li
     if not concepts:
         return []
     when = reader.first_instant(
-        resource.get("effectiveDateTime"), _mapping(resource.get("effectivePeriod")).get("start"),
-        resource.get("effectiveInstant"), resource.get("issued"),
+        resource.get("effectiveDateTime"),
+        _mapping(resource.get("effectivePeriod")).get("start"),
+        resource.get("effectiveInstant"),
+        resource.get("issued"),
     )
     side = _side(resource.get("bodySite"), reader) or _icd_side(resource.get("code"))
     return [
         Finding(
-            concept, reference(resource) or "Observation", "Observation", when, side=side,
-            label=_label(resource), order=order, **_value(concept, resource, reader),
+            concept,
+            reference(resource) or "Observation",
+            "Observation",
+            when,
+            side=side,
+            label=_label(resource),
+            order=order,
+            **_value(concept, resource, reader),
         )
         for concept in sorted(concepts)
     ]
@@ -340,9 +402,13 @@ def _care(resource: Mapping[str, Any], reader: _Reader, order: int) -> list[Find
     status = _code(resource.get("status"))
     return [
         Finding(
-            concept, reference(resource) or kind, kind,
+            concept,
+            reference(resource) or kind,
+            kind,
             _care_date(resource, reader, kind, concept),
-            present=True, label=_label(resource, codes), order=order,
+            present=True,
+            label=_label(resource, codes),
+            order=order,
         )
         for concept in sorted(concepts & CARE)
         if status in _CARE_STATUS.get((kind, concept), ())
@@ -364,7 +430,8 @@ def _care_date(
     if kind == "DiagnosticReport":
         return reader.first_instant(
             resource.get("effectiveDateTime"),
-            _mapping(resource.get("effectivePeriod")).get("start"), resource.get("issued"),
+            _mapping(resource.get("effectivePeriod")).get("start"),
+            resource.get("issued"),
         )
     occurrence = (
         resource.get("occurrenceDateTime"),
@@ -416,8 +483,13 @@ def parse_any_instant(value: Any) -> datetime | None:
     year, month, day, hour, minute, second, zone = match.groups()
     try:
         moment = datetime(
-            int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-            int(second or 0), tzinfo=UTC,
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=UTC,
         )
         if zone and zone != "Z":
             sign = 1 if zone[0] == "+" else -1
@@ -437,8 +509,7 @@ def as_utc(moment: datetime) -> datetime:
 def describe(finding: Finding) -> str:
     """The clinician-readable line for a finding: what, value, side, date."""
     name = (
-        _EXAM_LABELS.get(finding.concept) or finding.label
-        or humanise(finding.concept).capitalize()
+        _EXAM_LABELS.get(finding.concept) or finding.label or humanise(finding.concept).capitalize()
     )
     value = _value_text(finding)
     side = f" ({finding.side})" if finding.side else ""
@@ -583,7 +654,8 @@ def _icd_side(code: Any) -> Side | None:
 
 def _codes(concept: Any) -> frozenset[str]:
     return frozenset(
-        coding["code"] for coding in objects(concept, "coding")
+        coding["code"]
+        for coding in objects(concept, "coding")
         if isinstance(coding.get("code"), str)
     )
 
@@ -614,4 +686,3 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _code(value: Any) -> str | None:
     """A FHIR ``code`` element's value; anything else (a list, an object) is no code at all."""
     return value if isinstance(value, str) else None
-

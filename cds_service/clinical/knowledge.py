@@ -313,7 +313,6 @@ def _parse_concept_map(
                 yield CodeEntry(concept, source, code, element.get("display"), local=True)
 
 
-
 def _version(
     value_sets: Mapping[str, Any],
     local_maps: Mapping[str, Any],

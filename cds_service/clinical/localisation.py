@@ -49,8 +49,9 @@ WEIGHTS: Mapping[str, Mapping[Root, float]] = {
     # Femoral stretch L2-L4; Suri 2011: FST LR+ >= 5 for L3.
     "femoral-nerve-stretch": {"L2": 1.0, "L3": 1.5, "L4": 1.0},
 }
-_PROVOCATION = frozenset({"straight-leg-raise", "crossed-straight-leg-raise",
-                          "femoral-nerve-stretch"})
+_PROVOCATION = frozenset(
+    {"straight-leg-raise", "crossed-straight-leg-raise", "femoral-nerve-stretch"}
+)
 # Paracentral disc above the root, far-lateral disc at its own level (rules §1.2).
 DISC_LEVELS: Mapping[Root, tuple[str, ...]] = {
     "L2": ("L1-L2 paracentral", "L2-L3 far lateral"),
@@ -108,7 +109,8 @@ def localise(exam: Exam, fallback_side: Side | None = None) -> Localisation | No
         key=lambda c: (-c.score, ROOTS.index(c.root), c.side),
     )
     used = [
-        v.finding for v in votes
+        v.finding
+        for v in votes
         if v.root == root and (v.side is None or resolved == "bilateral" or v.side == resolved)
     ]
     return Localisation(
@@ -146,7 +148,8 @@ def _split(finding: Finding) -> Iterator[_Vote]:
 
 def _score(votes: list[_Vote], root: Root, side: Side, *, shared: bool) -> float:
     return sum(
-        v.weight for v in votes
+        v.weight
+        for v in votes
         if v.root == root and (v.side == side or (shared and v.side is None))
     )
 

@@ -19,7 +19,8 @@ from cds_service.clinical.knowledge import Knowledge
 from cds_service.fhir_json import humanise, reference
 
 _IMAGING: Mapping[str, ImagingKind] = {
-    "lumbar-mri": "lumbar-mri", "lumbar-other-imaging": "lumbar-other",
+    "lumbar-mri": "lumbar-mri",
+    "lumbar-other-imaging": "lumbar-other",
 }
 _IGNORED_STATUS = frozenset({"entered-in-error", "revoked"})
 
@@ -94,7 +95,8 @@ def _rating(
 ) -> tuple[Rating, str, str]:
     if not (course.back_pain or course.radicular or flags):
         return (
-            "no-criteria-apply", "order-rating/no-criteria",
+            "no-criteria-apply",
+            "order-rating/no-criteria",
             "No back pain, radicular syndrome or red flag is recorded.",
         )
     names = ", ".join(humanise(flag.id) for flag in flags)
@@ -102,19 +104,22 @@ def _rating(
         return "appropriate", "order-rating/red-flag", f"Red flag: {names}."
     if kind == "lumbar-mri" and course.recent_mri is not None:
         return (
-            "not-appropriate", "order-rating/duplicate-mri",
+            "not-appropriate",
+            "order-rating/duplicate-mri",
             f"A lumbar MRI was done in the last {config.prior_mri_months} months "
             f"({course.recent_mri.reference}) and nothing new since calls for another.",
         )
     weeks = course.symptom_weeks
     if weeks is not None and weeks >= config.persistent_weeks and course.conservative_care:
         return (
-            "appropriate", "order-rating/persistent-after-conservative-care",
+            "appropriate",
+            "order-rating/persistent-after-conservative-care",
             f"Back pain for {weeks:.0f} weeks despite conservative care.",
         )
     if course.radicular and course.prior_surgery:
         return (
-            "appropriate", "order-rating/prior-lumbar-surgery",
+            "appropriate",
+            "order-rating/prior-lumbar-surgery",
             "Radicular symptoms after lumbar surgery.",
         )
     if weeks is None:
@@ -124,7 +129,7 @@ def _rating(
     else:
         why = "no conservative care is documented"
     return (
-        "not-appropriate", "order-rating/conservative-care-first",
+        "not-appropriate",
+        "order-rating/conservative-care-first",
         f"No red flag, and {why}: imaging does not change early management.",
     )
-

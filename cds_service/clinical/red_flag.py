@@ -35,7 +35,10 @@ TIERS: dict[str, Tier] = {
 }
 #: Cauda-equina symptoms that count only when recent and with back pain (rules §1.6).
 CES_SYMPTOMS: tuple[str, ...] = (
-    "urinary-retention", "urinary-incontinence", "faecal-incontinence", "saddle-anaesthesia",
+    "urinary-retention",
+    "urinary-incontinence",
+    "faecal-incontinence",
+    "saddle-anaesthesia",
     "sexual-dysfunction",
 )
 #: The diagnoses that are red flags on their own, with or without back pain (rules §2).
@@ -82,26 +85,24 @@ def find_red_flags(
         triggers = [t for t in triggers if t.rule in WITHOUT_BACK_PAIN]
     recent = course.recent_mri
     flags = tuple(
-        _flag(flag, [t for t in triggers if t.flag == flag], recent is not None,
-              recent.when if recent else None)
+        _flag(
+            flag,
+            [t for t in triggers if t.flag == flag],
+            recent is not None,
+            recent.when if recent else None,
+        )
         for flag in TIERS
         if any(t.flag == flag for t in triggers)
     )
-    return RedFlagReport(
-        flags, tuple(dict.fromkeys(not_counted)), _weak_flags(chart, config)
-    )
+    return RedFlagReport(flags, tuple(dict.fromkeys(not_counted)), _weak_flags(chart, config))
 
 
-def _flag(
-    flag: str, triggers: list[_Trigger], after_mri: bool, mri: datetime | None
-) -> RedFlag:
+def _flag(flag: str, triggers: list[_Trigger], after_mri: bool, mri: datetime | None) -> RedFlag:
     facts = [f for t in triggers for f in t.facts]
     items = [evidence(f) for f in facts] + [e for t in triggers for e in t.extra]
     # Rules §1.8: undated evidence counts as new, and so does any fact when the MRI itself is
     # undated (not known to be older); a flag resting on no fact at all (age) never is.
-    new = not after_mri or any(
-        mri is None or f.when is None or f.when > mri for f in facts
-    )
+    new = not after_mri or any(mri is None or f.when is None or f.when > mri for f in facts)
     return RedFlag(
         id=flag,
         tier=TIERS[flag],
@@ -128,13 +129,12 @@ def _cauda_equina(
         if recent:
             yield _Trigger("cauda-equina", f"cauda-equina/{symptom}", tuple(recent))
     for concept in ("sensation-saddle", "anal-tone"):
-        lost = tuple(
-            f for f in chart.latest(concept).values() if f.level in ("reduced", "absent")
-        )
+        lost = tuple(f for f in chart.latest(concept).values() if f.level in ("reduced", "absent"))
         if lost:
             yield _Trigger("cauda-equina", f"cauda-equina/{concept}", lost)
     residual = tuple(
-        f for f in chart.latest("post-void-residual").values()
+        f
+        for f in chart.latest("post-void-residual").values()
         if f.quantity is not None and f.quantity >= config.pvr_ml
     )
     if residual:
@@ -148,7 +148,8 @@ def bilateral_radicular(chart: Chart, exam: Exam) -> tuple[Finding, ...]:
     """Radicular symptoms on both sides; stenosis never counts (often bilateral and chronic)."""
     stenosis = {f.reference for f in chart.of("lumbar-stenosis")}
     radicular = [
-        f for f in chart.asserted("radicular-syndrome")
+        f
+        for f in chart.asserted("radicular-syndrome")
         if f.resource_type != "Condition" or f.reference not in stenosis
     ]
     for facts in (
@@ -239,9 +240,8 @@ def _cord_compression(chart: Chart, exam: Exam) -> Iterator[_Trigger]:
 
 
 def _malignancy(chart: Chart) -> tuple[Finding, ...]:
-    return (
-        chart.asserted("malignancy", history=True)
-        + chart.asserted("malignancy-history", history=True)
+    return chart.asserted("malignancy", history=True) + chart.asserted(
+        "malignancy-history", history=True
     )
 
 
@@ -274,9 +274,12 @@ def _fever(chart: Chart, config: ClinicalConfig) -> tuple[Finding, ...]:
     """A current fever finding, or a dated temperature >= threshold within the window."""
     window = timedelta(days=config.fever_window_days)
     measured = tuple(
-        f for f in chart.of("body-temperature")
-        if f.quantity is not None and f.quantity >= config.fever_celsius
-        and f.when is not None and chart.now - f.when <= window
+        f
+        for f in chart.of("body-temperature")
+        if f.quantity is not None
+        and f.quantity >= config.fever_celsius
+        and f.when is not None
+        and chart.now - f.when <= window
     )
     return chart.asserted("fever") + measured
 

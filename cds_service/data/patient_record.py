@@ -109,8 +109,10 @@ class RecordGatherer:
 
         for key, result in results.items():
             _refuse_other_patients(result, request.patient_id)
-            if key in self.essential and is_read(service.prefetch[key]) and not (
-                result.resources or result.failure
+            if (
+                key in self.essential
+                and is_read(service.prefetch[key])
+                and not (result.resources or result.failure)
             ):
                 # The patient itself not found (null in prefetch, or a read that found nothing):
                 # "no cards" would look exactly like "nothing to say" and hide a wrong patientId.

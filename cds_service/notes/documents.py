@@ -75,10 +75,15 @@ def select_notes(
             continue
         content_type = _media_type(attachment.get("contentType"))
         data, url = attachment.get("data"), attachment.get("url")
-        notes.append(Note(
-            reference, date, content_type, data if isinstance(data, str) else None,
-            url if isinstance(url, str) and not isinstance(data, str) else None,
-        ))
+        notes.append(
+            Note(
+                reference,
+                date,
+                content_type,
+                data if isinstance(data, str) else None,
+                url if isinstance(url, str) and not isinstance(data, str) else None,
+            )
+        )
     notes.sort(key=lambda n: (n.date, n.reference), reverse=True)
     return Selection(tuple(notes), tuple(remarks))
 

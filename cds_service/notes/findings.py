@@ -23,7 +23,10 @@ ORDER_BASE = 1_000_000
 
 
 def note_findings(
-    mentions: Iterable[Mention], reference: str, date: datetime, knowledge: Knowledge,
+    mentions: Iterable[Mention],
+    reference: str,
+    date: datetime,
+    knowledge: Knowledge,
     order: int = ORDER_BASE,
 ) -> Iterator[Finding]:
     for index, mention in enumerate(mentions):
@@ -35,30 +38,60 @@ def note_findings(
 def _finding(
     m: Mention, reference: str, date: datetime, knowledge: Knowledge, order: int
 ) -> Finding | None:
-    common = {"reference": reference, "resource_type": "DocumentReference", "noted": date,
-              "quote": m.quote, "order": order}
+    common = {
+        "reference": reference,
+        "resource_type": "DocumentReference",
+        "noted": date,
+        "quote": m.quote,
+        "order": order,
+    }
     if m.context in ("family", "hypothetical"):
         return None
     if m.context == "historical":
         if not m.history_counts:
             return None
         concept = m.history_concept or m.concept
-        return NoteFinding(concept, when=date, current=False, present=True, side=_side(m),
-                       label=_title(knowledge, concept), **common)
+        return NoteFinding(
+            concept,
+            when=date,
+            current=False,
+            present=True,
+            side=_side(m),
+            label=_title(knowledge, concept),
+            **common,
+        )
     if m.kind in EXAM_KINDS:
         if m.context == "negated" and m.kind == "sign":
             return NoteFinding(m.concept, when=date, present=False, side=_side(m), **common)
         if m.context != "positive":
             return None  # an uncertain or denied examination finding is not a finding
-        return NoteFinding(m.concept, when=date, present=m.present, grade=m.grade, level=m.level,
-                       side=_side(m), **common)
+        return NoteFinding(
+            m.concept,
+            when=date,
+            present=m.present,
+            grade=m.grade,
+            level=m.level,
+            side=_side(m),
+            **common,
+        )
     if m.context == "negated":
         if m.concept == "radicular-syndrome" and m.side == "bilateral":
             # "No symptoms in both legs" answers the screen's question; it denies no sciatica.
-            return NoteFinding("bilateral-leg-symptoms", when=date, present=False,
-                           label="Symptoms in both legs", **common)
-        return NoteFinding(m.concept, when=date, present=False, side=_side(m),
-                       label=_title(knowledge, m.concept), **common)
+            return NoteFinding(
+                "bilateral-leg-symptoms",
+                when=date,
+                present=False,
+                label="Symptoms in both legs",
+                **common,
+            )
+        return NoteFinding(
+            m.concept,
+            when=date,
+            present=False,
+            side=_side(m),
+            label=_title(knowledge, m.concept),
+            **common,
+        )
     if m.context == "uncertain" and not m.ces:
         return None
     if not m.current_counts:

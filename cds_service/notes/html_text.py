@@ -10,14 +10,50 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-_DROPPED = frozenset({"script", "style", "template", "noscript", "head", "title", "object",
-                      "iframe", "svg", "math"})
-_BLOCKS = frozenset({
-    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-    "section", "article", "header", "footer", "blockquote", "pre", "dd", "dt", "dl", "hr",
-    "td", "th", "caption", "thead", "tbody", "main", "aside", "nav", "figure", "figcaption",
-    "address", "details", "summary",
-})
+_DROPPED = frozenset(
+    {"script", "style", "template", "noscript", "head", "title", "object", "iframe", "svg", "math"}
+)
+_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "pre",
+        "dd",
+        "dt",
+        "dl",
+        "hr",
+        "td",
+        "th",
+        "caption",
+        "thead",
+        "tbody",
+        "main",
+        "aside",
+        "nav",
+        "figure",
+        "figcaption",
+        "address",
+        "details",
+        "summary",
+    }
+)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _LINES = re.compile(r"\s*\n\s*")
 

@@ -8,7 +8,12 @@ from typing import Literal
 #: How a mention counts (decision-rules §6.3), in the order the classes take precedence.
 Context = Literal["family", "hypothetical", "negated", "historical", "uncertain", "positive"]
 CONTEXTS: tuple[Context, ...] = (
-    "family", "hypothetical", "negated", "historical", "uncertain", "positive"
+    "family",
+    "hypothetical",
+    "negated",
+    "historical",
+    "uncertain",
+    "positive",
 )
 
 

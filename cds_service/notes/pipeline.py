@@ -35,8 +35,11 @@ QUOTE_MAX = 160
 _BREAKS = frozenset({",", ";", "—", "–"})
 _SENTENCE_FIX = "radix_sentence_breaks"
 _CUE_ORDER: tuple[tuple[str, Context], ...] = (
-    ("FAMILY", "family"), ("HYPOTHETICAL", "hypothetical"), ("NEGATED_EXISTENCE", "negated"),
-    ("HISTORICAL", "historical"), ("POSSIBLE_EXISTENCE", "uncertain"),
+    ("FAMILY", "family"),
+    ("HYPOTHETICAL", "hypothetical"),
+    ("NEGATED_EXISTENCE", "negated"),
+    ("HISTORICAL", "historical"),
+    ("POSSIBLE_EXISTENCE", "uncertain"),
 )
 _VALUE_LIST = {"strength": "grade", "reflex": "reflex", "sensation": "level", "sign": "sign"}
 _WHITESPACE = re.compile(r"\s+")
@@ -77,27 +80,36 @@ def build_pipeline(rules: NoteRules) -> NotePipeline:
     nlp = medspacy.load(medspacy_enable=["medspacy_pyrush", "medspacy_target_matcher"])
     nlp.add_pipe(_SENTENCE_FIX, after="medspacy_pyrush")
     matcher = nlp.get_pipe("medspacy_target_matcher")
-    matcher.add([
-        TargetRule(phrase, rule.label, pattern=token_patterns(phrase)[0],
-                   metadata={"rule": index})
-        for index, rule in enumerate(rules.concepts)
-        for written in rule.phrases
-        for phrase in _expanded(nlp, written)
-    ])
+    matcher.add(
+        [
+            TargetRule(
+                phrase, rule.label, pattern=token_patterns(phrase)[0], metadata={"rule": index}
+            )
+            for index, rule in enumerate(rules.concepts)
+            for written in rule.phrases
+            for phrase in _expanded(nlp, written)
+        ]
+    )
     context = nlp.add_pipe("medspacy_context", config={"rules": None})
     stays_in_clause = _clause_rule(rules.list_words)
-    context.add([
-        ConTextRule(
-            phrase, cue.category, pattern=token_patterns(phrase)[0], direction=cue.direction,
-            allowed_types={k.upper() for k in cue.applies_to} if cue.applies_to else None,
-            max_scope=cue.max_scope,
-            on_modifies=None if cue.crosses_clauses or cue.direction in ("PSEUDO", "TERMINATE")
-            else stays_in_clause,
-        )
-        for cue in rules.cues
-        for written in cue.phrases
-        for phrase in _expanded(nlp, written)
-    ])
+    context.add(
+        [
+            ConTextRule(
+                phrase,
+                cue.category,
+                pattern=token_patterns(phrase)[0],
+                direction=cue.direction,
+                allowed_types={k.upper() for k in cue.applies_to} if cue.applies_to else None,
+                max_scope=cue.max_scope,
+                on_modifies=None
+                if cue.crosses_clauses or cue.direction in ("PSEUDO", "TERMINATE")
+                else stays_in_clause,
+            )
+            for cue in rules.cues
+            for written in cue.phrases
+            for phrase in _expanded(nlp, written)
+        ]
+    )
     return NotePipeline(nlp, rules)
 
 
@@ -138,9 +150,9 @@ def _clause_rule(list_words: frozenset[str]) -> Any:
         # The words strictly between cue and target (medspaCy's own span includes the cue).
         doc = target.doc
         if modifier.start >= target.end:
-            between = doc[target.end:modifier.start]
+            between = doc[target.end : modifier.start]
         else:
-            between = doc[modifier.end:target.start]
+            between = doc[modifier.end : target.start]
         if not any(_is_break(t) for t in between):
             return True
         in_targets = _target_tokens(target.doc)
@@ -164,8 +176,11 @@ def _is_break(token: Any) -> bool:
     if token.text in _BREAKS:
         return True
     # A dash with spaces around it ("retention - possible") separates; "high-stepping" does not.
-    return token.text in ("-", "--") and bool(token.whitespace_) and token.i > 0 and bool(
-        token.doc[token.i - 1].whitespace_
+    return (
+        token.text in ("-", "--")
+        and bool(token.whitespace_)
+        and token.i > 0
+        and bool(token.doc[token.i - 1].whitespace_)
     )
 
 
@@ -177,13 +192,17 @@ def _mentions(doc: Any, rules: NoteRules) -> Iterator[Mention]:
         targets = [e for e in doc.ents if sentence.start <= e.start < sentence.end]
         if not targets:
             continue
+
         def quote(ent: Any, sentence: Any = sentence) -> str:
             return _quote(doc.text, sentence, ent.start_char, ent.end_char)
 
         previous: list[tuple[Any, ConceptRule]] = []
         for clause in _clauses(sentence):
-            here = [(e, rules.concepts[_rule_of(e)]) for e in targets
-                    if clause[0] <= e.start < clause[1]]
+            here = [
+                (e, rules.concepts[_rule_of(e)])
+                for e in targets
+                if clause[0] <= e.start < clause[1]
+            ]
             here = [(e, r) for e, r in here if r.kind != "ignore"]
             text_start = doc[clause[0]].idx
             text_end = doc[clause[1] - 1].idx + len(doc[clause[1] - 1].text)
@@ -239,16 +258,31 @@ def _symptom(
             duration = _duration(sentence.text, rules)
     for concept in concepts:
         yield Mention(
-            concept, rule.kind, context, ent.text, quote(ent), ent.start_char, ent.end_char,
-            side=side, present=context != "negated", duration_days=duration, ces=rule.ces,
-            history_counts=rule.history_counts, history_concept=rule.history_concept,
+            concept,
+            rule.kind,
+            context,
+            ent.text,
+            quote(ent),
+            ent.start_char,
+            ent.end_char,
+            side=side,
+            present=context != "negated",
+            duration_days=duration,
+            ces=rule.ces,
+            history_counts=rule.history_counts,
+            history_concept=rule.history_concept,
             current_counts=rule.current_counts,
         )
 
 
 def _exam(
-    targets: list[tuple[Any, ConceptRule]], clause: str, offset: int, rules: NoteRules,
-    quote: Any, *, inherited: bool = False,
+    targets: list[tuple[Any, ConceptRule]],
+    clause: str,
+    offset: int,
+    rules: NoteRules,
+    quote: Any,
+    *,
+    inherited: bool = False,
 ) -> Iterator[Mention]:
     sides = _matches(clause, rules.values["side"], offset)
     # "EHL 4/5 L and reflexes normal": the generic "reflexes" stands only when no reflex is named.
@@ -268,9 +302,11 @@ def _exam(
                     yield _exam_mention(concept, rule, context, ent, quote, side, present=present)
             continue
         for value in values:
-            side = _side_near(value.start, value.end, sides) or _side_near(
-                ent.start_char, ent.end_char, sides
-            ) or rule.side
+            side = (
+                _side_near(value.start, value.end, sides)
+                or _side_near(ent.start_char, ent.end_char, sides)
+                or rule.side
+            )
             for concept in rule.present_concepts:
                 yield _exam_mention(
                     concept, rule, context, ent, quote, side, **_as_field(rule, value)
@@ -278,11 +314,25 @@ def _exam(
 
 
 def _exam_mention(
-    concept: str, rule: ConceptRule, context: Context, ent: Any, quote: Any, side: str | None,
+    concept: str,
+    rule: ConceptRule,
+    context: Context,
+    ent: Any,
+    quote: Any,
+    side: str | None,
     **value: Any,
 ) -> Mention:
-    return Mention(concept, rule.kind, context, ent.text, quote(ent), ent.start_char, ent.end_char,
-                   side=side, **value)
+    return Mention(
+        concept,
+        rule.kind,
+        context,
+        ent.text,
+        quote(ent),
+        ent.start_char,
+        ent.end_char,
+        side=side,
+        **value,
+    )
 
 
 def _as_field(rule: ConceptRule, value: _Value) -> dict[str, Any]:
@@ -294,8 +344,12 @@ def _as_field(rule: ConceptRule, value: _Value) -> dict[str, Any]:
 
 
 def _values_for(
-    index: int, targets: list[tuple[Any, ConceptRule]], clause: str, offset: int,
-    rules: NoteRules, inherited: bool,
+    index: int,
+    targets: list[tuple[Any, ConceptRule]],
+    clause: str,
+    offset: int,
+    rules: NoteRules,
+    inherited: bool,
 ) -> list[_Value]:
     """The values that speak of target ``index``: after it (up to the next target of its
     kind), else before it (back to the previous one), else anywhere in the clause."""
@@ -305,10 +359,13 @@ def _values_for(
         return []
     if not inherited:
         same = [e for e, r in targets if r.kind == rule.kind and e is not ent]
-        after_end = min((e.start_char for e in same if e.start_char > ent.start_char),
-                        default=offset + len(clause))
-        before_start = max((e.end_char for e in same if e.end_char <= ent.start_char),
-                           default=offset)
+        after_end = min(
+            (e.start_char for e in same if e.start_char > ent.start_char),
+            default=offset + len(clause),
+        )
+        before_start = max(
+            (e.end_char for e in same if e.end_char <= ent.start_char), default=offset
+        )
         for window in ((ent.end_char, after_end), (before_start, ent.start_char)):
             inside = [v for v in found if window[0] <= v.start and v.end <= window[1]]
             if inside:
@@ -369,8 +426,11 @@ def _duration(text: str, rules: NoteRules) -> float | None:
             continue
         if pattern.days_per_unit is not None:
             return number * pattern.days_per_unit
-        unit = rules.units.get(match.group(2).lower()) if match.lastindex and match.lastindex >= 2 \
+        unit = (
+            rules.units.get(match.group(2).lower())
+            if match.lastindex and match.lastindex >= 2
             else None
+        )
         if unit is not None:
             return number * unit
     return None
@@ -378,9 +438,9 @@ def _duration(text: str, rules: NoteRules) -> float | None:
 
 def _quote(text: str, sentence: Any, start: int, end: int) -> str:
     """The sentence, or the 160 characters of it around the words that named the concept."""
-    whole = _WHITESPACE.sub(" ", text[sentence.start_char:sentence.end_char]).strip()
+    whole = _WHITESPACE.sub(" ", text[sentence.start_char : sentence.end_char]).strip()
     if len(whole) <= QUOTE_MAX:
         return whole
     first = max(sentence.start_char, min(start - 40, end - QUOTE_MAX + 2))
-    part = _WHITESPACE.sub(" ", text[first:first + QUOTE_MAX * 2]).strip()[: QUOTE_MAX - 2]
+    part = _WHITESPACE.sub(" ", text[first : first + QUOTE_MAX * 2]).strip()[: QUOTE_MAX - 2]
     return ("…" if first > sentence.start_char else "") + part.rstrip() + "…"

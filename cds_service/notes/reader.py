@@ -112,7 +112,9 @@ Fetch = Callable[[str], Any]  # url -> awaitable Binary resource (or None)
 
 class NoteReader:
     def __init__(
-        self, knowledge: Knowledge, settings: NoteSettings = NoteSettings(),
+        self,
+        knowledge: Knowledge,
+        settings: NoteSettings = NoteSettings(),
         rules: NoteRules | None = None,
     ) -> None:
         self._knowledge = knowledge
@@ -150,8 +152,11 @@ class NoteReader:
         return self._built is not None and self._built.done() and not self._built.exception()
 
     async def read(
-        self, resources: Sequence[Mapping[str, Any]], now: datetime,
-        fhir_server: str | None = None, fetch: Callable[[str], Any] | None = None,
+        self,
+        resources: Sequence[Mapping[str, Any]],
+        now: datetime,
+        fhir_server: str | None = None,
+        fetch: Callable[[str], Any] | None = None,
     ) -> NoteReading:
         """Read the patient's notes among ``resources``; ``fetch(url)`` gets a Binary."""
         selection = select_notes(resources, now, self._settings.max_age_days)
@@ -187,9 +192,7 @@ class NoteReader:
             return NoteReading(remarks=tuple(remarks))
         return self._reading(chosen, parsed, remarks)
 
-    def read_now(
-        self, resources: Sequence[Mapping[str, Any]], now: datetime
-    ) -> NoteReading:
+    def read_now(self, resources: Sequence[Mapping[str, Any]], now: datetime) -> NoteReading:
         """Synchronously, for tools and tests: Binaries only from ``resources`` (the record)."""
 
         async def run() -> NoteReading:
@@ -201,11 +204,16 @@ class NoteReader:
     # --- steps -------------------------------------------------------------------------------
 
     async def _texts(
-        self, notes: Sequence[Note], resources: Sequence[Mapping[str, Any]],
-        fhir_server: str | None, fetch: Callable[[str], Any] | None, deadline: float,
+        self,
+        notes: Sequence[Note],
+        resources: Sequence[Mapping[str, Any]],
+        fhir_server: str | None,
+        fetch: Callable[[str], Any] | None,
+        deadline: float,
     ) -> list[_Text]:
         binaries = {
-            f"Binary/{r.get('id')}": r for r in resources
+            f"Binary/{r.get('id')}": r
+            for r in resources
             if isinstance(r, Mapping) and r.get("resourceType") == "Binary"
         }
 
@@ -226,7 +234,10 @@ class NoteReader:
         ]
 
     async def _binary(
-        self, note: Note, binaries: Mapping[str, Mapping[str, Any]], fhir_server: str | None,
+        self,
+        note: Note,
+        binaries: Mapping[str, Mapping[str, Any]],
+        fhir_server: str | None,
         fetch: Callable[[str], Any] | None,
     ) -> _Text:
         url = note.url or ""
@@ -259,8 +270,9 @@ class NoteReader:
         used = left_out = 0
         for item in texts:
             if item.text is None:
-                remarks.append(f"{item.note.reference} ({day(item.note.date)}): {item.problem};"
-                               f" {_UNKNOWN}")
+                remarks.append(
+                    f"{item.note.reference} ({day(item.note.date)}): {item.problem}; {_UNKNOWN}"
+                )
                 continue
             size = len(item.text)
             if len(chosen) >= self._settings.max_notes or used + size > self._settings.max_chars:
@@ -275,14 +287,21 @@ class NoteReader:
     ) -> NoteReading:
         findings: list[Finding] = []
         for index, (item, mentions) in enumerate(zip(chosen, parsed, strict=True)):
-            findings.extend(note_findings(
-                mentions, item.note.reference, item.note.date, self._knowledge,
-                ORDER_BASE + index * 10_000,
-            ))
+            findings.extend(
+                note_findings(
+                    mentions,
+                    item.note.reference,
+                    item.note.date,
+                    self._knowledge,
+                    ORDER_BASE + index * 10_000,
+                )
+            )
         read = tuple(item.note.reference for item in chosen)
-        remarks.insert(0, "Read: " + ", ".join(
-            f"{item.note.reference} ({day(item.note.date)})" for item in chosen
-        ))
+        remarks.insert(
+            0,
+            "Read: "
+            + ", ".join(f"{item.note.reference} ({day(item.note.date)})" for item in chosen),
+        )
         return NoteReading(tuple(findings), tuple(remarks), read)
 
     # --- in the worker thread ---------------------------------------------------------------

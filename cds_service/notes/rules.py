@@ -20,14 +20,31 @@ from cds_service.resources import data_dir
 
 KINDS = frozenset({"pain", "symptom", "strength", "reflex", "sensation", "sign", "ignore"})
 EXAM_KINDS = frozenset({"strength", "reflex", "sensation", "sign"})
-CATEGORIES = frozenset({
-    "NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HYPOTHETICAL", "HISTORICAL", "FAMILY", "PSEUDO",
-    "TERMINATE",
-})
+CATEGORIES = frozenset(
+    {
+        "NEGATED_EXISTENCE",
+        "POSSIBLE_EXISTENCE",
+        "HYPOTHETICAL",
+        "HISTORICAL",
+        "FAMILY",
+        "PSEUDO",
+        "TERMINATE",
+    }
+)
 _DIRECTIONS = frozenset({"FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO", "TERMINATE"})
 _VALUE_LISTS = ("grade", "reflex", "level", "sign", "side", "duration")
 _SIDE_WORDS = [
-    "left", "right", "l", "r", "lt", "rt", "bilateral", "bilaterally", "bilat", "l.", "r.",
+    "left",
+    "right",
+    "l",
+    "r",
+    "lt",
+    "rt",
+    "bilateral",
+    "bilaterally",
+    "bilat",
+    "l.",
+    "r.",
 ]
 _YEAR = r"^(19|20)\d\d$"
 
@@ -111,8 +128,10 @@ def load_note_rules(folder: Path | None = None) -> NoteRules:
     concepts = tuple(_concept(i, e) for i, e in enumerate(_items(raw["concepts"], "concepts")))
     cues = tuple(_cue(i, e) for i, e in enumerate(_items(raw["context"], "rules")))
     values_doc = raw["values"]
-    values = {name: tuple(_value(name, i, e) for i, e in enumerate(_items(values_doc, name)))
-              for name in _VALUE_LISTS}
+    values = {
+        name: tuple(_value(name, i, e) for i, e in enumerate(_items(values_doc, name)))
+        for name in _VALUE_LISTS
+    }
     return NoteRules(
         concepts=concepts,
         cues=cues,
@@ -196,7 +215,11 @@ def _cue(index: int, entry: Mapping[str, Any]) -> CueRule:
             kinds |= {"pain"}  # leg and back pain are symptoms with a duration
     scope = entry.get("max_scope")
     return CueRule(
-        category, direction, _phrases(where, entry), kinds, bool(entry.get("crosses_clauses")),
+        category,
+        direction,
+        _phrases(where, entry),
+        kinds,
+        bool(entry.get("crosses_clauses")),
         int(scope) if scope is not None else None,
     )
 
@@ -216,8 +239,10 @@ def _value(name: str, index: int, entry: Mapping[str, Any]) -> ValuePattern:
 
 def _phrases(where: str, entry: Mapping[str, Any]) -> tuple[str, ...]:
     phrases = entry.get("phrases")
-    if not isinstance(phrases, list) or not phrases or not all(
-        isinstance(p, str) and p.strip() for p in phrases
+    if (
+        not isinstance(phrases, list)
+        or not phrases
+        or not all(isinstance(p, str) and p.strip() for p in phrases)
     ):
         raise NoteRulesError(f"{where}: phrases must be a non-empty list of strings")
     return tuple(p.strip() for p in phrases)

@@ -73,9 +73,9 @@ def first_foreign(resources: Iterable[Mapping[str, Any]], patient_id: str) -> st
     return None
 
 
-def call_resources(prefetch: Mapping[str, Any], context: Mapping[str, Any]) -> Iterator[
-    tuple[str, list[Mapping[str, Any]]]
-]:
+def call_resources(
+    prefetch: Mapping[str, Any], context: Mapping[str, Any]
+) -> Iterator[tuple[str, list[Mapping[str, Any]]]]:
     """Each place of a call that carries resources, and the resources it carries."""
     for key, value in prefetch.items():
         if isinstance(value, dict):

@@ -74,9 +74,7 @@ def check_limits(doc: Any, limits: RequestLimits, body: bytes | None = None) -> 
                 unit = "members" if isinstance(value, dict) else "items"
                 raise _too_many(f"{member} has more than {most} {unit}")
     depth = (
-        json_depth(doc, limits.max_depth)
-        if body is None
-        else nesting_depth(body, limits.max_depth)
+        json_depth(doc, limits.max_depth) if body is None else nesting_depth(body, limits.max_depth)
     )
     if depth > limits.max_depth:
         raise TooDeep(

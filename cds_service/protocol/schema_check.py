@@ -32,8 +32,20 @@ Check = Callable[[Any], bool]
 #: Keywords that only annotate: jsonschema asserts none of them (``format`` neither: the
 #: validators are built without a format checker).
 _ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default",
-     "format", "deprecated", "readOnly", "writeOnly"}
+    {
+        "$schema",
+        "$id",
+        "$defs",
+        "$comment",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "format",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+    }
 )
 
 

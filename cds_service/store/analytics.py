@@ -169,9 +169,7 @@ def _window(column: Any, start: datetime | None, end: datetime | None) -> Any:
     return and_(*clauses) if clauses else None
 
 
-async def summary(
-    conn: AsyncConnection, start: datetime | None, end: datetime | None
-) -> Summary:
+async def summary(conn: AsyncConnection, start: datetime | None, end: datetime | None) -> Summary:
     """Read the window's calls, cards and their feedback, and summarise them."""
     in_window = _window(audit_event.c.received_at, start, end)
 

@@ -200,9 +200,7 @@ async def test_a_declared_body_over_the_limit_is_a_413_before_authentication_or_
 async def test_rotating_the_tenant_claim_does_not_buy_a_fresh_bucket(
     tmp_path, untenanted_trust_file, client_key
 ):
-    app = _guarded(
-        tmp_path, untenanted_trust_file, rate_limit_per_minute=60, rate_limit_burst=3
-    )
+    app = _guarded(tmp_path, untenanted_trust_file, rate_limit_per_minute=60, rate_limit_burst=3)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         statuses = []
         for _ in range(6):
@@ -281,8 +279,7 @@ async def test_two_replicas_sharing_redis_share_one_bucket(
 
 async def test_the_shared_bucket_refills_at_the_rate(redis_url, redis_prefix):
     limiters = [
-        SharedRateLimiter(Redis.from_url(redis_url), 120, 2, prefix=redis_prefix)
-        for _ in range(2)
+        SharedRateLimiter(Redis.from_url(redis_url), 120, 2, prefix=redis_prefix) for _ in range(2)
     ]
     try:
         await limiters[0].admit("ehr")

@@ -188,10 +188,7 @@ async def test_concurrent_clients_leave_the_distinct_feedback_and_every_call(
 
 def _calls() -> list[dict[str, Any]]:
     """Hook calls of every outcome, with the audit row each must leave."""
-    ces, l5, quiet = (
-        CASES[v]
-        for v in ("ces-retention", "l5-left-acute", "hypertension")
-    )
+    ces, l5, quiet = (CASES[v] for v in ("ces-retention", "l5-left-acute", "hypertension"))
     with_token = hook_request(
         l5,
         "hi-l5",
@@ -246,13 +243,15 @@ def _calls() -> list[dict[str, Any]]:
         refused(pv, no_userid, 400, "invalid-request", "patient-view", "hi-no-user"),
         # A call to no service of the catalogue is a refusal counter, never a row.
         {
-            **refused("no-such-service", hook_request(ces, "hi-404"), 404, "unknown-service", "",
-                      ""),
+            **refused(
+                "no-such-service", hook_request(ces, "hi-404"), 404, "unknown-service", "", ""
+            ),
             "row": False,
         },
         {
-            **refused(pv, no_conditions, 412, "essential-data-unavailable", "patient-view",
-                      "hi-412"),
+            **refused(
+                pv, no_conditions, 412, "essential-data-unavailable", "patient-view", "hi-412"
+            ),
             "patient": f"Patient/{ces.context['patientId']}",
         },
         # Declared too large, it is refused before admission (nothing read): a counter.
@@ -472,8 +471,7 @@ async def test_analytics_count_what_was_shown_and_what_clinicians_did(
     backend: Backend, tmp_path: Path
 ) -> None:
     ces_case, quiet, too_early = (
-        CASES[v]
-        for v in ("ces-retention", "hypertension", "mri-too-early")
+        CASES[v] for v in ("ces-retention", "hypertension", "mri-too-early")
     )
     pv, select_ = SERVICE_OF["patient-view"], SERVICE_OF["order-select"]
     app, store = _app(backend, tmp_path)

@@ -98,7 +98,9 @@ async def test_starlettes_refusals_are_described_in_radixs_words() -> None:
         wrong_method = await client.post("/raise/x")
         forbidden = await client.get("/raise/forbidden")
     assert _outcome(missing) == (
-        404, "not-found", "Nothing is served at /nowhere; see GET /cds-services."
+        404,
+        "not-found",
+        "Nothing is served at /nowhere; see GET /cds-services.",
     )
     assert _outcome(wrong_method) == (405, "not-supported", "POST is not allowed on /raise/x.")
     assert set(wrong_method.headers["allow"].split(", ")) == {"GET", "HEAD"}  # Starlette's
@@ -109,6 +111,8 @@ async def test_anything_else_is_a_500_that_says_nothing_of_internals() -> None:
     async with _client() as client:
         response = await client.get("/raise/boom")
     assert _outcome(response) == (
-        500, "exception", "Radix could not process this request; it has been logged."
+        500,
+        "exception",
+        "Radix could not process this request; it has been logged.",
     )
     assert "secret" not in response.text

@@ -105,8 +105,11 @@ async def test_an_unauthenticated_flood_leaves_no_row_and_every_answered_call_it
     # Throttling is off: here the flood and the EHR share 127.0.0.1, and what is under test is
     # the audit trail, not the peer refusal budget (tests/app/test_admission.py has that).
     settings = _settings(
-        tmp_path, admin_token=ADMIN, rate_limit_per_minute=0, peer_refusals_per_minute=0,
-        **ehr.settings()
+        tmp_path,
+        admin_token=ADMIN,
+        rate_limit_per_minute=0,
+        peer_refusals_per_minute=0,
+        **ehr.settings(),
     )
     app = create_app(settings, store=postgres_backend.store())
     rounds = 40
@@ -282,8 +285,9 @@ async def test_the_outcome_window_is_a_setting(backend: Backend, tmp_path: Path)
         back = await http.post(
             FEEDBACK, json={"feedback": [_item(outcomeTimestamp=_instant(-timedelta(hours=25)))]}
         )
-        now = await http.post(FEEDBACK, json={"feedback": [_item(outcomeTimestamp=_instant(
-            timedelta(0)))]})
+        now = await http.post(
+            FEEDBACK, json={"feedback": [_item(outcomeTimestamp=_instant(timedelta(0)))]}
+        )
     assert (ahead.status_code, back.status_code, now.status_code) == (400, 400, 200)
     assert "after now" in ahead.json()["issue"][0]["diagnostics"]
     assert "before now" in back.json()["issue"][0]["diagnostics"]
@@ -335,8 +339,9 @@ async def test_one_client_cannot_change_the_outcome_of_a_card_answered_to_anothe
         await feedback_from("site-a", accepted)
         # Site c was never shown the card: its later override must not count for anyone.
         await feedback_from("site-c", overridden)
-        await feedback_from("site-b", {**overridden, "outcomeTimestamp": _instant(
-            timedelta(minutes=10))})
+        await feedback_from(
+            "site-b", {**overridden, "outcomeTimestamp": _instant(timedelta(minutes=10))}
+        )
         await app.state.runtime.store.flush_audit()
         summary = (await http.get("/analytics/summary", headers=_admin())).json()
 

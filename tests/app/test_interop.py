@@ -89,7 +89,9 @@ async def test_every_suggested_service_request_carries_its_own_rating(radix, cas
     assert orders
     for order in orders:
         assert set(pama(order)) == {
-            "pama-rating", "pama-rating-consult-id", "pama-rating-auc-applied"
+            "pama-rating",
+            "pama-rating-consult-id",
+            "pama-rating-auc-applied",
         }, order
 
 
@@ -107,8 +109,13 @@ async def test_the_stat_upgrade_is_rated_like_the_draft_it_changes(radix):
 
 def _token(key: SigningKey, iss: str, path: str) -> str:
     now = int(time.time())
-    claims = {"iss": iss, "aud": PUBLIC + path, "iat": now, "exp": now + 300,
-              "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": iss,
+        "aud": PUBLIC + path,
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+    }
     return key.sign(claims, typ="JWT")
 
 
@@ -116,22 +123,35 @@ async def test_legacy_system_actions_only_for_a_flagged_client(tmp_path):
     sandbox, ehr = (
         SigningKey(ec.generate_private_key(ec.SECP384R1()), "ES384", f"k{n}") for n in (1, 2)
     )
-    trust = {"clients": [
-        {"iss": "https://sandbox.example", "jwks": jwks_of(sandbox), "algorithms": ["ES384"],
-         "legacy_system_actions": True},
-        {"iss": "https://ehr.example", "jwks": jwks_of(ehr), "algorithms": ["ES384"]},
-    ]}
+    trust = {
+        "clients": [
+            {
+                "iss": "https://sandbox.example",
+                "jwks": jwks_of(sandbox),
+                "algorithms": ["ES384"],
+                "legacy_system_actions": True,
+            },
+            {"iss": "https://ehr.example", "jwks": jwks_of(ehr), "algorithms": ["ES384"]},
+        ]
+    }
     trust_file = tmp_path / "trusted-clients.json"
     trust_file.write_text(json.dumps(trust))
-    settings = _settings(tmp_path, auth_required=True, trusted_clients_file=trust_file,
-                         public_base_url=PUBLIC)
+    settings = _settings(
+        tmp_path, auth_required=True, trusted_clients_file=trust_file, public_base_url=PUBLIC
+    )
     app = create_app(settings, clock=lambda: CASES["ces-retention"].as_of)
     path, body = _call("mri-too-early")
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=15) as http:
-        flagged = await http.post(path, json=body, headers={
-            "Authorization": f"Bearer {_token(sandbox, 'https://sandbox.example', path)}"})
-        plain = await http.post(path, json=body, headers={
-            "Authorization": f"Bearer {_token(ehr, 'https://ehr.example', path)}"})
+        flagged = await http.post(
+            path,
+            json=body,
+            headers={"Authorization": f"Bearer {_token(sandbox, 'https://sandbox.example', path)}"},
+        )
+        plain = await http.post(
+            path,
+            json=body,
+            headers={"Authorization": f"Bearer {_token(ehr, 'https://ehr.example', path)}"},
+        )
     assert flagged.status_code == plain.status_code == 200
     flagged_body, plain_body = flagged.json(), plain.json()
     assert_valid_response(flagged_body)
@@ -142,8 +162,10 @@ async def test_legacy_system_actions_only_for_a_flagged_client(tmp_path):
 
 @pytest.mark.parametrize("setting", [True, False])
 async def test_in_local_mode_a_setting_copies_system_actions(tmp_path, setting):
-    app = create_app(_settings(tmp_path, legacy_system_actions=setting),
-                     clock=lambda: CASES["ces-retention"].as_of)
+    app = create_app(
+        _settings(tmp_path, legacy_system_actions=setting),
+        clock=lambda: CASES["ces-retention"].as_of,
+    )
     path, body = _call("mri-after-pt")
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=15) as http:
         answer = (await http.post(path, json=body)).json()
@@ -262,11 +284,17 @@ async def test_one_hook_instance_for_two_patients_gives_different_ids(radix):
 async def test_a_feedback_field_the_spec_does_not_define_is_a_400_naming_it(radix):
     path, body = _call("ces-retention")
     card = (await radix.post(path, json=body)).json()["cards"][0]
-    item = {"card": card["uuid"], "outcome": "overridden",
-            "outcomeTimestamp": "2026-11-20T10:00:00Z",
-            "overriddeReason": {"reason": {"code": "patient-preference",
-                                           "system": "https://radix-cds.org/fhir/CodeSystem/"
-                                                     "override-reason"}}}
+    item = {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-20T10:00:00Z",
+        "overriddeReason": {
+            "reason": {
+                "code": "patient-preference",
+                "system": "https://radix-cds.org/fhir/CodeSystem/override-reason",
+            }
+        },
+    }
     message = _outcome(await radix.post(f"{path}/feedback", json={"feedback": [item]}), 400)
     assert "'overriddeReason'" in message
 
@@ -286,8 +314,9 @@ async def test_a_post_that_is_not_json_is_a_415(radix, content_type):
 )
 async def test_json_media_types_are_accepted(radix, content_type):
     path, body = _call("hypertension")
-    response = await radix.post(path, content=json.dumps(body),
-                                headers={"Content-Type": content_type})
+    response = await radix.post(
+        path, content=json.dumps(body), headers={"Content-Type": content_type}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -302,10 +331,14 @@ async def test_a_private_network_preflight_from_an_allowed_origin_is_allowed(tmp
         "Access-Control-Request-Private-Network": "true",
     }
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
-        allowed = await http.options("/cds-services/radix-lumbar-radiculopathy", headers={
-            **preflight, "Origin": "https://sandbox.cds-hooks.org"})
-        refused = await http.options("/cds-services/radix-lumbar-radiculopathy", headers={
-            **preflight, "Origin": "https://evil.example"})
+        allowed = await http.options(
+            "/cds-services/radix-lumbar-radiculopathy",
+            headers={**preflight, "Origin": "https://sandbox.cds-hooks.org"},
+        )
+        refused = await http.options(
+            "/cds-services/radix-lumbar-radiculopathy",
+            headers={**preflight, "Origin": "https://evil.example"},
+        )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-private-network"] == "true"
     assert allowed.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"

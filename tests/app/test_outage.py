@@ -44,9 +44,10 @@ AS_OF = CASES["ces-retention"].as_of
 async def _readiness(tmp_path: Path, redis_url: str) -> httpx.Response:
     ehr = SignedClient.in_folder(tmp_path, ["site-a"])
     settings = _settings(tmp_path, redis_url=redis_url, **ehr.settings())
-    async with serve(create_app(settings)) as base_url, httpx.AsyncClient(
-        base_url=base_url, timeout=30
-    ) as http:
+    async with (
+        serve(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+    ):
         ready = await http.get("/readyz")
         # What readiness promises: a call with a valid token gets through, or does not.
         body = hook_request(CASES["hypertension"], "ready-probe")

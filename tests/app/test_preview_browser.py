@@ -357,8 +357,12 @@ async def test_the_quoted_sentence_is_highlighted_in_the_pasted_note(tmp_path: P
     from tests.vignettes import prefetch_from
 
     case = own_case("note-html")
-    request = {"hook": case.hook, "hookInstance": "note-preview", "context": case.context,
-               "prefetch": prefetch_from(case.resources)}
+    request = {
+        "hook": case.hook,
+        "hookInstance": "note-preview",
+        "context": case.context,
+        "prefetch": prefetch_from(case.resources),
+    }
     app = create_app(Settings(data_dir=tmp_path, auth_required=False, log_level="WARNING"))
     async with serve(app) as base_url, chromium() as browser:
         page = await browser.new_page()

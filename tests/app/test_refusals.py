@@ -21,10 +21,22 @@ def _log() -> RefusalLog:
 
 def test_counts_are_by_status_kind_and_known_service_only() -> None:
     log = _log()
-    log.record(method="POST", path=f"/cds-services/{SERVICE}", status=401, kind="unauthenticated",
-               service_id=SERVICE, peer="127.0.0.1")
-    log.record(method="POST", path="/cds-services/evil", status=401, kind="unauthenticated",
-               service_id="evil\x00" * 100, peer="127.0.0.1")
+    log.record(
+        method="POST",
+        path=f"/cds-services/{SERVICE}",
+        status=401,
+        kind="unauthenticated",
+        service_id=SERVICE,
+        peer="127.0.0.1",
+    )
+    log.record(
+        method="POST",
+        path="/cds-services/evil",
+        status=401,
+        kind="unauthenticated",
+        service_id="evil\x00" * 100,
+        peer="127.0.0.1",
+    )
     log.record(method="GET", path="/nope", status=404, kind="unknown-path")
     snapshot = log.snapshot()
     assert snapshot["total"] == 3 and log.count(401) == 2 and log.count(404, "unknown-path") == 1
@@ -43,8 +55,13 @@ def test_counts_are_by_status_kind_and_known_service_only() -> None:
 def test_the_sample_and_the_counters_stay_bounded() -> None:
     log = _log()
     for n in range(SAMPLE_SIZE * 3):
-        log.record(method="POST\x00" * 50, path="/p\n" * 5_000, status=401, kind=f"kind-{n}",
-                   peer="p" * 1_000)
+        log.record(
+            method="POST\x00" * 50,
+            path="/p\n" * 5_000,
+            status=401,
+            kind=f"kind-{n}",
+            peer="p" * 1_000,
+        )
     snapshot = log.snapshot()
     assert snapshot["total"] == SAMPLE_SIZE * 3
     assert len(snapshot["recent"]) == SAMPLE_SIZE

@@ -95,9 +95,7 @@ async def test_vignette_over_http(vignette: Vignette, ehr: Ehr, tmp_path):
     }
     # As an EHR sends it: prefetch, and the server for what prefetch cannot carry (a note's
     # text given by url, as a Binary).
-    with_prefetch = {
-        **base, **server, "prefetch": resolved_prefetch(vignette, ehr.server.base_url)
-    }
+    with_prefetch = {**base, **server, "prefetch": resolved_prefetch(vignette, ehr.server.base_url)}
     with_fallback = {**base, **server}
 
     answers = []

@@ -73,17 +73,27 @@ def test_every_order_a_suggestion_proposes_is_rated():
     draft = draft_mri()
     upgrade = rating(draft, "appropriate", rule="order-rating/red-flag", upgrade_to_stat=True)
     cases = [
-        (Evaluation(assessment("emergency-referral"), new_mri_rating="appropriate"),
-         request()),
+        (Evaluation(assessment("emergency-referral"), new_mri_rating="appropriate"), request()),
         (Evaluation(assessment("urgent-imaging"), new_mri_rating="appropriate"), request()),
         (Evaluation(assessment("mri"), new_mri_rating="appropriate"), request()),
         (Evaluation(assessment("physiotherapy"), new_mri_rating="not-appropriate"), request()),
-        (Evaluation(assessment("specialist-review"), new_mri_rating="not-appropriate"),
-         request()),
-        (Evaluation(assessment("emergency-referral"), order_ratings=(upgrade,),
-                    new_mri_rating="appropriate"), request("order-sign", drafts=(draft,))),
-        (Evaluation(assessment("physiotherapy"), order_ratings=(rating(draft),),
-                    new_mri_rating="not-appropriate"), request("order-select", drafts=(draft,))),
+        (Evaluation(assessment("specialist-review"), new_mri_rating="not-appropriate"), request()),
+        (
+            Evaluation(
+                assessment("emergency-referral"),
+                order_ratings=(upgrade,),
+                new_mri_rating="appropriate",
+            ),
+            request("order-sign", drafts=(draft,)),
+        ),
+        (
+            Evaluation(
+                assessment("physiotherapy"),
+                order_ratings=(rating(draft),),
+                new_mri_rating="not-appropriate",
+            ),
+            request("order-select", drafts=(draft,)),
+        ),
     ]
     seen = set()
     for evaluation, req in cases:
@@ -92,7 +102,9 @@ def test_every_order_a_suggestion_proposes_is_rated():
         for order in suggested_orders(body):
             extensions = pama(order)
             assert set(extensions) == {
-                "pama-rating", "pama-rating-consult-id", "pama-rating-auc-applied"
+                "pama-rating",
+                "pama-rating-consult-id",
+                "pama-rating-auc-applied",
             }, order
             category = {c["code"] for cat in order.get("category", []) for c in cat["coding"]}
             if order.get("id") == draft["id"]:
@@ -109,8 +121,9 @@ def test_every_order_a_suggestion_proposes_is_rated():
 def test_the_stat_upgrade_carries_the_same_consult_id_as_the_drafts_rating():
     draft = draft_mri()
     upgrade = rating(draft, "appropriate", rule="order-rating/red-flag", upgrade_to_stat=True)
-    ev = Evaluation(assessment("emergency-referral", red_flags=(CES_FLAG,)),
-                    order_ratings=(upgrade,))
+    ev = Evaluation(
+        assessment("emergency-referral", red_flags=(CES_FLAG,)), order_ratings=(upgrade,)
+    )
     body = render(ev, request("order-sign", drafts=(draft,)), CONFIG)
     (system_action,) = body["systemActions"]
     (stat,) = [o for o in suggested_orders(body) if o.get("id") == draft["id"]]

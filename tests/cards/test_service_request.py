@@ -150,13 +150,32 @@ _FLAG_SETS = {
     "emergency-referral": [(CES_FLAG,), (SEVERE_FLAG,), (CES_FLAG, MALIGNANCY_FLAG)],
     "urgent-imaging": [(MALIGNANCY_FLAG,), (INFECTION_FLAG,), (FRACTURE_FLAG,), (UMN_FLAG,)],
 }
-_DISPOSITIONS = ("emergency-referral", "urgent-imaging", "mri", "specialist-review",
-                 "physiotherapy", "none")
-_CODED = {"coding": [{"system": "http://snomed.info/sct", "code": "23056005",
-                      "display": "Sciatica", "userSelected": True}], "text": "Sciatica"}
+_DISPOSITIONS = (
+    "emergency-referral",
+    "urgent-imaging",
+    "mri",
+    "specialist-review",
+    "physiotherapy",
+    "none",
+)
+_CODED = {
+    "coding": [
+        {
+            "system": "http://snomed.info/sct",
+            "code": "23056005",
+            "display": "Sciatica",
+            "userSelected": True,
+        }
+    ],
+    "text": "Sciatica",
+}
 #: A draft's reasonCode as some clients send it: elements FHIR does not allow, wrong types.
-_MALFORMED = [{"foo": 1}, {"coding": "x", "text": ""}, {"coding": [{"code": " c", "x": 1}]},
-              {"coding": [{"system": "s", "code": "c", "userSelected": "yes"}], "text": 5}]
+_MALFORMED = [
+    {"foo": 1},
+    {"coding": "x", "text": ""},
+    {"coding": [{"code": " c", "x": 1}]},
+    {"coding": [{"system": "s", "code": "c", "userSelected": "yes"}], "text": 5},
+]
 
 
 def _order_scenarios(recent_mri: bool):
@@ -164,10 +183,12 @@ def _order_scenarios(recent_mri: bool):
     yield "patient-view", (), (), ()
     for hook in ("order-select", "order-sign"):
         for reasons in ([], [_CODED], _MALFORMED):
-            for value, stat, priority in (("not-appropriate", False, "routine"),
-                                          ("not-appropriate", True, "routine"),
-                                          ("appropriate", True, "routine"),
-                                          ("appropriate", False, "stat")):
+            for value, stat, priority in (
+                ("not-appropriate", False, "routine"),
+                ("not-appropriate", True, "routine"),
+                ("appropriate", True, "routine"),
+                ("appropriate", False, "stat"),
+            ):
                 mri = draft_mri(priority=priority, **({"reasonCode": reasons} if reasons else {}))
                 rule = "order-rating/duplicate" if recent_mri else "order-rating/under-6-weeks"
                 ratings = (rating(mri, value, rule=rule, upgrade_to_stat=stat),)
@@ -183,11 +204,15 @@ def _answers():
     for disposition in _DISPOSITIONS:
         for flags in _FLAG_SETS.get(disposition, [()]):
             for localised, recent_mri, mode, user, encounter in itertools.product(
-                (True, False), (True, False), ("us", "uk"),
-                ("Practitioner/pr-1", "PractitionerRole/r", "Patient/pat-1"), (True, False),
+                (True, False),
+                (True, False),
+                ("us", "uk"),
+                ("Practitioner/pr-1", "PractitionerRole/r", "Patient/pat-1"),
+                (True, False),
             ):
                 a = assessment(
-                    disposition, red_flags=flags,
+                    disposition,
+                    red_flags=flags,
                     localisation=LEFT_L5 if localised else None,
                     recent_lumbar_mri="ImagingStudy/prior" if recent_mri else None,
                 )
@@ -196,7 +221,9 @@ def _answers():
                     if not encounter:
                         del call.context["encounterId"]
                     evaluation = Evaluation(
-                        a, order_ratings=ratings, physiotherapy_orders=physio,
+                        a,
+                        order_ratings=ratings,
+                        physiotherapy_orders=physio,
                         orders_in_scope=tuple(f"ServiceRequest/{d['id']}" for d in drafts),
                         new_mri_rating="appropriate",
                     )
@@ -207,8 +234,12 @@ def _emitted_service_requests():
     """(action type, ServiceRequest) of every answer, but for updates of a malformed draft."""
     for body, drafts in _answers():
         actions = [
-            *(action for card in body["cards"] for s in card.get("suggestions", [])
-              for action in s["actions"]),
+            *(
+                action
+                for card in body["cards"]
+                for s in card.get("suggestions", [])
+                for action in s["actions"]
+            ),
             *body.get("systemActions", []),
         ]
         for action in actions:
@@ -242,14 +273,20 @@ def test_every_service_request_the_cards_emit_is_valid_fhir_and_unchanged_by_the
     # The enumeration reaches every template: each order code at each priority it is given,
     # drafts upgraded to stat and drafts rated, the draft's reasons carried over.
     assert {(r["code"]["coding"][0]["code"], r["priority"]) for r in created} == {
-        ("308482002", "stat"), ("72148", "stat"), ("72158", "stat"),
-        ("72148", "urgent"), ("72158", "urgent"), ("72148", "routine"),
-        ("308482002", "routine"), ("308447003", "routine"),
+        ("308482002", "stat"),
+        ("72148", "stat"),
+        ("72158", "stat"),
+        ("72148", "urgent"),
+        ("72158", "urgent"),
+        ("72148", "routine"),
+        ("308482002", "routine"),
+        ("308447003", "routine"),
     }
     assert {r["priority"] for r in updated} == {"routine", "stat"}
     assert any(r.get("reasonCode") == [_CODED] for r in created)
-    assert all("requester" not in r or r["requester"]["reference"] != "Patient/pat-1"
-               for r in created)
+    assert all(
+        "requester" not in r or r["requester"]["reference"] != "Patient/pat-1" for r in created
+    )
 
 
 def test_a_drafts_malformed_reason_codes_are_trimmed_to_their_valid_part():

@@ -35,12 +35,19 @@ def patient(birth: str = "1980-08-15") -> dict[str, Any]:
 
 
 def condition(
-    code: str, system: str = ICD, *, days: float | None = 14, recorded: float | None = None,
-    clinical: str | None = "active", verification: str | None = "confirmed",
-    side: str | None = None, **extra: Any,
+    code: str,
+    system: str = ICD,
+    *,
+    days: float | None = 14,
+    recorded: float | None = None,
+    clinical: str | None = "active",
+    verification: str | None = "confirmed",
+    side: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     res: dict[str, Any] = {
-        "resourceType": "Condition", "id": _id("cond"),
+        "resourceType": "Condition",
+        "id": _id("cond"),
         "code": {"coding": [{"system": system, "code": code}]},
         "subject": {"reference": "Patient/x"},
     }
@@ -59,12 +66,18 @@ def condition(
 
 
 def exam(
-    code: str, value: Any, *, side: str | None = None, days: float | None = 0,
+    code: str,
+    value: Any,
+    *,
+    side: str | None = None,
+    days: float | None = 0,
     status: str = "final",
 ) -> dict[str, Any]:
     """A neuro-exam Observation: int → valueInteger, bool → valueBoolean, str → radix level."""
     res: dict[str, Any] = {
-        "resourceType": "Observation", "id": _id("obs"), "status": status,
+        "resourceType": "Observation",
+        "id": _id("obs"),
+        "status": status,
         "code": {"coding": [{"system": RADIX, "code": code}]},
     }
     if days is not None:
@@ -83,12 +96,18 @@ def exam(
 
 
 def observed(
-    code: str, system: str = SCT, *, value: Any = True, days: float | None = 1,
-    status: str = "final", side: str | None = None,
+    code: str,
+    system: str = SCT,
+    *,
+    value: Any = True,
+    days: float | None = 1,
+    status: str = "final",
+    side: str | None = None,
 ) -> dict[str, Any]:
     """A symptom finding as an Observation: bool → valueBoolean, str → SNOMED value code."""
-    res = exam(code, value if isinstance(value, bool) else None, side=side, days=days,
-               status=status)
+    res = exam(
+        code, value if isinstance(value, bool) else None, side=side, days=days, status=status
+    )
     res["code"] = {"coding": [{"system": system, "code": code}]}
     if isinstance(value, str):
         res["valueCodeableConcept"] = {"coding": [{"system": SCT, "code": value}]}
@@ -97,7 +116,9 @@ def observed(
 
 def temperature(value: float, unit: str = "Cel", *, days: float | None = 1) -> dict[str, Any]:
     res = {
-        "resourceType": "Observation", "id": _id("temp"), "status": "final",
+        "resourceType": "Observation",
+        "id": _id("temp"),
+        "status": "final",
         "code": {"coding": [{"system": LOINC, "code": "8310-5"}]},
         "valueQuantity": {"value": value, "code": unit, "system": "http://unitsofmeasure.org"},
     }
@@ -110,7 +131,9 @@ def procedure(
     code: str, system: str = SCT, *, days: float | None = 30, status: str = "completed"
 ) -> dict[str, Any]:
     res: dict[str, Any] = {
-        "resourceType": "Procedure", "id": _id("proc"), "status": status,
+        "resourceType": "Procedure",
+        "id": _id("proc"),
+        "status": status,
         "code": {"coding": [{"system": system, "code": code}]},
         "subject": {"reference": "Patient/x"},
     }
@@ -120,12 +143,19 @@ def procedure(
 
 
 def service_request(
-    code: str, system: str = SCT, *, status: str = "active", days: float | None = 30,
+    code: str,
+    system: str = SCT,
+    *,
+    status: str = "active",
+    days: float | None = 30,
     priority: str = "routine",
 ) -> dict[str, Any]:
     res: dict[str, Any] = {
-        "resourceType": "ServiceRequest", "id": _id("sr"), "status": status,
-        "intent": "order", "priority": priority,
+        "resourceType": "ServiceRequest",
+        "id": _id("sr"),
+        "status": status,
+        "intent": "order",
+        "priority": priority,
         "code": {"coding": [{"system": system, "code": code}]},
         "subject": {"reference": "Patient/x"},
     }
@@ -151,7 +181,9 @@ def imaging_study(
     code: str = "72148", system: str = CPT, *, days: float | None = 90, status: str = "available"
 ) -> dict[str, Any]:
     res: dict[str, Any] = {
-        "resourceType": "ImagingStudy", "id": _id("img"), "status": status,
+        "resourceType": "ImagingStudy",
+        "id": _id("img"),
+        "status": status,
         "subject": {"reference": "Patient/x"},
         "procedureCode": [{"coding": [{"system": system, "code": code}]}],
     }
@@ -164,7 +196,9 @@ def diagnostic_report(
     code: str = "24967-2", system: str = LOINC, *, days: float | None = 90, status: str = "final"
 ) -> dict[str, Any]:
     res: dict[str, Any] = {
-        "resourceType": "DiagnosticReport", "id": _id("dr"), "status": status,
+        "resourceType": "DiagnosticReport",
+        "id": _id("dr"),
+        "status": status,
         "code": {"coding": [{"system": system, "code": code}]},
     }
     if days is not None:

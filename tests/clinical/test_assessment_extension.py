@@ -34,15 +34,17 @@ def _example_record() -> list[dict[str, Any]]:
 
 
 def test_the_contract_example_is_what_radix_answers(knowledge: Knowledge) -> None:
-    evaluation = evaluate(_example_record(), [], hook="patient-view", now=r.NOW,
-                          knowledge=knowledge)
+    evaluation = evaluate(
+        _example_record(), [], hook="patient-view", now=r.NOW, knowledge=knowledge
+    )
     answer = evaluation.assessment.to_extension()
     block = re.search(r"```json\n(\{.*?\n\})\n```", CONTRACT.read_text("utf-8"), re.DOTALL)
     assert block is not None
     documented = json.loads(block.group(1))
     assert answer["knowledgeVersion"] == knowledge.version
     assert {k: v for k, v in answer.items() if k != "knowledgeVersion"} == {
-        k: v for k, v in documented.items() if k != "knowledgeVersion"}
+        k: v for k, v in documented.items() if k != "knowledgeVersion"
+    }
 
 
 def test_every_field_when_known(knowledge: Knowledge) -> None:
@@ -56,40 +58,72 @@ def test_every_field_when_known(knowledge: Knowledge) -> None:
         _named(r.exam("strength-ankle-plantarflexion", 4, side="right"), "plantar-right"),
         _named(r.exam("reflex-patellar", 1, side="right"), "patellar-right"),
     ]
-    answer = evaluate(record, [r.draft_mri()], hook="order-sign", now=r.NOW,
-                      knowledge=knowledge).assessment.to_extension()
+    answer = evaluate(
+        record, [r.draft_mri()], hook="order-sign", now=r.NOW, knowledge=knowledge
+    ).assessment.to_extension()
     assert answer == {
         "disposition": "urgent-imaging",
-        "redFlags": [{"id": "malignancy", "tier": "urgent", "evidence": ["Condition/cancer-1"],
-                      "rules": ["malignancy/current"]}],
+        "redFlags": [
+            {
+                "id": "malignancy",
+                "tier": "urgent",
+                "evidence": ["Condition/cancer-1"],
+                "rules": ["malignancy/current"],
+            }
+        ],
         # S1 6, L4 3, L3 2 on the right: 6/11 x 6/8 = 0.409; L4 3/11 x 3/5; L3 2/11 x 2/4.
         "localisation": {
-            "root": "S1", "side": "right", "confidence": 0.41,
+            "root": "S1",
+            "side": "right",
+            "confidence": 0.41,
             "discLevels": ["L5-S1 paracentral"],
-            "candidates": [{"root": "L4", "side": "right", "score": 0.16},
-                           {"root": "L3", "side": "right", "score": 0.09}],
+            "candidates": [
+                {"root": "L4", "side": "right", "score": 0.16},
+                {"root": "L3", "side": "right", "score": 0.09},
+            ],
             "evidence": ["Observation/plantar-right", "Observation/achilles-right"],
         },
         "symptomWeeks": 8.7,
         "conservativeCareWeeks": 4.7,
-        "cesScreen": {"unknown": ["urinary-retention", "urinary-incontinence",
-                                  "faecal-incontinence", "saddle-anaesthesia",
-                                  "sexual-dysfunction", "bilateral-symptoms", "anal-tone"]},
+        "cesScreen": {
+            "unknown": [
+                "urinary-retention",
+                "urinary-incontinence",
+                "faecal-incontinence",
+                "saddle-anaesthesia",
+                "sexual-dysfunction",
+                "bilateral-symptoms",
+                "anal-tone",
+            ]
+        },
         "differentials": ["peripheral-arterial-disease"],
-        "rules": ["radicular/condition", "malignancy/current", "disposition/urgent-red-flag",
-                  "order-rating/red-flag"],
+        "rules": [
+            "radicular/condition",
+            "malignancy/current",
+            "disposition/urgent-red-flag",
+            "order-rating/red-flag",
+        ],
         "knowledgeVersion": knowledge.version,
     }
 
 
 def test_unknown_is_omitted(knowledge: Knowledge) -> None:
-    answer = evaluate([], [], hook="patient-view", now=r.NOW,
-                      knowledge=knowledge).assessment.to_extension()
+    answer = evaluate(
+        [], [], hook="patient-view", now=r.NOW, knowledge=knowledge
+    ).assessment.to_extension()
     assert answer == {
         "disposition": "none",
-        "cesScreen": {"unknown": ["urinary-retention", "urinary-incontinence",
-                                  "faecal-incontinence", "saddle-anaesthesia",
-                                  "sexual-dysfunction", "bilateral-symptoms", "anal-tone"]},
+        "cesScreen": {
+            "unknown": [
+                "urinary-retention",
+                "urinary-incontinence",
+                "faecal-incontinence",
+                "saddle-anaesthesia",
+                "sexual-dysfunction",
+                "bilateral-symptoms",
+                "anal-tone",
+            ]
+        },
         "rules": ["disposition/none"],
         "knowledgeVersion": knowledge.version,
     }

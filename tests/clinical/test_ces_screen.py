@@ -25,24 +25,40 @@ def test_nothing_recorded_is_unknown_not_negative(knowledge: Knowledge) -> None:
 
 
 def test_negated_items_are_absent_not_present(knowledge: Knowledge) -> None:
-    record = [r.sciatica(side="left"), r.observed("267064002", value=False),
-              r.exam("sensation-saddle", "normal"), r.exam("anal-tone", "normal")]
+    record = [
+        r.sciatica(side="left"),
+        r.observed("267064002", value=False),
+        r.exam("sensation-saddle", "normal"),
+        r.exam("anal-tone", "normal"),
+    ]
     result = _screen(record, knowledge)
     assert result.present == ()
     assert set(result.absent) == {"urinary-retention", "saddle-anaesthesia", "anal-tone"}
     assert set(result.documented) == set(result.absent)
     # A left-sided sciatica says nothing about the right leg.
-    assert set(result.unknown) == {"urinary-incontinence", "faecal-incontinence",
-                                   "sexual-dysfunction", "bilateral-symptoms"}
+    assert set(result.unknown) == {
+        "urinary-incontinence",
+        "faecal-incontinence",
+        "sexual-dysfunction",
+        "bilateral-symptoms",
+    }
 
 
 def test_asserted_and_abnormal_items_are_present(knowledge: Knowledge) -> None:
-    record = [r.sciatica(), r.condition("R32", days=400),  # long-standing: still present
-              r.exam("sensation-saddle", "reduced"), r.exam("anal-tone", "absent"),
-              r.observed("72042002", value=True)]
+    record = [
+        r.sciatica(),
+        r.condition("R32", days=400),  # long-standing: still present
+        r.exam("sensation-saddle", "reduced"),
+        r.exam("anal-tone", "absent"),
+        r.observed("72042002", value=True),
+    ]
     result = _screen(record, knowledge)
-    assert set(result.present) == {"urinary-incontinence", "saddle-anaesthesia", "anal-tone",
-                                   "faecal-incontinence"}
+    assert set(result.present) == {
+        "urinary-incontinence",
+        "saddle-anaesthesia",
+        "anal-tone",
+        "faecal-incontinence",
+    }
     assert result.absent == ()
 
 
@@ -50,15 +66,19 @@ def test_post_void_residual_answers_retention_by_the_configured_threshold(
     knowledge: Knowledge,
 ) -> None:
     high = _screen([r.sciatica(), r.exam("post-void-residual", (CONFIG.pvr_ml, "mL"))], knowledge)
-    low = _screen([r.sciatica(), r.exam("post-void-residual", (CONFIG.pvr_ml - 1, "mL"))],
-                  knowledge)
+    low = _screen(
+        [r.sciatica(), r.exam("post-void-residual", (CONFIG.pvr_ml - 1, "mL"))], knowledge
+    )
     assert "urinary-retention" in high.present
     assert "urinary-retention" in low.absent
 
 
 def test_both_legs_examined_without_bilateral_findings_is_absent(knowledge: Knowledge) -> None:
-    record = [r.sciatica(side="left"), r.exam("straight-leg-raise", True, side="left"),
-              r.exam("straight-leg-raise", False, side="right")]
+    record = [
+        r.sciatica(side="left"),
+        r.exam("straight-leg-raise", True, side="left"),
+        r.exam("straight-leg-raise", False, side="right"),
+    ]
     assert "bilateral-symptoms" in _screen(record, knowledge).absent
     one_leg = [r.sciatica(side="left"), r.exam("strength-hip-abduction", 4, side="left")]
     assert "bilateral-symptoms" in _screen(one_leg, knowledge).unknown
@@ -67,8 +87,11 @@ def test_both_legs_examined_without_bilateral_findings_is_absent(knowledge: Know
 def test_bilateral_radicular_findings_are_present(knowledge: Knowledge) -> None:
     both = [r.condition("23056005", r.SCT, side="bilateral")]
     assert "bilateral-symptoms" in _screen(both, knowledge).present
-    slr = [r.sciatica(), r.exam("straight-leg-raise", True, side="left"),
-           r.exam("straight-leg-raise", True, side="right")]
+    slr = [
+        r.sciatica(),
+        r.exam("straight-leg-raise", True, side="left"),
+        r.exam("straight-leg-raise", True, side="right"),
+    ]
     assert "bilateral-symptoms" in _screen(slr, knowledge).present
 
 
@@ -92,9 +115,11 @@ def test_each_item_answered_absent_by_its_own_record(knowledge: Knowledge) -> No
         assert (result.present, result.absent) == ((), (item,)), item
     # Examination answers too: saddle sensation, a post-void residual under the threshold.
     assert _screen([r.exam("sensation-saddle", "normal")], knowledge).absent == (
-        "saddle-anaesthesia",)
+        "saddle-anaesthesia",
+    )
     assert _screen([r.exam("post-void-residual", (50, "mL"))], knowledge).absent == (
-        "urinary-retention",)
+        "urinary-retention",
+    )
 
 
 def test_each_item_present_by_its_own_record(knowledge: Knowledge) -> None:
@@ -116,19 +141,31 @@ def test_each_item_present_by_its_own_record(knowledge: Knowledge) -> None:
 
 
 def test_the_items_keep_their_order(knowledge: Knowledge) -> None:
-    record = [r.exam("anal-tone", "absent"), r.observed("267064002"),
-              r.exam("sensation-saddle", "reduced"), r.condition("R32")]
+    record = [
+        r.exam("anal-tone", "absent"),
+        r.observed("267064002"),
+        r.exam("sensation-saddle", "reduced"),
+        r.condition("R32"),
+    ]
     assert _screen(record, knowledge).present == (
-        "urinary-retention", "urinary-incontinence", "saddle-anaesthesia", "anal-tone")
+        "urinary-retention",
+        "urinary-incontinence",
+        "saddle-anaesthesia",
+        "anal-tone",
+    )
 
 
 def test_both_legs_examined_by_one_key_muscle_or_bilateral_pain(knowledge: Knowledge) -> None:
-    strength = [r.exam("strength-ankle-eversion", 5, side="left"),
-                r.exam("strength-ankle-eversion", 5, side="right")]
+    strength = [
+        r.exam("strength-ankle-eversion", 5, side="left"),
+        r.exam("strength-ankle-eversion", 5, side="right"),
+    ]
     assert "bilateral-symptoms" in _screen(strength, knowledge).absent
     # Two different muscles, one per leg, are not the same test on each side.
-    mixed = [r.exam("strength-ankle-eversion", 5, side="left"),
-             r.exam("strength-hip-flexion", 5, side="right")]
+    mixed = [
+        r.exam("strength-ankle-eversion", 5, side="left"),
+        r.exam("strength-hip-flexion", 5, side="right"),
+    ]
     assert "bilateral-symptoms" in _screen(mixed, knowledge).unknown
     slr_both = [r.exam("straight-leg-raise", False, side="bilateral")]
     assert "bilateral-symptoms" in _screen(slr_both, knowledge).absent

@@ -43,10 +43,13 @@ def test_simultaneous_conflicts_resolve_to_the_abnormal_value_of_every_kind(
 ) -> None:
     def current(*resources: dict) -> object:
         return Chart.read(list(resources), knowledge, r.NOW).latest(
-            resources[0]["code"]["coding"][0]["code"])
+            resources[0]["code"]["coding"][0]["code"]
+        )
 
-    five, three = r.exam("strength-hip-flexion", 5, side="left"), r.exam(
-        "strength-hip-flexion", 3, side="left")
+    five, three = (
+        r.exam("strength-hip-flexion", 5, side="left"),
+        r.exam("strength-hip-flexion", 3, side="left"),
+    )
     for pair in ((five, three), (three, five)):
         assert current(*pair)["left"].grade == 3  # type: ignore[index]
     reduced, absent = r.exam("anal-tone", "reduced"), r.exam("anal-tone", "absent")
@@ -55,8 +58,7 @@ def test_simultaneous_conflicts_resolve_to_the_abnormal_value_of_every_kind(
     negative, positive = r.exam("babinski", False), r.exam("babinski", True)
     for pair in ((negative, positive), (positive, negative)):
         assert current(*pair)[None].present is True  # type: ignore[index]
-    low, high = r.exam("post-void-residual", (150, "mL")), r.exam("post-void-residual",
-                                                                   (450, "mL"))
+    low, high = r.exam("post-void-residual", (150, "mL")), r.exam("post-void-residual", (450, "mL"))
     for pair in ((low, high), (high, low)):
         assert current(*pair)[None].quantity == 450.0  # type: ignore[index]
     # Dated beats undated, whatever the value.
@@ -65,15 +67,24 @@ def test_simultaneous_conflicts_resolve_to_the_abnormal_value_of_every_kind(
 
 
 def test_an_exact_tie_cites_the_first_in_the_record(knowledge: Knowledge) -> None:
-    first, second = (r.exam("straight-leg-raise", True, side="left"),
-                     r.exam("straight-leg-raise", True, side="left"))
+    first, second = (
+        r.exam("straight-leg-raise", True, side="left"),
+        r.exam("straight-leg-raise", True, side="left"),
+    )
     latest = Chart.read([first, second], knowledge, r.NOW).latest("straight-leg-raise")
     assert latest["left"].reference == f"Observation/{first['id']}"
 
 
 def test_documented_and_asserted(knowledge: Knowledge) -> None:
-    chart = Chart.read([r.observed("267064002", value=False), r.exam("anal-tone", None),
-                        r.condition("R32", clinical="resolved")], knowledge, r.NOW)
+    chart = Chart.read(
+        [
+            r.observed("267064002", value=False),
+            r.exam("anal-tone", None),
+            r.condition("R32", clinical="resolved"),
+        ],
+        knowledge,
+        r.NOW,
+    )
     assert chart.documented("urinary-retention")  # looked for and absent
     assert not chart.documented("anal-tone")  # examined, no value: unknown
     assert chart.documented("urinary-incontinence")  # a Condition, even resolved
@@ -103,7 +114,9 @@ def test_an_unreadable_or_non_observation_entry_does_not_stop_the_reading(
     observed = r.observed("267064002", days=1)
     chart = Chart.read([retention, observed], knowledge, r.NOW)
     assert [f.reference for f in chart.asserted("urinary-retention")] == [
-        f"Condition/{retention['id']}", f"Observation/{observed['id']}"]
+        f"Condition/{retention['id']}",
+        f"Observation/{observed['id']}",
+    ]
 
 
 def test_a_bilateral_observation_is_current_on_each_leg(knowledge: Knowledge) -> None:
@@ -113,8 +126,11 @@ def test_a_bilateral_observation_is_current_on_each_leg(knowledge: Knowledge) ->
 
 
 def test_the_patient_is_found_anywhere_in_the_record(knowledge: Knowledge) -> None:
-    chart = Chart.read([r.sciatica(), {"resourceType": "Patient", "id": "p9",
-                                       "birthDate": "1950-01-01"}], knowledge, r.NOW)
+    chart = Chart.read(
+        [r.sciatica(), {"resourceType": "Patient", "id": "p9", "birthDate": "1950-01-01"}],
+        knowledge,
+        r.NOW,
+    )
     assert (chart.age_years, chart.patient) == (76, "Patient/p9")
     unnamed = Chart.read([{"resourceType": "Patient", "id": ""}], knowledge, r.NOW)
     assert unnamed.patient == "Patient"

@@ -18,9 +18,14 @@ def _course(record: list[dict[str, Any]], knowledge: Knowledge) -> Course:
 
 
 def test_duration_from_the_earliest_of_onset_recorded_and_care(knowledge: Knowledge) -> None:
-    course = _course([r.condition("M54.50", days=20),
-                      r.condition("M54.16", days=None, recorded=35),
-                      r.procedure("410160006", days=49)], knowledge)
+    course = _course(
+        [
+            r.condition("M54.50", days=20),
+            r.condition("M54.16", days=None, recorded=35),
+            r.procedure("410160006", days=49),
+        ],
+        knowledge,
+    )
     assert course.symptom_weeks == pytest.approx(7.0)
     assert course.conservative_care_weeks == pytest.approx(7.0)
 
@@ -40,12 +45,11 @@ def test_radicular_from_the_examination(knowledge: Knowledge) -> None:
 
 
 def test_conservative_care_statuses(knowledge: Knowledge) -> None:
-    assert not _course([r.service_request("308447003", status="draft")], knowledge)\
-        .conservative_care
-    assert _course([r.service_request("308447003", status="active")], knowledge)\
-        .conservative_care
-    assert not _course([r.procedure("410160006", status="not-done")], knowledge)\
-        .conservative_care
+    assert not _course(
+        [r.service_request("308447003", status="draft")], knowledge
+    ).conservative_care
+    assert _course([r.service_request("308447003", status="active")], knowledge).conservative_care
+    assert not _course([r.procedure("410160006", status="not-done")], knowledge).conservative_care
 
 
 def test_recent_mri_window(knowledge: Knowledge) -> None:
@@ -58,8 +62,7 @@ def test_recent_mri_window(knowledge: Knowledge) -> None:
 def test_months_before_clamps_to_month_end() -> None:
     from datetime import UTC, datetime
 
-    assert months_before(datetime(2026, 3, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28,
-                                                                             tzinfo=UTC)
+    assert months_before(datetime(2026, 3, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28, tzinfo=UTC)
 
 
 def _refs(*resources: dict[str, Any]) -> list[str]:
@@ -90,8 +93,9 @@ def test_radicular_exam_matching_of_sides(knowledge: Knowledge) -> None:
     weak = r.exam("strength-ankle-plantarflexion", 4, side="left")
     crossed = r.exam("crossed-straight-leg-raise", True, side="left")
     course = _course([crossed, foot, weak, left_deficit], knowledge)
-    assert [e.reference for e in course.radicular_evidence] == _refs(crossed, weak, left_deficit,
-                                                                      foot)
+    assert [e.reference for e in course.radicular_evidence] == _refs(
+        crossed, weak, left_deficit, foot
+    )
 
 
 def test_radicular_rules_evidence_and_back_pain(knowledge: Knowledge) -> None:
@@ -101,12 +105,12 @@ def test_radicular_rules_evidence_and_back_pain(knowledge: Knowledge) -> None:
     deficit = r.exam("reflex-achilles", 0, side="left")
     course = _course([sciatica, stenosis, sign, deficit], knowledge)
     assert course.radicular_rules == ("radicular/condition", "radicular/exam")
-    assert [e.reference for e in course.radicular_evidence] == _refs(sciatica, stenosis, sign,
-                                                                     deficit)
+    assert [e.reference for e in course.radicular_evidence] == _refs(
+        sciatica, stenosis, sign, deficit
+    )
     assert course.back_pain
     low_back = _course([r.low_back_pain()], knowledge)
-    assert (low_back.radicular, low_back.back_pain, low_back.radicular_rules) == (
-        False, True, ())
+    assert (low_back.radicular, low_back.back_pain, low_back.radicular_rules) == (False, True, ())
     nothing = _course([r.condition("I10")], knowledge)
     assert (nothing.radicular, nothing.back_pain) == (False, False)
 
@@ -118,14 +122,20 @@ def test_duration_needs_back_pain_and_is_never_negative(knowledge: Knowledge) ->
     assert care_only.conservative_care_weeks == pytest.approx(7.0)
     assert care_only.conservative_care
     # An exam-only radicular syndrome is dated by care; a future onset counts as 0 weeks.
-    exam_only = _course([r.exam("straight-leg-raise", True, side="left"),
-                         r.exam("reflex-achilles", 0, side="left"),
-                         r.procedure("410160006", days=14)], knowledge)
+    exam_only = _course(
+        [
+            r.exam("straight-leg-raise", True, side="left"),
+            r.exam("reflex-achilles", 0, side="left"),
+            r.procedure("410160006", days=14),
+        ],
+        knowledge,
+    )
     assert exam_only.symptom_weeks == pytest.approx(2.0)
     assert _course([r.sciatica(days=-7)], knowledge).symptom_weeks == 0.0
     # History does not date current symptoms.
-    old = _course([r.sciatica(days=14), r.condition("M54.16", clinical="resolved", days=400)],
-                  knowledge)
+    old = _course(
+        [r.sciatica(days=14), r.condition("M54.16", clinical="resolved", days=400)], knowledge
+    )
     assert old.symptom_weeks == pytest.approx(2.0)
     assert _course([r.sciatica()], knowledge).conservative_care_weeks is None
 
@@ -160,15 +170,20 @@ def test_prior_surgery_sources(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("moment", "months", "expected"),
     [
-        ((2026, 3, 31), 1, (2026, 2, 28)), ((2024, 3, 31), 1, (2024, 2, 29)),
-        ((2026, 1, 15), 1, (2025, 12, 15)), ((2026, 11, 20), 12, (2025, 11, 20)),
-        ((2026, 12, 31), 12, (2025, 12, 31)), ((2026, 5, 31), 3, (2026, 2, 28)),
-        ((2026, 7, 31), 1, (2026, 6, 30)), ((2026, 11, 20), 0, (2026, 11, 20)),
+        ((2026, 3, 31), 1, (2026, 2, 28)),
+        ((2024, 3, 31), 1, (2024, 2, 29)),
+        ((2026, 1, 15), 1, (2025, 12, 15)),
+        ((2026, 11, 20), 12, (2025, 11, 20)),
+        ((2026, 12, 31), 12, (2025, 12, 31)),
+        ((2026, 5, 31), 3, (2026, 2, 28)),
+        ((2026, 7, 31), 1, (2026, 6, 30)),
+        ((2026, 11, 20), 0, (2026, 11, 20)),
         ((2026, 2, 10), 25, (2024, 1, 10)),
     ],
 )
-def test_months_before(moment: tuple[int, int, int], months: int,
-                       expected: tuple[int, int, int]) -> None:
+def test_months_before(
+    moment: tuple[int, int, int], months: int, expected: tuple[int, int, int]
+) -> None:
     from datetime import UTC, datetime
 
     start = datetime(*moment, 9, 30, tzinfo=UTC)

@@ -15,13 +15,13 @@ def _differentials(record: list, knowledge: Knowledge) -> tuple[str, ...]:
 
 def test_coded_differentials(knowledge: Knowledge) -> None:
     assert _differentials([r.condition("I73.9"), r.condition("G57.12")], knowledge) == (
-        "peripheral-arterial-disease", "meralgia-paraesthetica",
+        "peripheral-arterial-disease",
+        "meralgia-paraesthetica",
     )
 
 
 def test_bilateral_reflex_loss_points_to_polyneuropathy(knowledge: Knowledge) -> None:
-    record = [r.exam("reflex-achilles", 1, side="left"), r.exam("reflex-achilles", 1,
-                                                                  side="right")]
+    record = [r.exam("reflex-achilles", 1, side="left"), r.exam("reflex-achilles", 1, side="right")]
     assert _differentials(record, knowledge) == ("polyneuropathy",)
     assert _differentials(record[:1], knowledge) == ()
 

@@ -32,14 +32,19 @@ def test_first_row_wins(knowledge: Knowledge) -> None:
 
 
 def test_recent_mri_means_specialist_review(knowledge: Knowledge) -> None:
-    course = _course([r.sciatica(days=70), r.procedure("410160006", days=50),
-                      r.procedure("394451000119106", days=90)], knowledge)
+    course = _course(
+        [
+            r.sciatica(days=70),
+            r.procedure("410160006", days=50),
+            r.procedure("394451000119106", days=90),
+        ],
+        knowledge,
+    )
     assert dispose((), course, ClinicalConfig())[0] == "specialist-review"
 
 
 def test_prior_surgery_means_mri_at_any_duration(knowledge: Knowledge) -> None:
-    course = _course([r.sciatica(days=7), r.condition("M96.1", clinical="resolved")],
-                     knowledge)
+    course = _course([r.sciatica(days=7), r.condition("M96.1", clinical="resolved")], knowledge)
     assert dispose((), course, ClinicalConfig()) == ("mri", "disposition/mri-prior-surgery")
 
 
@@ -65,7 +70,9 @@ def test_persistent_from_exactly_six_weeks(knowledge: Knowledge) -> None:
     just_under = _course([r.sciatica(days=41.9), care], knowledge)
     assert dispose((), at_six, config) == ("mri", "disposition/mri-persistent-after-care")
     assert dispose((), just_under, config) == (
-        "physiotherapy", "disposition/physiotherapy-under-6-weeks")
+        "physiotherapy",
+        "disposition/physiotherapy-under-6-weeks",
+    )
     # The setting moves the line.
     assert dispose((), at_six, replace(config, persistent_weeks=7))[0] == "physiotherapy"
 
@@ -73,39 +80,48 @@ def test_persistent_from_exactly_six_weeks(knowledge: Knowledge) -> None:
 def test_prior_surgery_rows(knowledge: Knowledge) -> None:
     config = ClinicalConfig()
     surgery = r.condition("M96.1", clinical="resolved")
-    with_mri = _course([r.sciatica(days=7), surgery, r.procedure("72148", r.CPT, days=30)],
-                       knowledge)
+    with_mri = _course(
+        [r.sciatica(days=7), surgery, r.procedure("72148", r.CPT, days=30)], knowledge
+    )
     assert dispose((), with_mri, config) == (
-        "specialist-review", "disposition/specialist-review-recent-mri")
+        "specialist-review",
+        "disposition/specialist-review-recent-mri",
+    )
     alone = _course([r.sciatica(days=7), surgery], knowledge)
     uk = replace(config, practice_mode="uk")
     assert dispose((), alone, uk) == ("specialist-review", "disposition/specialist-review-uk")
     # Without a radicular syndrome, surgery gives no disposition.
     assert dispose((), _course([r.low_back_pain(), surgery], knowledge), config) == (
-        "none", "disposition/none")
+        "none",
+        "disposition/none",
+    )
 
 
 def test_uk_mode_changes_only_the_specialist_rows(knowledge: Knowledge) -> None:
     uk = replace(ClinicalConfig(), practice_mode="uk")
     care = r.procedure("410160006", days=50)
-    recent_mri = _course([r.sciatica(days=70), care, r.procedure("72148", r.CPT, days=30)],
-                         knowledge)
+    recent_mri = _course(
+        [r.sciatica(days=70), care, r.procedure("72148", r.CPT, days=30)], knowledge
+    )
     assert dispose((), recent_mri, uk)[1] == "disposition/specialist-review-recent-mri"
     assert dispose((), _course([r.sciatica(days=20)], knowledge), uk)[1] == (
-        "disposition/physiotherapy-under-6-weeks")
+        "disposition/physiotherapy-under-6-weeks"
+    )
     assert dispose((EMERGENCY,), recent_mri, uk)[1] == "disposition/emergency-red-flag"
     assert dispose((URGENT,), recent_mri, uk)[1] == "disposition/urgent-red-flag"
     # Recent MRI without persistence or surgery is no reason for review.
-    short_with_mri = _course([r.sciatica(days=20), r.procedure("72148", r.CPT, days=30)],
-                             knowledge)
+    short_with_mri = _course([r.sciatica(days=20), r.procedure("72148", r.CPT, days=30)], knowledge)
     assert dispose((), short_with_mri, ClinicalConfig())[1] == (
-        "disposition/physiotherapy-under-6-weeks")
+        "disposition/physiotherapy-under-6-weeks"
+    )
     no_care = _course([r.sciatica(days=70), r.procedure("72148", r.CPT, days=30)], knowledge)
     assert dispose((), no_care, ClinicalConfig())[1] == (
-        "disposition/physiotherapy-no-conservative-care")
+        "disposition/physiotherapy-no-conservative-care"
+    )
 
 
 def test_prior_surgery_with_care_not_yet_persistent(knowledge: Knowledge) -> None:
-    course = _course([r.sciatica(days=14), r.procedure("410160006", days=7),
-                      r.condition("M96.1")], knowledge)
+    course = _course(
+        [r.sciatica(days=14), r.procedure("410160006", days=7), r.condition("M96.1")], knowledge
+    )
     assert dispose((), course, ClinicalConfig()) == ("mri", "disposition/mri-prior-surgery")

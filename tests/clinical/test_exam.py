@@ -24,8 +24,9 @@ def test_foot_drop_is_ankle_dorsiflexion_on_its_side(knowledge: Knowledge) -> No
 
 
 def test_umn_signs(knowledge: Knowledge) -> None:
-    chart = Chart.read([r.exam("reflex-patellar", 3, side="left"), r.exam("babinski", False)],
-                       knowledge, r.NOW)
+    chart = Chart.read(
+        [r.exam("reflex-patellar", 3, side="left"), r.exam("babinski", False)], knowledge, r.NOW
+    )
     assert Exam(chart, ClinicalConfig()).umn_signs() == ()
     chart = Chart.read([r.exam("reflex-patellar", 4, side="left")], knowledge, r.NOW)
     assert len(Exam(chart, ClinicalConfig()).umn_signs()) == 1

@@ -22,8 +22,12 @@ from tests.clinical import records as r
         ("2026-11-06T09:10", datetime(2026, 11, 6, 9, 10, tzinfo=UTC)),
         ("2026-11-06T09:10:45.999999Z", datetime(2026, 11, 6, 9, 10, 45, tzinfo=UTC)),
         ("2026-11-06T23:10:45.5-01:00", datetime(2026, 11, 7, 0, 10, 45, tzinfo=UTC)),
-        ("0001-01-01T00:30:00+01:00", None), ("9999-12-31T23:30:00-01:00", None),
-        ("2026-13-06", None), ("yesterday", None), (20261106, None), (None, None),
+        ("0001-01-01T00:30:00+01:00", None),
+        ("9999-12-31T23:30:00-01:00", None),
+        ("2026-13-06", None),
+        ("yesterday", None),
+        (20261106, None),
+        (None, None),
     ],
 )
 def test_parse_instant(text: object, expected: datetime | None) -> None:
@@ -114,8 +118,12 @@ def test_graded_absent_is_a_deficit_not_a_negation(knowledge: Knowledge) -> None
 
 def test_out_of_range_grades_are_unknown(knowledge: Knowledge) -> None:
     found = read_findings(
-        [r.exam("strength-hip-flexion", 7), r.exam("reflex-patellar", 5),
-         r.exam("strength-hip-flexion", True)], knowledge,
+        [
+            r.exam("strength-hip-flexion", 7),
+            r.exam("reflex-patellar", 5),
+            r.exam("strength-hip-flexion", True),
+        ],
+        knowledge,
     )
     assert all(f.grade is None for f in found)
 
@@ -133,14 +141,24 @@ def test_describe_reads_like_a_side_panel_line(knowledge: Knowledge) -> None:
 
 @pytest.mark.parametrize(
     "junk",
-    [None, 3, "x", [], {}, {"resourceType": "Condition"},
-     {"resourceType": "Observation", "status": "final", "code": {"coding": "nope"}},
-     {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": 5}]}},
-     {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": ["M54.16"]}]}},
-     {"resourceType": "Condition", "code": {"coding": [{"system": [r.ICD], "code": "M54.16"}]}},
-     {"resourceType": "Observation", "status": "final",
-      "code": {"coding": [{"system": r.LOINC, "code": "8310-5"}]},
-      "valueQuantity": {"value": "hot"}}],
+    [
+        None,
+        3,
+        "x",
+        [],
+        {},
+        {"resourceType": "Condition"},
+        {"resourceType": "Observation", "status": "final", "code": {"coding": "nope"}},
+        {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": 5}]}},
+        {"resourceType": "Condition", "code": {"coding": [{"system": r.ICD, "code": ["M54.16"]}]}},
+        {"resourceType": "Condition", "code": {"coding": [{"system": [r.ICD], "code": "M54.16"}]}},
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": r.LOINC, "code": "8310-5"}]},
+            "valueQuantity": {"value": "hot"},
+        },
+    ],
 )
 def test_junk_is_skipped_or_unknown(junk: object, knowledge: Knowledge) -> None:
     assert all(not f.known for f in read_findings([junk], knowledge))

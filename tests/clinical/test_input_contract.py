@@ -14,8 +14,12 @@ from tests.clinical import records as r
 
 WHO = "http://hl7.org/fhir/sid/icd-10"
 BIRTH = datetime(1980, 1, 1, tzinfo=UTC)
-T1, T2, T3, T4 = ("2026-10-01T08:00:00Z", "2026-10-02T08:00:00Z", "2026-10-03T08:00:00Z",
-                  "2026-10-04T08:00:00Z")
+T1, T2, T3, T4 = (
+    "2026-10-01T08:00:00Z",
+    "2026-10-02T08:00:00Z",
+    "2026-10-03T08:00:00Z",
+    "2026-10-04T08:00:00Z",
+)
 
 
 def _at(text: str) -> datetime:
@@ -23,15 +27,13 @@ def _at(text: str) -> datetime:
     return datetime(int(day[0]), int(day[1]), int(day[2]), hour, tzinfo=UTC)
 
 
-def _one(resource: dict[str, Any], knowledge: Knowledge, birth: datetime | None = None
-         ) -> Finding:
+def _one(resource: dict[str, Any], knowledge: Knowledge, birth: datetime | None = None) -> Finding:
     (finding,) = read_findings([resource], knowledge, birth)
     return finding
 
 
 def _undated(resource: dict[str, Any]) -> dict[str, Any]:
-    for key in ("effectiveDateTime", "onsetDateTime", "performedDateTime", "authoredOn",
-                "started"):
+    for key in ("effectiveDateTime", "onsetDateTime", "performedDateTime", "authoredOn", "started"):
         resource.pop(key, None)
     return resource
 
@@ -45,31 +47,41 @@ def _undated(resource: dict[str, Any]) -> dict[str, Any]:
         ({"effectivePeriod": {"start": T2, "end": T4}}, T2),
         ({"effectiveInstant": T3}, T3),
         ({"issued": T4}, T4),
-        ({"effectiveDateTime": T1, "effectivePeriod": {"start": T2}, "effectiveInstant": T3,
-          "issued": T4}, T1),
+        (
+            {
+                "effectiveDateTime": T1,
+                "effectivePeriod": {"start": T2},
+                "effectiveInstant": T3,
+                "issued": T4,
+            },
+            T1,
+        ),
         ({"effectivePeriod": {"start": T2}, "effectiveInstant": T3, "issued": T4}, T2),
         ({"effectivePeriod": {"end": T2}, "effectiveInstant": T3, "issued": T4}, T3),
         ({"effectiveDateTime": "last week", "issued": T4}, T4),
         ({}, None),
     ],
 )
-def test_observation_time(fields: dict[str, Any], expected: str | None,
-                          knowledge: Knowledge) -> None:
+def test_observation_time(
+    fields: dict[str, Any], expected: str | None, knowledge: Knowledge
+) -> None:
     obs = {**_undated(r.exam("babinski", True)), **fields}
     assert _one(obs, knowledge).when == (_at(expected) if expected else None)
 
 
 def test_condition_onset_before_recorded_date(knowledge: Knowledge) -> None:
-    both = {**_undated(r.condition("M54.16")), "onsetDateTime": T1,
-            "onsetPeriod": {"start": T2}, "recordedDate": T3}
+    both = {
+        **_undated(r.condition("M54.16")),
+        "onsetDateTime": T1,
+        "onsetPeriod": {"start": T2},
+        "recordedDate": T3,
+    }
     finding = _one(both, knowledge)
     assert (finding.when, finding.since) == (_at(T1), False)
-    period = {**_undated(r.condition("M54.16")), "onsetPeriod": {"start": T2},
-              "recordedDate": T3}
+    period = {**_undated(r.condition("M54.16")), "onsetPeriod": {"start": T2}, "recordedDate": T3}
     finding = _one(period, knowledge)
     assert (finding.when, finding.since) == (_at(T2), False)
-    recorded = {**_undated(r.condition("M54.16")), "onsetString": "last spring",
-                "recordedDate": T3}
+    recorded = {**_undated(r.condition("M54.16")), "onsetString": "last spring", "recordedDate": T3}
     finding = _one(recorded, knowledge)
     assert (finding.when, finding.since) == (_at(T3), True)
     nothing = _undated(r.condition("M54.16"))
@@ -109,9 +121,15 @@ def test_onset_age_units(age: dict[str, Any], expected: datetime, knowledge: Kno
 
 @pytest.mark.parametrize(
     "age",
-    [{"value": 3, "code": "fortnights"}, {"value": -1, "code": "a"},
-     {"value": 200 * 366, "code": "d"}, {"value": "40", "code": "a"}, {"value": True},
-     {"code": "a"}, "40"],
+    [
+        {"value": 3, "code": "fortnights"},
+        {"value": -1, "code": "a"},
+        {"value": 200 * 366, "code": "d"},
+        {"value": "40", "code": "a"},
+        {"value": True},
+        {"code": "a"},
+        "40",
+    ],
 )
 def test_unreadable_onset_age_falls_back_to_the_recorded_date(
     age: Any, knowledge: Knowledge
@@ -125,15 +143,18 @@ def test_onset_age_bounds(knowledge: Knowledge) -> None:
     # 0 is a real age (since birth); just under 200 x 366 days is still read.
     zero = {**_undated(r.condition("M54.16")), "onsetAge": {"value": 0, "code": "a"}}
     assert _one(zero, knowledge, BIRTH).when == BIRTH
-    oldest = {**_undated(r.condition("M54.16")),
-              "onsetAge": {"value": 200 * 366 - 1, "code": "d"}}
+    oldest = {**_undated(r.condition("M54.16")), "onsetAge": {"value": 200 * 366 - 1, "code": "d"}}
     assert _one(oldest, knowledge, BIRTH).when == datetime(2180, 5, 30, tzinfo=UTC)
 
 
 def test_onset_range_low_and_no_birth_date(knowledge: Knowledge) -> None:
-    ranged = {**_undated(r.condition("M54.16")),
-              "onsetRange": {"low": {"value": 30, "unit": "years"},
-                             "high": {"value": 35, "unit": "years"}}}
+    ranged = {
+        **_undated(r.condition("M54.16")),
+        "onsetRange": {
+            "low": {"value": 30, "unit": "years"},
+            "high": {"value": 35, "unit": "years"},
+        },
+    }
     assert _one(ranged, knowledge, BIRTH).when == datetime(2009, 12, 31, 12, tzinfo=UTC)
     # onsetAge before onsetRange; without a birth date neither can be read.
     both = {**ranged, "onsetAge": {"value": 10, "code": "d"}}
@@ -163,11 +184,14 @@ def _care_when(resource: dict[str, Any], knowledge: Knowledge, concept: str) -> 
         ({}, None),
     ],
 )
-def test_procedure_dates(fields: dict[str, Any], expected: str | None,
-                         knowledge: Knowledge) -> None:
-    for code, system, concept in (("410160006", r.SCT, "conservative-care"),
-                                  ("72148", r.CPT, "lumbar-mri"),
-                                  ("202725007", r.SCT, "prior-lumbar-surgery")):
+def test_procedure_dates(
+    fields: dict[str, Any], expected: str | None, knowledge: Knowledge
+) -> None:
+    for code, system, concept in (
+        ("410160006", r.SCT, "conservative-care"),
+        ("72148", r.CPT, "lumbar-mri"),
+        ("202725007", r.SCT, "prior-lumbar-surgery"),
+    ):
         proc = {**_undated(r.procedure(code, system)), **fields}
         assert _care_when(proc, knowledge, concept) == (_at(expected) if expected else None)
 
@@ -184,8 +208,9 @@ def test_procedure_dates(fields: dict[str, Any], expected: str | None,
         ({}, None, None),
     ],
 )
-def test_service_request_dates(fields: dict[str, Any], mri: str | None, care: str | None,
-                               knowledge: Knowledge) -> None:
+def test_service_request_dates(
+    fields: dict[str, Any], mri: str | None, care: str | None, knowledge: Knowledge
+) -> None:
     done = {**_undated(r.service_request("72148", r.CPT, status="completed")), **fields}
     assert _care_when(done, knowledge, "lumbar-mri") == (_at(mri) if mri else None)
     referral = {**_undated(r.service_request("308447003", status="active")), **fields}
@@ -201,8 +226,9 @@ def test_service_request_dates(fields: dict[str, Any], mri: str | None, care: st
         ({}, None),
     ],
 )
-def test_diagnostic_report_dates(fields: dict[str, Any], expected: str | None,
-                                 knowledge: Knowledge) -> None:
+def test_diagnostic_report_dates(
+    fields: dict[str, Any], expected: str | None, knowledge: Knowledge
+) -> None:
     report = {**_undated(r.diagnostic_report()), **fields}
     assert _care_when(report, knowledge, "lumbar-mri") == (_at(expected) if expected else None)
 
@@ -211,14 +237,19 @@ def test_imaging_study_started_and_several_procedure_codes(knowledge: Knowledge)
     study = {**r.imaging_study(days=None), "started": T2}
     assert _care_when(study, knowledge, "lumbar-mri") == _at(T2)
     # The lumbar MRI may be any of the study's procedure codes, not only the first.
-    study["procedureCode"] = [{"coding": [{"system": r.CPT, "code": "71250"}]},
-                              {"coding": [{"system": r.LOINC, "code": "30679-5"}]}]
+    study["procedureCode"] = [
+        {"coding": [{"system": r.CPT, "code": "71250"}]},
+        {"coding": [{"system": r.LOINC, "code": "30679-5"}]},
+    ]
     assert _care_when(study, knowledge, "lumbar-mri") == _at(T2)
     study["procedureCode"].reverse()
     assert _care_when(study, knowledge, "lumbar-mri") == _at(T2)
     # An ImagingStudy's code is its procedureCode: a top-level code is not read.
-    coded = {**r.imaging_study(), "procedureCode": [],
-             "code": {"coding": [{"system": r.CPT, "code": "72148"}]}}
+    coded = {
+        **r.imaging_study(),
+        "procedureCode": [],
+        "code": {"coding": [{"system": r.CPT, "code": "72148"}]},
+    }
     assert read_findings([coded], knowledge) == ()
 
 
@@ -227,9 +258,18 @@ def test_imaging_study_started_and_several_procedure_codes(knowledge: Knowledge)
 
 @pytest.mark.parametrize(
     ("status", "counts"),
-    [("final", True), ("amended", True), ("corrected", True), ("preliminary", True),
-     ("registered", False), ("cancelled", False), ("entered-in-error", False),
-     ("unknown", False), (None, False), (["final"], False)],
+    [
+        ("final", True),
+        ("amended", True),
+        ("corrected", True),
+        ("preliminary", True),
+        ("registered", False),
+        ("cancelled", False),
+        ("entered-in-error", False),
+        ("unknown", False),
+        (None, False),
+        (["final"], False),
+    ],
 )
 def test_observation_statuses(status: Any, counts: bool, knowledge: Knowledge) -> None:
     obs = r.exam("babinski", True)
@@ -243,27 +283,57 @@ def test_observation_statuses(status: Any, counts: bool, knowledge: Knowledge) -
 @pytest.mark.parametrize(
     ("resource", "concept", "counting", "not_counting"),
     [
-        (r.procedure("410160006"), "conservative-care", ("completed", "in-progress"),
-         ("not-done", "preparation", "stopped", "on-hold", "entered-in-error", "unknown")),
-        (r.service_request("308447003"), "conservative-care", ("active", "completed"),
-         ("draft", "on-hold", "revoked", "entered-in-error", "unknown")),
-        (r.procedure("72148", r.CPT), "lumbar-mri", ("completed",),
-         ("in-progress", "preparation", "not-done")),
-        (r.service_request("72148", r.CPT), "lumbar-mri", ("completed",),
-         ("active", "draft", "revoked")),
-        (r.procedure("202725007"), "prior-lumbar-surgery", ("completed",),
-         ("in-progress", "not-done")),
-        (r.imaging_study(), "lumbar-mri", ("available", "unknown"),
-         ("registered", "cancelled", "entered-in-error")),
-        (r.diagnostic_report(), "lumbar-mri",
-         ("partial", "preliminary", "final", "amended", "corrected", "appended"),
-         ("registered", "cancelled", "entered-in-error", "unknown")),
+        (
+            r.procedure("410160006"),
+            "conservative-care",
+            ("completed", "in-progress"),
+            ("not-done", "preparation", "stopped", "on-hold", "entered-in-error", "unknown"),
+        ),
+        (
+            r.service_request("308447003"),
+            "conservative-care",
+            ("active", "completed"),
+            ("draft", "on-hold", "revoked", "entered-in-error", "unknown"),
+        ),
+        (
+            r.procedure("72148", r.CPT),
+            "lumbar-mri",
+            ("completed",),
+            ("in-progress", "preparation", "not-done"),
+        ),
+        (
+            r.service_request("72148", r.CPT),
+            "lumbar-mri",
+            ("completed",),
+            ("active", "draft", "revoked"),
+        ),
+        (
+            r.procedure("202725007"),
+            "prior-lumbar-surgery",
+            ("completed",),
+            ("in-progress", "not-done"),
+        ),
+        (
+            r.imaging_study(),
+            "lumbar-mri",
+            ("available", "unknown"),
+            ("registered", "cancelled", "entered-in-error"),
+        ),
+        (
+            r.diagnostic_report(),
+            "lumbar-mri",
+            ("partial", "preliminary", "final", "amended", "corrected", "appended"),
+            ("registered", "cancelled", "entered-in-error", "unknown"),
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_care_and_imaging_statuses(
-    resource: dict[str, Any], concept: str, counting: tuple[str, ...],
-    not_counting: tuple[str, ...], knowledge: Knowledge,
+    resource: dict[str, Any],
+    concept: str,
+    counting: tuple[str, ...],
+    not_counting: tuple[str, ...],
+    knowledge: Knowledge,
 ) -> None:
     for status in (*counting, *not_counting):
         found = read_findings([{**resource, "status": status}], knowledge)
@@ -301,8 +371,14 @@ def test_verification_and_clinical_status_codings(knowledge: Knowledge) -> None:
     refuted = r.condition("M54.16")
     refuted["verificationStatus"] = {"coding": [{"code": "confirmed"}, {"code": "refuted"}]}
     assert read_findings([refuted], knowledge) == ()
-    for clinical, current in (("active", True), ("recurrence", True), ("relapse", True),
-                              ("inactive", False), ("resolved", False), ("remission", False)):
+    for clinical, current in (
+        ("active", True),
+        ("recurrence", True),
+        ("relapse", True),
+        ("inactive", False),
+        ("resolved", False),
+        ("remission", False),
+    ):
         assert _one(r.condition("M54.16", clinical=clinical), knowledge).current is current
 
 
@@ -311,13 +387,23 @@ def test_verification_and_clinical_status_codings(knowledge: Knowledge) -> None:
 
 @pytest.mark.parametrize(
     ("code", "side"),
-    [("M54.31", "right"), ("M54.41", "right"), ("M21.371", "right"),
-     ("M54.32", "left"), ("M54.42", "left"), ("M21.372", "left"),
-     ("m5441", "right"), (" M54.42 ", "left"), ("M54.30", None), ("M54.16", None)],
+    [
+        ("M54.31", "right"),
+        ("M54.41", "right"),
+        ("M21.371", "right"),
+        ("M54.32", "left"),
+        ("M54.42", "left"),
+        ("M21.372", "left"),
+        ("m5441", "right"),
+        (" M54.42 ", "left"),
+        ("M54.30", None),
+        ("M54.16", None),
+    ],
 )
 @pytest.mark.parametrize("system", [r.ICD, WHO])
-def test_side_from_the_icd_digit(code: str, side: str | None, system: str,
-                                 knowledge: Knowledge) -> None:
+def test_side_from_the_icd_digit(
+    code: str, side: str | None, system: str, knowledge: Knowledge
+) -> None:
     cond = r.condition(code, system)
     findings = read_findings([cond], knowledge)
     assert findings and all(f.side == side for f in findings)
@@ -371,21 +457,33 @@ def test_side_from_body_site(body_site: Any, side: str | None, knowledge: Knowle
 @pytest.mark.parametrize(
     ("value", "unit_field", "celsius"),
     [
-        (38.5, {"code": "Cel"}, 38.5), (38.5, {"code": "°C"}, 38.5), (38.5, {"code": "C"}, 38.5),
-        (38.5, {"code": "degC"}, 38.5), (38.5, {"code": " CEL "}, 38.5),
-        (101.3, {"code": "[degF]"}, 38.5), (101.3, {"code": "°F"}, 38.5),
-        (101.3, {"code": "F"}, 38.5), (101.3, {"code": "degF"}, 38.5),
+        (38.5, {"code": "Cel"}, 38.5),
+        (38.5, {"code": "°C"}, 38.5),
+        (38.5, {"code": "C"}, 38.5),
+        (38.5, {"code": "degC"}, 38.5),
+        (38.5, {"code": " CEL "}, 38.5),
+        (101.3, {"code": "[degF]"}, 38.5),
+        (101.3, {"code": "°F"}, 38.5),
+        (101.3, {"code": "F"}, 38.5),
+        (101.3, {"code": "degF"}, 38.5),
         (101.3, {"unit": "°F"}, 38.5),  # the human unit when there is no code
-        (45.5, {"unit": "°F"}, 7.5), (60.0, {"unit": "Cel"}, 60.0),
+        (45.5, {"unit": "°F"}, 7.5),
+        (60.0, {"unit": "Cel"}, 60.0),
         (38.5, {"code": "Cel", "unit": "°F"}, 38.5),  # the code first
-        (38.2, {}, 38.2), (49.9, {}, 49.9), (50, {}, 10.0), (101.3, {}, 38.5),  # no unit
-        (311.65, {"code": "K"}, None), (38.5, {"code": 7}, 38.5),
+        (38.2, {}, 38.2),
+        (49.9, {}, 49.9),
+        (50, {}, 10.0),
+        (101.3, {}, 38.5),  # no unit
+        (311.65, {"code": "K"}, None),
+        (38.5, {"code": 7}, 38.5),
         # Converted values are rounded to 2 places: 100.399 °F is 38.0 °C, a fever.
-        (100.399, {"code": "[degF]"}, 38.0), (100.399, {}, 38.0),
+        (100.399, {"code": "[degF]"}, 38.0),
+        (100.399, {}, 38.0),
     ],
 )
-def test_temperature_units(value: float, unit_field: dict[str, Any], celsius: float | None,
-                           knowledge: Knowledge) -> None:
+def test_temperature_units(
+    value: float, unit_field: dict[str, Any], celsius: float | None, knowledge: Knowledge
+) -> None:
     obs = r.temperature(value)
     obs["valueQuantity"] = {"value": value, **unit_field}
     finding = _one(obs, knowledge)
@@ -394,12 +492,23 @@ def test_temperature_units(value: float, unit_field: dict[str, Any], celsius: fl
 
 @pytest.mark.parametrize(
     ("value", "unit", "millilitres"),
-    [(250, "mL", 250.0), (250, "ml", 250.0), (250, "cm3", 250.0), (0.35, "L", 350.0),
-     (0.35, "l", 350.0), (2.5, "dL", 250.0), (250, None, 250.0), (8, "[foz_us]", None),
-     ("250", "mL", None), (True, "mL", None), (float("nan"), "mL", None)],
+    [
+        (250, "mL", 250.0),
+        (250, "ml", 250.0),
+        (250, "cm3", 250.0),
+        (0.35, "L", 350.0),
+        (0.35, "l", 350.0),
+        (2.5, "dL", 250.0),
+        (250, None, 250.0),
+        (8, "[foz_us]", None),
+        ("250", "mL", None),
+        (True, "mL", None),
+        (float("nan"), "mL", None),
+    ],
 )
-def test_post_void_residual_units(value: Any, unit: str | None, millilitres: float | None,
-                                  knowledge: Knowledge) -> None:
+def test_post_void_residual_units(
+    value: Any, unit: str | None, millilitres: float | None, knowledge: Knowledge
+) -> None:
     obs = r.exam("post-void-residual", (value, unit))
     if unit is None:
         del obs["valueQuantity"]["code"]
@@ -412,11 +521,19 @@ def test_post_void_residual_units(value: Any, unit: str | None, millilitres: flo
 
 @pytest.mark.parametrize(
     ("value", "grade"),
-    [({"valueInteger": 4}, 4), ({"valueInteger": 0}, 0), ({"valueInteger": 5}, 5),
-     ({"valueInteger": 6}, None), ({"valueInteger": -1}, None),
-     ({"valueQuantity": {"value": 3}}, 3), ({"valueQuantity": {"value": 3.0}}, 3),
-     ({"valueQuantity": {"value": 3.5}}, None), ({"valueInteger": True}, None),
-     ({"valueInteger": "4"}, None), ({"valueInteger": 4, "valueQuantity": {"value": 2}}, 4)],
+    [
+        ({"valueInteger": 4}, 4),
+        ({"valueInteger": 0}, 0),
+        ({"valueInteger": 5}, 5),
+        ({"valueInteger": 6}, None),
+        ({"valueInteger": -1}, None),
+        ({"valueQuantity": {"value": 3}}, 3),
+        ({"valueQuantity": {"value": 3.0}}, 3),
+        ({"valueQuantity": {"value": 3.5}}, None),
+        ({"valueInteger": True}, None),
+        ({"valueInteger": "4"}, None),
+        ({"valueInteger": 4, "valueQuantity": {"value": 2}}, 4),
+    ],
 )
 def test_mrc_grades(value: dict[str, Any], grade: int | None, knowledge: Knowledge) -> None:
     obs = {**r.exam("strength-hip-flexion", None), **value}
@@ -437,25 +554,35 @@ def test_code_only_and_data_absent_observations(knowledge: Knowledge) -> None:
     assert not _one(r.exam("sensation-saddle", None), knowledge).known
     # dataAbsentReason: unknown whatever the value, and whatever the code.
     absent_reason = {"coding": [{"code": "not-performed"}]}
-    for resource in (r.observed("267064002", value=None), r.observed("267064002", value=True),
-                     r.exam("straight-leg-raise", True), r.exam("strength-hip-flexion", 3),
-                     r.exam("anal-tone", "absent"), r.temperature(39.0)):
+    for resource in (
+        r.observed("267064002", value=None),
+        r.observed("267064002", value=True),
+        r.exam("straight-leg-raise", True),
+        r.exam("strength-hip-flexion", 3),
+        r.exam("anal-tone", "absent"),
+        r.temperature(39.0),
+    ):
         finding = _one({**resource, "dataAbsentReason": absent_reason}, knowledge)
         assert not finding.known, resource["code"]
     # A value Radix cannot read is unknown, for a symptom too.
-    assert not _one({**r.observed("267064002", value=None), "valueString": "yes"},
-                    knowledge).known
+    assert not _one({**r.observed("267064002", value=None), "valueString": "yes"}, knowledge).known
 
 
 @pytest.mark.parametrize(
     ("concept", "value", "present"),
-    [("straight-leg-raise", "52101004", True), ("straight-leg-raise", "10828004", True),
-     ("straight-leg-raise", "2667000", False), ("straight-leg-raise", "260385009", False),
-     ("babinski", "radix#normal", False), ("babinski", "radix#absent", False),
-     ("babinski", "radix#reduced", None)],
+    [
+        ("straight-leg-raise", "52101004", True),
+        ("straight-leg-raise", "10828004", True),
+        ("straight-leg-raise", "2667000", False),
+        ("straight-leg-raise", "260385009", False),
+        ("babinski", "radix#normal", False),
+        ("babinski", "radix#absent", False),
+        ("babinski", "radix#reduced", None),
+    ],
 )
-def test_coded_values_of_signs(concept: str, value: str, present: bool | None,
-                               knowledge: Knowledge) -> None:
+def test_coded_values_of_signs(
+    concept: str, value: str, present: bool | None, knowledge: Knowledge
+) -> None:
     obs = r.exam(concept, None)
     system, code = (r.RADIX, value[6:]) if value.startswith("radix#") else (r.SCT, value)
     obs["valueCodeableConcept"] = {"coding": [{"system": system, "code": code}]}
@@ -471,8 +598,9 @@ def test_graded_levels(code: str, level: str, knowledge: Knowledge) -> None:
         assert _one(r.exam(concept, code), knowledge).level == level
     # A value that is both (two codings) reads as the worse one.
     obs = r.exam("anal-tone", None)
-    obs["valueCodeableConcept"] = {"coding": [{"system": r.RADIX, "code": "normal"},
-                                              {"system": r.RADIX, "code": code}]}
+    obs["valueCodeableConcept"] = {
+        "coding": [{"system": r.RADIX, "code": "normal"}, {"system": r.RADIX, "code": code}]
+    }
     assert _one(obs, knowledge).level == level
 
 
@@ -484,7 +612,9 @@ def test_a_condition_coded_only_with_a_value_or_side_is_no_finding(knowledge: Kn
     both = r.condition("M54.16")
     both["code"]["coding"].append({"system": r.ICD, "code": "M48.062"})
     assert [f.concept for f in read_findings([both], knowledge)] == [
-        "lumbar-stenosis", "radicular-syndrome"]
+        "lumbar-stenosis",
+        "radicular-syndrome",
+    ]
 
 
 # --- UTC offsets and partial dates (contract §1 "Dates") --------------------------------------
@@ -503,7 +633,9 @@ def test_a_condition_coded_only_with_a_value_or_side_is_no_finding(knowledge: Kn
         ("2026-11-06T09:10:45.5+00:00", datetime(2026, 11, 6, 9, 10, 45, tzinfo=UTC)),
         ("2026-11-06T09:10:45Z", datetime(2026, 11, 6, 9, 10, 45, tzinfo=UTC)),
         (" 2026-11-06 ", datetime(2026, 11, 6, tzinfo=UTC)),
-        ("2026-11-06T25:00:00Z", None), ("2026-02-30", None), ("2026-11-06T09", None),
+        ("2026-11-06T25:00:00Z", None),
+        ("2026-02-30", None),
+        ("2026-11-06T09", None),
         ("2026-11-06T09:10:00+5:30", None),
     ],
 )
@@ -514,29 +646,37 @@ def test_offsets_and_partial_dates(text: str, expected: datetime | None) -> None
 # --- the evidence line (what a clinician reads) -----------------------------------------------
 
 EXAM_LABELS = {
-    "strength-hip-flexion": "Hip flexion", "strength-knee-extension": "Knee extension",
+    "strength-hip-flexion": "Hip flexion",
+    "strength-knee-extension": "Knee extension",
     "strength-ankle-dorsiflexion": "Ankle dorsiflexion",
     "strength-great-toe-extension": "Great toe extension",
-    "strength-hip-abduction": "Hip abduction", "strength-ankle-inversion": "Ankle inversion",
+    "strength-hip-abduction": "Hip abduction",
+    "strength-ankle-inversion": "Ankle inversion",
     "strength-ankle-eversion": "Ankle eversion",
     "strength-ankle-plantarflexion": "Ankle plantarflexion",
-    "reflex-patellar": "Patellar reflex", "reflex-achilles": "Achilles reflex",
+    "reflex-patellar": "Patellar reflex",
+    "reflex-achilles": "Achilles reflex",
     "reflex-medial-hamstring": "Medial hamstring reflex",
     "sensation-anterior-thigh": "Sensation anterior thigh",
     "sensation-medial-knee": "Sensation medial knee",
     "sensation-medial-ankle": "Sensation medial ankle",
     "sensation-dorsum-foot": "Sensation dorsum of foot",
-    "sensation-lateral-foot": "Sensation lateral foot", "sensation-saddle": "Saddle sensation",
-    "straight-leg-raise": "Straight leg raise", "crossed-straight-leg-raise": "Crossed SLR",
-    "femoral-nerve-stretch": "Femoral nerve stretch", "anal-tone": "Anal tone",
-    "post-void-residual": "Post-void residual", "babinski": "Babinski (extensor plantar)",
+    "sensation-lateral-foot": "Sensation lateral foot",
+    "sensation-saddle": "Saddle sensation",
+    "straight-leg-raise": "Straight leg raise",
+    "crossed-straight-leg-raise": "Crossed SLR",
+    "femoral-nerve-stretch": "Femoral nerve stretch",
+    "anal-tone": "Anal tone",
+    "post-void-residual": "Post-void residual",
+    "babinski": "Babinski (extensor plantar)",
     "clonus": "Clonus",
 }
 
 
 @pytest.mark.parametrize(("concept", "label"), EXAM_LABELS.items())
-def test_every_exam_finding_has_a_clinical_name(concept: str, label: str,
-                                                knowledge: Knowledge) -> None:
+def test_every_exam_finding_has_a_clinical_name(
+    concept: str, label: str, knowledge: Knowledge
+) -> None:
     obs = r.exam(concept, None, side="right")
     obs["code"]["coding"][0]["display"] = "vendor wording"
     assert describe(_one(obs, knowledge)) == f"{label} (right), 20 Nov 2026"
@@ -547,12 +687,15 @@ def test_evidence_lines(knowledge: Knowledge) -> None:
         return describe(_one(resource, knowledge))
 
     words = [line(r.exam("reflex-achilles", g, side="left")) for g in range(5)]
-    assert words == [f"Achilles reflex {g} ({w}) (left), 20 Nov 2026" for g, w in
-                     enumerate(("absent", "reduced", "normal", "brisk", "with clonus"))]
+    assert words == [
+        f"Achilles reflex {g} ({w}) (left), 20 Nov 2026"
+        for g, w in enumerate(("absent", "reduced", "normal", "brisk", "with clonus"))
+    ]
     assert line(r.exam("strength-hip-flexion", 3, days=None)) == "Hip flexion 3/5, undated"
     assert line(r.exam("sensation-saddle", "reduced")) == "Saddle sensation reduced, 20 Nov 2026"
     assert line(r.exam("post-void-residual", (0.35, "L"))) == (
-        "Post-void residual 350 mL, 20 Nov 2026")
+        "Post-void residual 350 mL, 20 Nov 2026"
+    )
     assert line(r.temperature(101.3, "[degF]", days=0)) == "Body temperature 38.5 °C, 20 Nov 2026"
     # LOINC's long name is no clinical wording: the exam's own name is used.
     loinc = r.temperature(38.5, days=0)
@@ -567,13 +710,16 @@ def test_evidence_lines(knowledge: Knowledge) -> None:
     retention["code"]["text"] = " Incomplete emptying "
     retention["valueBoolean"] = True
     assert line(retention) == "Incomplete emptying: present, 20 Nov 2026"
-    retention["code"] = {"text": "  ", "coding": [{"system": r.SCT, "code": "267064002",
-                                                   "display": "Retention of urine "}]}
+    retention["code"] = {
+        "text": "  ",
+        "coding": [{"system": r.SCT, "code": "267064002", "display": "Retention of urine "}],
+    }
     assert line(retention) == "Retention of urine: present, 20 Nov 2026"
     cond = r.condition("M54.16", days=None, recorded=14)
     assert line(cond) == "Radicular syndrome, recorded 6 Nov 2026"
     assert line(r.condition("M54.16", days=14, side="left")) == (
-        "Radicular syndrome (left), since 6 Nov 2026")
+        "Radicular syndrome (left), since 6 Nov 2026"
+    )
     assert line(r.condition("M54.16", days=None)) == "Radicular syndrome, undated"
 
 
@@ -585,8 +731,11 @@ def test_references_and_record_order(knowledge: Knowledge) -> None:
     numeric_id = {**r.exam("babinski", True), "id": 7}
     found = read_findings([anonymous, "junk", named, empty_id, numeric_id], knowledge)
     assert [(f.reference, f.order) for f in found] == [
-        ("Observation", 0), (f"Observation/{named['id']}", 2), ("Observation", 3),
-        ("Observation", 4)]
+        ("Observation", 0),
+        (f"Observation/{named['id']}", 2),
+        ("Observation", 3),
+        ("Observation", 4),
+    ]
     assert read_findings({"resourceType": "Bundle"}, knowledge) == ()  # type: ignore[arg-type]
 
 
@@ -608,8 +757,9 @@ def test_a_condition_is_cited_in_its_own_words(knowledge: Knowledge) -> None:
 
 def test_malformed_codings_are_skipped_not_raised(knowledge: Knowledge) -> None:
     cond = r.condition("M54.16")
-    cond["verificationStatus"] = {"coding": ["refuted", {"system": "x"}, {"code": 7},
-                                             {"code": "confirmed"}]}
+    cond["verificationStatus"] = {
+        "coding": ["refuted", {"system": "x"}, {"code": 7}, {"code": "confirmed"}]
+    }
     cond["clinicalStatus"] = {"coding": [None, {"code": ["resolved"]}]}
     finding = _one(cond, knowledge)
     assert (finding.concept, finding.current) == ("radicular-syndrome", True)
@@ -625,7 +775,10 @@ def test_any_mapping_reads_like_a_dict(knowledge: Knowledge) -> None:
             return [frozen(v) for v in value]
         return value
 
-    record = [r.condition("M54.32"), r.exam("reflex-achilles", 0, side="left"),
-              r.temperature(101.3, "[degF]"), r.procedure("72148", r.CPT)]
-    assert read_findings([frozen(x) for x in record], knowledge) == read_findings(record,
-                                                                                  knowledge)
+    record = [
+        r.condition("M54.32"),
+        r.exam("reflex-achilles", 0, side="left"),
+        r.temperature(101.3, "[degF]"),
+        r.procedure("72148", r.CPT),
+    ]
+    assert read_findings([frozen(x) for x in record], knowledge) == read_findings(record, knowledge)

@@ -35,10 +35,15 @@ def _candidates(*rows: tuple[str, str, float]) -> tuple[RootCandidate, ...]:
 
 
 def test_l5_pattern(knowledge: Knowledge) -> None:
-    loc = _localise([r.exam("strength-great-toe-extension", 4, side="left"),
-                     r.exam("strength-hip-abduction", 4, side="left"),
-                     r.exam("sensation-dorsum-foot", "reduced", side="left"),
-                     r.exam("straight-leg-raise", True, side="left")], knowledge)
+    loc = _localise(
+        [
+            r.exam("strength-great-toe-extension", 4, side="left"),
+            r.exam("strength-hip-abduction", 4, side="left"),
+            r.exam("sensation-dorsum-foot", "reduced", side="left"),
+            r.exam("straight-leg-raise", True, side="left"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side) == ("L5", "left")
     assert loc.disc_levels == ("L4-L5 paracentral", "L5-S1 far lateral")
@@ -48,8 +53,13 @@ def test_l5_pattern(knowledge: Knowledge) -> None:
 
 
 def test_reflex_asymmetry_outweighs_sensation(knowledge: Knowledge) -> None:
-    loc = _localise([r.exam("reflex-achilles", 0, side="right"),
-                     r.exam("sensation-dorsum-foot", "reduced", side="right")], knowledge)
+    loc = _localise(
+        [
+            r.exam("reflex-achilles", 0, side="right"),
+            r.exam("sensation-dorsum-foot", "reduced", side="right"),
+        ],
+        knowledge,
+    )
     assert loc is not None and loc.root == "S1"
 
 
@@ -64,26 +74,38 @@ def test_a_tie_names_no_root(knowledge: Knowledge) -> None:
 
 
 def test_umn_signs_suppress_localisation(knowledge: Knowledge) -> None:
-    record = [r.exam("strength-great-toe-extension", 4, side="left"),
-              r.exam("strength-hip-abduction", 4, side="left")]
+    record = [
+        r.exam("strength-great-toe-extension", 4, side="left"),
+        r.exam("strength-hip-abduction", 4, side="left"),
+    ]
     assert _localise(record, knowledge) is not None
-    for sign in (r.exam("babinski", True), r.exam("clonus", True, side="right"),
-                 r.exam("reflex-achilles", 4, side="left")):
+    for sign in (
+        r.exam("babinski", True),
+        r.exam("clonus", True, side="right"),
+        r.exam("reflex-achilles", 4, side="left"),
+    ):
         assert _localise([*record, sign], knowledge) is None
 
 
 def test_same_root_on_both_sides_is_bilateral(knowledge: Knowledge) -> None:
-    loc = _localise([r.exam("reflex-achilles", 0, side="left"),
-                     r.exam("strength-ankle-plantarflexion", 4, side="left"),
-                     r.exam("reflex-achilles", 0, side="right"),
-                     r.exam("strength-ankle-plantarflexion", 4, side="right")], knowledge)
+    loc = _localise(
+        [
+            r.exam("reflex-achilles", 0, side="left"),
+            r.exam("strength-ankle-plantarflexion", 4, side="left"),
+            r.exam("reflex-achilles", 0, side="right"),
+            r.exam("strength-ankle-plantarflexion", 4, side="right"),
+        ],
+        knowledge,
+    )
     assert loc is not None and (loc.root, loc.side) == ("S1", "bilateral")
 
 
 def test_normal_and_older_findings_do_not_vote(knowledge: Knowledge) -> None:
-    record = [r.exam("reflex-achilles", 0, side="left", days=30),
-              r.exam("reflex-achilles", 2, side="left", days=0),
-              r.exam("strength-great-toe-extension", 4, side="left")]
+    record = [
+        r.exam("reflex-achilles", 0, side="left", days=30),
+        r.exam("reflex-achilles", 2, side="left", days=0),
+        r.exam("strength-great-toe-extension", 4, side="left"),
+    ]
     loc = _localise(record, knowledge)
     assert loc is not None and loc.root == "L5"
 
@@ -101,14 +123,17 @@ WEIGHT_ROWS = [
     (["strength-hip-flexion"], "L2", 0.45, [("L3", 0.0833)]),  # L2 3, L3 1
     (["strength-knee-extension"], "L3", 0.36, [("L4", 0.2)]),  # L3 3, L4 2
     # Dorsiflexion alone ties L4 and L5 (2 each); great toe extension (L5 3) settles it.
-    (["strength-ankle-dorsiflexion", "strength-great-toe-extension"], "L5", 0.5102,
-     [("L4", 0.1429)]),
+    (
+        ["strength-ankle-dorsiflexion", "strength-great-toe-extension"],
+        "L5",
+        0.5102,
+        [("L4", 0.1429)],
+    ),
     (["strength-great-toe-extension"], "L5", 0.6, []),
     (["strength-hip-abduction"], "L5", 0.6, []),
     (["strength-ankle-inversion"], "L5", 0.5, []),
     # Eversion alone ties L5 and S1 (1.5 each); plantarflexion (S1 3) settles it.
-    (["strength-ankle-eversion", "strength-ankle-plantarflexion"], "S1", 0.5192,
-     [("L5", 0.1071)]),
+    (["strength-ankle-eversion", "strength-ankle-plantarflexion"], "S1", 0.5192, [("L5", 0.1071)]),
     (["strength-ankle-plantarflexion"], "S1", 0.6, []),
     (["reflex-patellar"], "L4", 0.36, [("L3", 0.2)]),  # L3 2, L4 3
     (["reflex-achilles"], "S1", 0.6, []),
@@ -121,17 +146,20 @@ WEIGHT_ROWS = [
     # Provocation tests name no root alone; with a deficit they add to every root they support.
     (["straight-leg-raise", "reflex-achilles"], "S1", 0.4848, [("L5", 0.0606), ("L4", 0.0182)]),
     (["crossed-straight-leg-raise", "reflex-achilles"], "S1", 0.5333, [("L5", 0.0667)]),
-    (["femoral-nerve-stretch", "reflex-patellar"], "L4", 0.3137,
-     [("L3", 0.262), ("L2", 0.0392)]),
+    (["femoral-nerve-stretch", "reflex-patellar"], "L4", 0.3137, [("L3", 0.262), ("L2", 0.0392)]),
 ]
 
 
 @pytest.mark.parametrize(
-    ("concepts", "root", "confidence", "runner_ups"), WEIGHT_ROWS,
+    ("concepts", "root", "confidence", "runner_ups"),
+    WEIGHT_ROWS,
     ids=["+".join(row[0]) for row in WEIGHT_ROWS],
 )
 def test_every_weight_of_the_table(
-    concepts: list[str], root: str, confidence: float, runner_ups: list[tuple[str, float]],
+    concepts: list[str],
+    root: str,
+    confidence: float,
+    runner_ups: list[tuple[str, float]],
     knowledge: Knowledge,
 ) -> None:
     loc = _localise([_abnormal(c) for c in concepts], knowledge)
@@ -141,8 +169,13 @@ def test_every_weight_of_the_table(
 
 
 def test_weak_plantarflexion_and_slr_right_is_s1_right(knowledge: Knowledge) -> None:
-    loc = _localise([r.exam("strength-ankle-plantarflexion", 4, side="right"),
-                     r.exam("straight-leg-raise", True, side="right")], knowledge)
+    loc = _localise(
+        [
+            r.exam("strength-ankle-plantarflexion", 4, side="right"),
+            r.exam("straight-leg-raise", True, side="right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("S1", "right", 0.4848)
     assert loc.candidates == _candidates(("L5", "right", 0.0606), ("L4", "right", 0.0182))
@@ -178,8 +211,7 @@ def test_provocation_signs_alone_name_no_root(knowledge: Knowledge) -> None:
 def test_foot_drop_votes_for_ankle_dorsiflexion_on_its_side(knowledge: Knowledge) -> None:
     # Rules §1.5: foot drop (here a Condition, side from the ICD digit: M21.372 left) is weak
     # ankle dorsiflexion, L4 2 and L5 2, on the left only.
-    loc = _localise([r.condition("M21.372"), _abnormal("strength-great-toe-extension")],
-                    knowledge)
+    loc = _localise([r.condition("M21.372"), _abnormal("strength-great-toe-extension")], knowledge)
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L5", "left", 0.5102)
     assert loc.candidates == _candidates(("L4", "left", 0.1429))
@@ -191,9 +223,11 @@ def test_foot_drop_votes_for_ankle_dorsiflexion_on_its_side(knowledge: Knowledge
 
 
 def test_bilateral_foot_drop_votes_on_both_legs(knowledge: Knowledge) -> None:
-    record = [r.condition("6077001", r.SCT, side="bilateral"),
-              _abnormal("strength-great-toe-extension", "left"),
-              _abnormal("strength-great-toe-extension", "right")]
+    record = [
+        r.condition("6077001", r.SCT, side="bilateral"),
+        _abnormal("strength-great-toe-extension", "left"),
+        _abnormal("strength-great-toe-extension", "right"),
+    ]
     loc = _localise(record, knowledge)
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L5", "bilateral", 0.5102)
@@ -202,18 +236,27 @@ def test_bilateral_foot_drop_votes_on_both_legs(knowledge: Knowledge) -> None:
 
 def test_bilateral_from_a_share_of_at_least_08(knowledge: Knowledge) -> None:
     # L5 6 on the left, 5 on the right: 5 / 6 >= 0.8, bilateral, scored on the stronger side.
-    loc = _localise([_abnormal("strength-great-toe-extension", "left"),
-                     _abnormal("strength-hip-abduction", "left"),
-                     _abnormal("strength-great-toe-extension", "right"),
-                     _abnormal("strength-ankle-inversion", "right")], knowledge)
+    loc = _localise(
+        [
+            _abnormal("strength-great-toe-extension", "left"),
+            _abnormal("strength-hip-abduction", "left"),
+            _abnormal("strength-great-toe-extension", "right"),
+            _abnormal("strength-ankle-inversion", "right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence, loc.candidates) == ("L5", "bilateral", 0.75, ())
     assert len(loc.evidence) == 4
     # Exactly 0.8 (5 left, 4 right) is bilateral; 0.6 (5 left, 3 right) is not.
-    left = [_abnormal("strength-great-toe-extension", "left"),
-            _abnormal("strength-ankle-inversion", "left")]
-    right = [_abnormal("strength-ankle-inversion", "right"),
-             _abnormal("sensation-dorsum-foot", "right")]
+    left = [
+        _abnormal("strength-great-toe-extension", "left"),
+        _abnormal("strength-ankle-inversion", "left"),
+    ]
+    right = [
+        _abnormal("strength-ankle-inversion", "right"),
+        _abnormal("sensation-dorsum-foot", "right"),
+    ]
     loc = _localise([*left, *right, _abnormal("reflex-medial-hamstring", "right")], knowledge)
     assert loc is not None and (loc.side, loc.confidence) == ("bilateral", 0.7143)
     loc = _localise([*left, *right], knowledge)
@@ -223,9 +266,14 @@ def test_bilateral_from_a_share_of_at_least_08(knowledge: Knowledge) -> None:
 
 
 def test_a_finding_on_the_other_leg_alone_is_not_bilateral(knowledge: Knowledge) -> None:
-    loc = _localise([_abnormal("strength-great-toe-extension", "left"),
-                     _abnormal("strength-hip-abduction", "left"),
-                     _abnormal("straight-leg-raise", "right")], knowledge)
+    loc = _localise(
+        [
+            _abnormal("strength-great-toe-extension", "left"),
+            _abnormal("strength-hip-abduction", "left"),
+            _abnormal("straight-leg-raise", "right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L5", "left", 0.75)
     assert loc.candidates == _candidates(
@@ -235,9 +283,14 @@ def test_a_finding_on_the_other_leg_alone_is_not_bilateral(knowledge: Knowledge)
 
 def test_a_crossed_slr_never_makes_a_root_bilateral(knowledge: Knowledge) -> None:
     # S1: 3 left; 1.5 + 1 (crossed SLR) right. 2.5 / 3 would be bilateral, 1.5 / 3 is not.
-    loc = _localise([_abnormal("reflex-achilles", "left"),
-                     _abnormal("strength-ankle-eversion", "right"),
-                     _abnormal("crossed-straight-leg-raise", "right")], knowledge)
+    loc = _localise(
+        [
+            _abnormal("reflex-achilles", "left"),
+            _abnormal("strength-ankle-eversion", "right"),
+            _abnormal("crossed-straight-leg-raise", "right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("S1", "left", 0.6)
     assert loc.candidates == _candidates(("L5", "right", 0.2778), ("S1", "right", 0.2778))
@@ -245,8 +298,10 @@ def test_a_crossed_slr_never_makes_a_root_bilateral(knowledge: Knowledge) -> Non
 
 def test_a_crossed_slr_gives_its_side_to_an_unsided_deficit(knowledge: Knowledge) -> None:
     # The crossed SLR is recorded on the painful leg: it alone has a side, so it names it.
-    loc = _localise([_abnormal("crossed-straight-leg-raise", "left"),
-                     _abnormal("reflex-achilles", None)], knowledge)
+    loc = _localise(
+        [_abnormal("crossed-straight-leg-raise", "left"), _abnormal("reflex-achilles", None)],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("S1", "left", 0.5333)
     assert loc.candidates == _candidates(("S1", "right", 0.6), ("L5", "left", 0.0667))
@@ -270,8 +325,13 @@ def test_unsided_findings_take_the_radicular_side_or_name_nothing(knowledge: Kno
 
 
 def test_equal_scores_on_different_legs_are_not_a_tie(knowledge: Knowledge) -> None:
-    loc = _localise([_abnormal("strength-great-toe-extension", "left"),
-                     _abnormal("strength-ankle-plantarflexion", "right")], knowledge)
+    loc = _localise(
+        [
+            _abnormal("strength-great-toe-extension", "left"),
+            _abnormal("strength-ankle-plantarflexion", "right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L5", "left", 0.6)
     assert loc.candidates == _candidates(("S1", "right", 0.6))
@@ -279,13 +339,21 @@ def test_equal_scores_on_different_legs_are_not_a_tie(knowledge: Knowledge) -> N
 
 def test_at_most_four_runner_ups_best_first(knowledge: Knowledge) -> None:
     # L4 left 4 (patellar 3 + FNS 1) ties S1 right 4 (Achilles 3 + SLR 1): the upper root wins.
-    loc = _localise([_abnormal("reflex-patellar", "left"), _abnormal("femoral-nerve-stretch"),
-                     _abnormal("reflex-achilles", "right"),
-                     _abnormal("straight-leg-raise", "right")], knowledge)
+    loc = _localise(
+        [
+            _abnormal("reflex-patellar", "left"),
+            _abnormal("femoral-nerve-stretch"),
+            _abnormal("reflex-achilles", "right"),
+            _abnormal("straight-leg-raise", "right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L4", "left", 0.3137)
     assert loc.candidates == _candidates(
-        ("S1", "right", 0.4848), ("L3", "left", 0.262), ("L5", "right", 0.0606),
+        ("S1", "right", 0.4848),
+        ("L3", "left", 0.262),
+        ("L5", "right", 0.0606),
         ("L2", "left", 0.0392),
     )  # L4 right (0.0182) is the fifth
 
@@ -296,15 +364,21 @@ def test_evidence_names_the_findings_of_the_root(knowledge: Knowledge) -> None:
     loc = _localise(record, knowledge)
     assert loc is not None and loc.root == "L5"
     assert [e.reference for e in loc.evidence] == [
-        f"Observation/{toe['id']}", f"Observation/{record[1]['id']}",
+        f"Observation/{toe['id']}",
+        f"Observation/{record[1]['id']}",
     ]
     assert loc.evidence[0].text == "Great toe extension 4/5 (left), 20 Nov 2026"
 
 
 def test_weak_evidence_on_both_legs_is_bilateral_too(knowledge: Knowledge) -> None:
     # One reduced medial hamstring reflex on each leg: L5 1 and 1, the smallest score there is.
-    loc = _localise([_abnormal("reflex-medial-hamstring", "left"),
-                     _abnormal("reflex-medial-hamstring", "right")], knowledge)
+    loc = _localise(
+        [
+            _abnormal("reflex-medial-hamstring", "left"),
+            _abnormal("reflex-medial-hamstring", "right"),
+        ],
+        knowledge,
+    )
     assert loc is not None
     assert (loc.root, loc.side, loc.confidence) == ("L5", "bilateral", 0.3333)
 
@@ -323,7 +397,11 @@ def test_an_exact_tie_between_the_legs_that_is_not_bilateral(knowledge: Knowledg
     # S1 4 on each leg, but the left's includes a crossed SLR, which never makes a root
     # bilateral: 3 / 4 < 0.8. Rules §1.2 name no side for this tie; today Radix answers the
     # right leg. This pins that answer so that changing it is a decision (open question).
-    record = [_abnormal("reflex-achilles", "left"), _abnormal("crossed-straight-leg-raise"),
-              _abnormal("reflex-achilles", "right"), _abnormal("sensation-lateral-foot", "right")]
+    record = [
+        _abnormal("reflex-achilles", "left"),
+        _abnormal("crossed-straight-leg-raise"),
+        _abnormal("reflex-achilles", "right"),
+        _abnormal("sensation-lateral-foot", "right"),
+    ]
     loc = _localise(record, knowledge)
     assert loc is not None and (loc.root, loc.side) == ("S1", "right")

@@ -9,14 +9,20 @@ from cds_service.clinical.knowledge import Knowledge
 from tests.clinical import records as r
 
 
-def _evaluate(record: list[dict[str, Any]], orders: list[dict[str, Any]],
-              knowledge: Knowledge, hook: str = "order-sign") -> Evaluation:
-    return evaluate(record, orders, hook=hook, now=r.NOW, knowledge=knowledge,
-                    config=ClinicalConfig())
+def _evaluate(
+    record: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    knowledge: Knowledge,
+    hook: str = "order-sign",
+) -> Evaluation:
+    return evaluate(
+        record, orders, hook=hook, now=r.NOW, knowledge=knowledge, config=ClinicalConfig()
+    )
 
 
-def _rating(record: list[dict[str, Any]], knowledge: Knowledge, order: dict | None = None
-            ) -> tuple[str, str]:
+def _rating(
+    record: list[dict[str, Any]], knowledge: Knowledge, order: dict | None = None
+) -> tuple[str, str]:
     (rating,) = _evaluate(record, [order or r.draft_mri()], knowledge).order_ratings
     return rating.rating, rating.rule
 
@@ -37,8 +43,11 @@ def test_persistent_after_conservative_care(knowledge: Knowledge) -> None:
 
 
 def test_duplicate_mri_unless_new_evidence(knowledge: Knowledge) -> None:
-    record = [r.sciatica(days=90), r.procedure("410160006", days=80),
-              r.procedure("394451000119106", days=60)]
+    record = [
+        r.sciatica(days=90),
+        r.procedure("410160006", days=80),
+        r.procedure("394451000119106", days=60),
+    ]
     assert _rating(record, knowledge) == ("not-appropriate", "order-rating/duplicate-mri")
     other = r.draft_mri("72131")
     assert _rating(record, knowledge, other)[0] == "appropriate"  # not an MRI: no duplicate
@@ -87,17 +96,20 @@ def test_an_mri_after_a_medication_on_order_sign_is_still_rated(knowledge: Knowl
     mri = r.draft_mri()
     evaluation = _evaluate([r.sciatica(days=20)], [medication, other, mri], knowledge)
     assert _ratings(evaluation) == [
-        (_reference(mri), "not-appropriate", "order-rating/conservative-care-first")]
-    assert evaluation.orders_in_scope == ("MedicationRequest/m1", _reference(other),
-                                          _reference(mri))
+        (_reference(mri), "not-appropriate", "order-rating/conservative-care-first")
+    ]
+    assert evaluation.orders_in_scope == (
+        "MedicationRequest/m1",
+        _reference(other),
+        _reference(mri),
+    )
 
 
 def test_voided_drafts_are_ignored(knowledge: Knowledge) -> None:
     voided = [{**r.draft_mri(), "status": s} for s in ("entered-in-error", "revoked")]
     physio = {**r.service_request("308447003", days=0), "status": "revoked"}
     mri = r.draft_mri()
-    evaluation = _evaluate([r.sciatica(), r.condition("C61")], [*voided, physio, mri],
-                           knowledge)
+    evaluation = _evaluate([r.sciatica(), r.condition("C61")], [*voided, physio, mri], knowledge)
     assert _ratings(evaluation) == [(_reference(mri), "appropriate", "order-rating/red-flag")]
     assert evaluation.physiotherapy_orders == ()
     # A status that is not a code is no reason to ignore an order.
@@ -127,54 +139,80 @@ def test_the_reasons_clinicians_read(knowledge: Knowledge) -> None:
         return rating.reason
 
     assert reason([r.condition("I10")]) == (
-        "No back pain, radicular syndrome or red flag is recorded.")
+        "No back pain, radicular syndrome or red flag is recorded."
+    )
     assert reason([r.sciatica(), r.condition("C61"), r.condition("G83.4")]) == (
-        "Red flag: cauda equina, malignancy.")
+        "Red flag: cauda equina, malignancy."
+    )
     mri = r.procedure("72148", r.CPT, days=60)
     assert reason([r.sciatica(days=90), mri]) == (
         f"A lumbar MRI was done in the last 12 months ({_reference(mri)}) and nothing new "
-        "since calls for another.")
+        "since calls for another."
+    )
     assert reason([r.sciatica(days=66), r.procedure("410160006", days=50)]) == (
-        "Back pain for 9 weeks despite conservative care.")
+        "Back pain for 9 weeks despite conservative care."
+    )
     assert reason([r.sciatica(days=7), r.condition("M96.1")]) == (
-        "Radicular symptoms after lumbar surgery.")
+        "Radicular symptoms after lumbar surgery."
+    )
     assert reason([r.condition("M54.16", days=None)]) == (
         "No red flag, and the duration of symptoms is not documented (counts as under 6 "
-        "weeks): imaging does not change early management.")
+        "weeks): imaging does not change early management."
+    )
     assert reason([r.sciatica(days=20)]) == (
-        "No red flag, and symptoms for 3 weeks, under 6: imaging does not change early "
-        "management.")
+        "No red flag, and symptoms for 3 weeks, under 6: imaging does not change early management."
+    )
     assert reason([r.sciatica(days=42)]) == (
         "No red flag, and no conservative care is documented: imaging does not change early "
-        "management.")
+        "management."
+    )
     assert reason([r.sciatica(days=70)]) == (
         "No red flag, and no conservative care is documented: imaging does not change early "
-        "management.")
+        "management."
+    )
 
 
 def test_rows_in_order(knowledge: Knowledge) -> None:
     # Row 1 needs neither back pain nor a radicular syndrome when a red flag stands without it.
     assert _rating([r.condition("G83.4", days=400)], knowledge) == (
-        "appropriate", "order-rating/red-flag")
+        "appropriate",
+        "order-rating/red-flag",
+    )
     # Row 4 at exactly 6 weeks, with back pain alone; just under 6 weeks is row 6.
     care = r.procedure("410160006", days=30)
     assert _rating([r.low_back_pain(days=42), care], knowledge) == (
-        "appropriate", "order-rating/persistent-after-conservative-care")
+        "appropriate",
+        "order-rating/persistent-after-conservative-care",
+    )
     assert _rating([r.low_back_pain(days=41.9), care], knowledge) == (
-        "not-appropriate", "order-rating/conservative-care-first")
+        "not-appropriate",
+        "order-rating/conservative-care-first",
+    )
     # Row 5 needs the radicular syndrome: back pain after surgery is row 6.
     assert _rating([r.sciatica(days=7), r.procedure("202725007", days=400)], knowledge) == (
-        "appropriate", "order-rating/prior-lumbar-surgery")
+        "appropriate",
+        "order-rating/prior-lumbar-surgery",
+    )
     assert _rating([r.low_back_pain(days=7), r.condition("M96.1")], knowledge) == (
-        "not-appropriate", "order-rating/conservative-care-first")
+        "not-appropriate",
+        "order-rating/conservative-care-first",
+    )
     # An old flag and a recent MRI: other lumbar imaging falls through to the later rows.
-    record = [r.sciatica(days=90), r.procedure("410160006", days=80),
-              r.procedure("72148", r.CPT, days=60), r.condition("C61", days=400)]
+    record = [
+        r.sciatica(days=90),
+        r.procedure("410160006", days=80),
+        r.procedure("72148", r.CPT, days=60),
+        r.condition("C61", days=400),
+    ]
     other = r.service_request("72100", r.CPT, status="draft", days=0)
     assert _rating(record, knowledge, other) == (
-        "appropriate", "order-rating/persistent-after-conservative-care")
+        "appropriate",
+        "order-rating/persistent-after-conservative-care",
+    )
     assert _rating(record[:1] + record[2:], knowledge, other) == (
-        "not-appropriate", "order-rating/conservative-care-first")
+        "not-appropriate",
+        "order-rating/conservative-care-first",
+    )
 
 
 def test_the_rating_of_a_new_mri(knowledge: Knowledge) -> None:
@@ -186,8 +224,16 @@ def test_the_rating_of_a_new_mri(knowledge: Knowledge) -> None:
     assert new_mri([r.sciatica(days=20)]) == "not-appropriate"
     assert new_mri([r.sciatica(), r.condition("C61")]) == "appropriate"
     assert new_mri([r.sciatica(days=90), r.procedure("410160006", days=80)]) == "appropriate"
-    assert new_mri([r.sciatica(days=90), r.procedure("410160006", days=80),
-                    r.procedure("72148", r.CPT, days=60)]) == "not-appropriate"
+    assert (
+        new_mri(
+            [
+                r.sciatica(days=90),
+                r.procedure("410160006", days=80),
+                r.procedure("72148", r.CPT, days=60),
+            ]
+        )
+        == "not-appropriate"
+    )
 
 
 def test_the_upgrade_to_stat_is_for_mri_under_an_emergency_only(knowledge: Knowledge) -> None:
@@ -197,6 +243,9 @@ def test_the_upgrade_to_stat_is_for_mri_under_an_emergency_only(knowledge: Knowl
     unset = {k: v for k, v in r.draft_mri().items() if k != "priority"}
     ratings = _evaluate(emergency, [ct, urgent, unset], knowledge).order_ratings
     assert [(x.imaging, x.upgrade_to_stat) for x in ratings] == [
-        ("lumbar-other", False), ("lumbar-mri", True), ("lumbar-mri", True)]
+        ("lumbar-other", False),
+        ("lumbar-mri", True),
+        ("lumbar-mri", True),
+    ]
     # The rated order is the draft exactly as sent.
     assert ratings[1].resource == urgent

@@ -29,23 +29,32 @@ def test_bilateral_via_two_sided_conditions(knowledge: Knowledge) -> None:
 
 
 def test_stenosis_is_never_bilateral(knowledge: Knowledge) -> None:
-    record = [r.condition("M48.062", side="bilateral"),
-              r.condition("M48.062", side="left"), r.condition("M48.062", side="right")]
+    record = [
+        r.condition("M48.062", side="bilateral"),
+        r.condition("M48.062", side="left"),
+        r.condition("M48.062", side="right"),
+    ]
     assert _rules(record, knowledge) == set()
 
 
 def test_crossed_slr_never_makes_a_finding_bilateral(knowledge: Knowledge) -> None:
-    record = [r.sciatica(side="left"), r.exam("straight-leg-raise", True, side="left"),
-              r.exam("crossed-straight-leg-raise", True, side="left"),
-              r.exam("straight-leg-raise", False, side="right")]
+    record = [
+        r.sciatica(side="left"),
+        r.exam("straight-leg-raise", True, side="left"),
+        r.exam("crossed-straight-leg-raise", True, side="left"),
+        r.exam("straight-leg-raise", False, side="right"),
+    ]
     assert _rules(record, knowledge) == set()
     record[-1] = r.exam("straight-leg-raise", True, side="right")
     assert "cauda-equina/bilateral-radicular" in _rules(record, knowledge)
 
 
 def test_bilateral_motor_deficit_is_cauda_equina(knowledge: Knowledge) -> None:
-    record = [r.sciatica(), r.exam("strength-great-toe-extension", 4, side="left"),
-              r.exam("strength-great-toe-extension", 4, side="right")]
+    record = [
+        r.sciatica(),
+        r.exam("strength-great-toe-extension", 4, side="left"),
+        r.exam("strength-great-toe-extension", 4, side="right"),
+    ]
     assert "cauda-equina/bilateral-radicular" in _rules(record, knowledge)
 
 
@@ -71,18 +80,31 @@ def test_ces_symptoms_count_only_with_back_pain(knowledge: Knowledge) -> None:
 
 
 def test_negated_ces_symptoms_raise_nothing(knowledge: Knowledge) -> None:
-    record = [r.sciatica(), r.observed("267064002", value=False),
-              r.observed("72042002", value="260385009"),
-              r.exam("sensation-saddle", "normal"), r.exam("anal-tone", "normal")]
+    record = [
+        r.sciatica(),
+        r.observed("267064002", value=False),
+        r.observed("72042002", value="260385009"),
+        r.exam("sensation-saddle", "normal"),
+        r.exam("anal-tone", "normal"),
+    ]
     assert _report(record, knowledge).flags == ()
 
 
 def test_saddle_anal_tone_and_pvr(knowledge: Knowledge) -> None:
-    rules = _rules([r.sciatica(), r.exam("sensation-saddle", "reduced"),
-                    r.exam("anal-tone", "absent"),
-                    r.exam("post-void-residual", (250, "mL"))], knowledge)
-    assert {"cauda-equina/sensation-saddle", "cauda-equina/anal-tone",
-            "cauda-equina/post-void-residual"} <= rules
+    rules = _rules(
+        [
+            r.sciatica(),
+            r.exam("sensation-saddle", "reduced"),
+            r.exam("anal-tone", "absent"),
+            r.exam("post-void-residual", (250, "mL")),
+        ],
+        knowledge,
+    )
+    assert {
+        "cauda-equina/sensation-saddle",
+        "cauda-equina/anal-tone",
+        "cauda-equina/post-void-residual",
+    } <= rules
     assert _rules([r.sciatica(), r.exam("post-void-residual", (150, "mL"))], knowledge) == set()
 
 
@@ -99,10 +121,14 @@ def test_fever_by_temperature_within_seven_days(knowledge: Knowledge) -> None:
 
 def test_multilevel_requires_non_adjacent_roots(knowledge: Knowledge) -> None:
     rule = "multilevel-motor-deficit/non-adjacent-roots"
-    hip_plantar = [r.exam("strength-hip-flexion", 4, side="left"),
-                   r.exam("strength-ankle-plantarflexion", 4, side="left")]
-    knee_toe = [r.exam("strength-knee-extension", 4, side="left"),
-                r.exam("strength-great-toe-extension", 4, side="left")]
+    hip_plantar = [
+        r.exam("strength-hip-flexion", 4, side="left"),
+        r.exam("strength-ankle-plantarflexion", 4, side="left"),
+    ]
+    knee_toe = [
+        r.exam("strength-knee-extension", 4, side="left"),
+        r.exam("strength-great-toe-extension", 4, side="left"),
+    ]
     assert rule in _rules([r.sciatica(), *hip_plantar], knowledge)
     assert rule not in _rules([r.sciatica(), *knee_toe], knowledge)
 
@@ -119,8 +145,9 @@ def test_progressive_is_a_drop_between_the_two_latest(knowledge: Knowledge) -> N
 
 
 def test_severe_deficit_and_foot_drop(knowledge: Knowledge) -> None:
-    rules = _rules([r.sciatica(), r.exam("strength-ankle-plantarflexion", 3, side="left")],
-                   knowledge)
+    rules = _rules(
+        [r.sciatica(), r.exam("strength-ankle-plantarflexion", 3, side="left")], knowledge
+    )
     assert "severe-motor-deficit/mrc" in rules
     assert "severe-motor-deficit/foot-drop" in _rules(
         [r.low_back_pain(), r.condition("M21.372")], knowledge
@@ -128,8 +155,10 @@ def test_severe_deficit_and_foot_drop(knowledge: Knowledge) -> None:
 
 
 def test_malignancy_with_umn_is_cord_compression(knowledge: Knowledge) -> None:
-    report = _report([r.sciatica(), r.condition("Z85.3", days=2000),
-                      r.exam("babinski", True, side="left")], knowledge)
+    report = _report(
+        [r.sciatica(), r.condition("Z85.3", days=2000), r.exam("babinski", True, side="left")],
+        knowledge,
+    )
     ids = {f.id for f in report.flags}
     assert "cord-compression" in ids
     assert "upper-motor-neuron" not in ids
@@ -139,16 +168,28 @@ def test_malignancy_with_umn_is_cord_compression(knowledge: Knowledge) -> None:
 
 def test_red_flags_are_flags_of_back_pain(knowledge: Knowledge) -> None:
     # Rules §2: without back pain, risk factors and exam findings flag nothing and say so.
-    risk = [r.patient("1940-01-01"), r.condition("C61"), r.condition("B20"),
-            r.condition("64859006", r.SCT), r.condition("M21.372"),
-            r.exam("strength-ankle-plantarflexion", 2, side="left"),
-            r.exam("babinski", True, side="left"), r.condition("R33.9", days=2)]
+    risk = [
+        r.patient("1940-01-01"),
+        r.condition("C61"),
+        r.condition("B20"),
+        r.condition("64859006", r.SCT),
+        r.condition("M21.372"),
+        r.exam("strength-ankle-plantarflexion", 2, side="left"),
+        r.exam("babinski", True, side="left"),
+        r.condition("R33.9", days=2),
+    ]
     alone = _report(risk, knowledge)
     assert alone.flags == ()
     assert sum("no back pain recorded, not counted" in e.text for e in alone.not_counted) == 8
     assert any(e.text.startswith("Age 86 — no back pain") for e in alone.not_counted)
-    expected = {"malignancy", "infection", "fracture", "severe-motor-deficit",
-                "cord-compression", "cauda-equina"}
+    expected = {
+        "malignancy",
+        "infection",
+        "fracture",
+        "severe-motor-deficit",
+        "cord-compression",
+        "cauda-equina",
+    }
     for pain in (r.sciatica(), r.low_back_pain(), r.condition("M48.062")):
         report = _report([*risk, pain], knowledge)
         assert {f.id for f in report.flags} == expected
@@ -170,8 +211,11 @@ def test_cauda_equina_symptoms_need_back_pain(knowledge: Knowledge) -> None:
 
 
 def test_age_flag_is_never_new_since_an_mri(knowledge: Knowledge) -> None:
-    record = [r.patient("1950-01-01"), r.sciatica(days=200),
-              r.procedure("394451000119106", days=30)]
+    record = [
+        r.patient("1950-01-01"),
+        r.sciatica(days=200),
+        r.procedure("394451000119106", days=30),
+    ]
     (flag,) = _report(record, knowledge).flags
     assert flag.id == "fracture" and not flag.new_since_prior_mri
     undated = [*record, r.condition("64859006", r.SCT, days=None)]
@@ -201,17 +245,24 @@ def _ref(resource: dict[str, Any]) -> str:
 
 
 def test_progressive_reads_the_two_latest_of_a_longer_series(knowledge: Knowledge) -> None:
-    five, five_again, four = (r.exam(TOE, 5, side="left", days=40),
-                              r.exam(TOE, 5, side="left", days=20),
-                              r.exam(TOE, 4, side="left", days=0))
+    five, five_again, four = (
+        r.exam(TOE, 5, side="left", days=40),
+        r.exam(TOE, 5, side="left", days=20),
+        r.exam(TOE, 4, side="left", days=0),
+    )
     assert _drop_evidence([five, five_again, four], knowledge) == [_ref(five_again), _ref(four)]
     # 4, 5, 4: the latest two dropped; the first 4 is not evidence.
     up_down = [r.exam(TOE, 4, side="left", days=40), five_again, four]
     assert _drop_evidence(up_down, knowledge) == [_ref(five_again), _ref(four)]
     # 5, 4, 4: weak but stable since the last exam; 5, 4, 5: recovered.
     assert _drop_evidence([five, r.exam(TOE, 4, side="left", days=20), four], knowledge) is None
-    assert _drop_evidence([five, r.exam(TOE, 4, side="left", days=20),
-                           r.exam(TOE, 5, side="left", days=0)], knowledge) is None
+    assert (
+        _drop_evidence(
+            [five, r.exam(TOE, 4, side="left", days=20), r.exam(TOE, 5, side="left", days=0)],
+            knowledge,
+        )
+        is None
+    )
 
 
 def test_progressive_at_the_bottom_of_the_scale(knowledge: Knowledge) -> None:
@@ -232,8 +283,10 @@ def test_progressive_per_side_with_one_side_examined_once(knowledge: Knowledge) 
     assert _drop_evidence([once_right, *left], knowledge) == [_ref(left[0]), _ref(left[1])]
     assert _drop_evidence([*left, once_right], knowledge) == [_ref(left[0]), _ref(left[1])]
     # Each muscle is its own series: a drop in one muscle is found after a stable one.
-    stable = [r.exam("strength-hip-flexion", 4, side="left", days=20),
-              r.exam("strength-hip-flexion", 4, side="left", days=0)]
+    stable = [
+        r.exam("strength-hip-flexion", 4, side="left", days=20),
+        r.exam("strength-hip-flexion", 4, side="left", days=0),
+    ]
     assert _drop_evidence([*stable, *left], knowledge) == [_ref(left[0]), _ref(left[1])]
     # A bilateral exam belongs to both legs' series; an unsided one forms its own.
     both = r.exam(TOE, 5, side="bilateral", days=20)
@@ -252,11 +305,15 @@ def test_progressive_ignores_ungraded_and_undated_strength(knowledge: Knowledge)
     # Nor do they hide a drop.
     drop = [r.exam(TOE, 5, side="left", days=20), r.exam(TOE, 4, side="left", days=0)]
     assert _drop_evidence([undated_five, *drop, ungraded_later], knowledge) == [
-        _ref(drop[0]), _ref(drop[1])]
+        _ref(drop[0]),
+        _ref(drop[1]),
+    ]
     # A graded Observation that does not count (cancelled) is no part of the series either.
     cancelled = r.exam(TOE, 5, side="left", days=10, status="cancelled")
-    assert _drop_evidence([r.exam(TOE, 4, side="left", days=20), cancelled, stable[1]],
-                          knowledge) is None
+    assert (
+        _drop_evidence([r.exam(TOE, 4, side="left", days=20), cancelled, stable[1]], knowledge)
+        is None
+    )
 
 
 def test_grades_at_the_same_instant_are_one_exam(knowledge: Knowledge) -> None:
@@ -272,8 +329,11 @@ def test_a_drop_to_a_same_instant_pair_compares_with_the_exam_before(knowledge: 
     now = [r.exam(TOE, 5, side="left", days=0), r.exam(TOE, 4, side="left", days=0)]
     assert _drop_evidence([before, *now], knowledge) == [_ref(before), _ref(now[1])]
     assert _drop_evidence([*reversed(now), before], knowledge) == [_ref(before), _ref(now[1])]
-    one_then_zero = [r.exam(TOE, 1, side="left", days=10), r.exam(TOE, 0, side="left", days=0),
-                     r.exam(TOE, 1, side="left", days=0)]
+    one_then_zero = [
+        r.exam(TOE, 1, side="left", days=10),
+        r.exam(TOE, 0, side="left", days=0),
+        r.exam(TOE, 1, side="left", days=0),
+    ]
     assert _drop_evidence(one_then_zero, knowledge) is not None
     # The exam before is read the same way: 5 and 4 then, 4 now, is no drop.
     then = [r.exam(TOE, 5, side="left", days=10), r.exam(TOE, 4, side="left", days=10)]
@@ -291,22 +351,23 @@ def test_new_since_the_mri_means_dated_after_it(knowledge: Knowledge) -> None:
     assert flag.new_since_prior_mri
     # An undated MRI is not known to be older than any fact.
     undated = r.procedure("72148", r.CPT, days=None)
-    (flag,) = _report([r.sciatica(days=60), undated, r.condition("C61", days=400)],
-                      knowledge).flags
+    (flag,) = _report([r.sciatica(days=60), undated, r.condition("C61", days=400)], knowledge).flags
     assert flag.new_since_prior_mri
 
 
 def test_multilevel_looks_past_the_same_muscle_on_both_legs(knowledge: Knowledge) -> None:
-    hip_left, hip_right = (r.exam("strength-hip-flexion", 4, side="left"),
-                           r.exam("strength-hip-flexion", 4, side="right"))
+    hip_left, hip_right = (
+        r.exam("strength-hip-flexion", 4, side="left"),
+        r.exam("strength-hip-flexion", 4, side="right"),
+    )
     plantar = r.exam("strength-ankle-plantarflexion", 4, side="left")
     report = _report([r.sciatica(), hip_left, hip_right, plantar], knowledge)
     (flag,) = [f for f in report.flags if f.id == "multilevel-motor-deficit"]
-    assert [e.reference for e in flag.evidence] == [_ref(hip_left), _ref(plantar),
-                                                    _ref(hip_right)]
+    assert [e.reference for e in flag.evidence] == [_ref(hip_left), _ref(plantar), _ref(hip_right)]
     # The same muscle on both legs alone is bilateral, not multilevel.
     assert "multilevel-motor-deficit/non-adjacent-roots" not in _rules(
-        [r.sciatica(), hip_left, hip_right], knowledge)
+        [r.sciatica(), hip_left, hip_right], knowledge
+    )
 
 
 def test_age_is_a_weak_flag_from_51_to_69_and_a_red_flag_from_70(knowledge: Knowledge) -> None:
@@ -324,11 +385,19 @@ def test_multilevel_reads_every_primary_root(knowledge: Knowledge) -> None:
     # Hip flexion (L2) with knee extension (L3, L4): adjacent through L3, not multilevel.
     rule = "multilevel-motor-deficit/non-adjacent-roots"
     hip = r.exam("strength-hip-flexion", 4, side="left")
-    assert rule not in _rules([r.sciatica(), hip,
-                               r.exam("strength-knee-extension", 4, side="left")], knowledge)
+    assert rule not in _rules(
+        [r.sciatica(), hip, r.exam("strength-knee-extension", 4, side="left")], knowledge
+    )
     # Knee extension (L3, L4) with ankle eversion (L5, S1): adjacent through L4 and L5.
-    assert rule not in _rules([r.sciatica(), r.exam("strength-knee-extension", 4, side="left"),
-                               r.exam("strength-ankle-eversion", 4, side="left")], knowledge)
+    assert rule not in _rules(
+        [
+            r.sciatica(),
+            r.exam("strength-knee-extension", 4, side="left"),
+            r.exam("strength-ankle-eversion", 4, side="left"),
+        ],
+        knowledge,
+    )
     # Hip flexion with ankle inversion (L5): two steps apart.
-    assert rule in _rules([r.sciatica(), hip, r.exam("strength-ankle-inversion", 4,
-                                                     side="right")], knowledge)
+    assert rule in _rules(
+        [r.sciatica(), hip, r.exam("strength-ankle-inversion", 4, side="right")], knowledge
+    )

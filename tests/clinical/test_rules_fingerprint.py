@@ -69,8 +69,17 @@ def test_reformatting_the_rule_code_changes_nothing(package: Path) -> None:
     before = {p: p.read_bytes() for p in rule_files(package)}
     # A narrow line length re-wraps most statements, whatever ruff format did to them already.
     subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--isolated", "--line-length", "60", "-q",
-         str(package)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--isolated",
+            "--line-length",
+            "60",
+            "-q",
+            str(package),
+        ],
         check=True,
     )
     changed = [p for p in before if p.read_bytes() != before[p]]

@@ -19,8 +19,12 @@ _TIER_RANK = {"none": 0, "urgent": 1, "emergency": 2}
 def _run(vignette: Vignette, knowledge: Knowledge) -> Evaluation:
     notes = note_reading(vignette, knowledge)  # the notes stage, as the service runs it
     return evaluate(
-        vignette.resources, vignette.orders_in_scope, hook=vignette.hook,
-        now=vignette.as_of, knowledge=knowledge, note_findings=notes.findings,
+        vignette.resources,
+        vignette.orders_in_scope,
+        hook=vignette.hook,
+        now=vignette.as_of,
+        knowledge=knowledge,
+        note_findings=notes.findings,
     )
 
 
@@ -70,7 +74,12 @@ def test_vignette_shifted_to_today(vignette: Vignette, knowledge: Knowledge) -> 
 def test_the_project_has_a_case_for_every_disposition_and_hook() -> None:
     cases = own_cases()
     assert {c.expected["disposition"] for c in cases} >= {
-        "emergency-referral", "urgent-imaging", "mri", "specialist-review", "physiotherapy", "none"
+        "emergency-referral",
+        "urgent-imaging",
+        "mri",
+        "specialist-review",
+        "physiotherapy",
+        "none",
     }
     assert {c.hook for c in cases} == {"patient-view", "order-select", "order-sign"}
 
@@ -82,11 +91,19 @@ def test_shift_moves_date_times_exactly_and_dates_by_whole_days() -> None:
 
     delta = timedelta(days=3, hours=20)
     shifted = shift_dates(
-        {"a": "2026-11-20T09:30:00Z", "b": ["2026-11-06", "2026-11-20T09:30:00+02:00"],
-         "c": "2026-11", "d": "MRN-2026-11-20", "e": 7},
+        {
+            "a": "2026-11-20T09:30:00Z",
+            "b": ["2026-11-06", "2026-11-20T09:30:00+02:00"],
+            "c": "2026-11",
+            "d": "MRN-2026-11-20",
+            "e": 7,
+        },
         delta,
     )
     assert shifted == {
-        "a": "2026-11-24T05:30:00Z", "b": ["2026-11-10", "2026-11-24T05:30:00+02:00"],
-        "c": "2026-11", "d": "MRN-2026-11-20", "e": 7,
+        "a": "2026-11-24T05:30:00Z",
+        "b": ["2026-11-10", "2026-11-24T05:30:00+02:00"],
+        "c": "2026-11",
+        "d": "MRN-2026-11-20",
+        "e": 7,
     }

@@ -190,9 +190,18 @@ async def test_a_paginated_essential_key_without_a_server_is_a_412_never_advice(
 
 
 async def test_a_paginated_optional_key_without_a_server_is_partial(ehr, gatherer):
-    ehr.load([{"resourceType": "Procedure", "id": f"pr-proc{n}", "status": "completed",
-               "subject": {"reference": "Patient/pr-pat"},
-               "code": {"text": "physiotherapy"}} for n in range(3)])
+    ehr.load(
+        [
+            {
+                "resourceType": "Procedure",
+                "id": f"pr-proc{n}",
+                "status": "completed",
+                "subject": {"reference": "Patient/pr-pat"},
+                "code": {"text": "physiotherapy"},
+            }
+            for n in range(3)
+        ]
+    )
     first = httpx.get(f"{ehr.base_url}/Procedure?patient=pr-pat&_count=2").json()
     full = {k: {"resourceType": "Bundle", "type": "searchset"} for k in SERVICE.prefetch}
     full.update(patient=PATIENT, procedures=first)
@@ -212,9 +221,19 @@ async def test_a_fhir_server_answering_another_patients_data_is_a_412(ehr, gathe
 
 
 async def test_another_patients_optional_data_from_the_server_is_left_out(ehr, gatherer):
-    ehr.load([{"resourceType": "Procedure", "id": "pr-proc-other", "status": "completed",
-               "subject": {"reference": "https://ehr.example/fhir/Patient/someone-else/_history/3"},
-               "code": {"text": "physiotherapy"}}])
+    ehr.load(
+        [
+            {
+                "resourceType": "Procedure",
+                "id": "pr-proc-other",
+                "status": "completed",
+                "subject": {
+                    "reference": "https://ehr.example/fhir/Patient/someone-else/_history/3"
+                },
+                "code": {"text": "physiotherapy"},
+            }
+        ]
+    )
     ehr.set_faults({"Procedure": "ignore-patient"})
     record = await gatherer.gather(_request(ehr), SERVICE)
     assert "procedures" in record.unavailable
@@ -285,9 +304,16 @@ async def test_next_links_to_another_host_are_not_followed():
         with pytest.raises(ServiceError) as essential:
             await gatherer.gather(request, SERVICE)
         optional = await gatherer.gather(
-            HookRequest(**{**request.__dict__, "prefetch": {
-                **request.prefetch, "conditions": {"resourceType": "Bundle", "type": "searchset"},
-                "procedures": evil}}),
+            HookRequest(
+                **{
+                    **request.__dict__,
+                    "prefetch": {
+                        **request.prefetch,
+                        "conditions": {"resourceType": "Bundle", "type": "searchset"},
+                        "procedures": evil,
+                    },
+                }
+            ),
             SERVICE,
         )
     assert all(r.url.host == "127.0.0.1" for r in seen)

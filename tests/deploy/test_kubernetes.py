@@ -52,9 +52,7 @@ def render(folder: Path) -> list[dict[str, Any]]:
 
 def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     found = [
-        d
-        for d in docs
-        if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
     ]
     assert len(found) == 1, f"{kind} {name or ''}: {len(found)} found"
     return found[0]
@@ -191,8 +189,9 @@ def test_the_migrate_job_runs_the_same_image_and_settings_before_the_rollout(ove
     _, docs = overlay
     deployment = one(docs, "Deployment", "radix")
     job = one(docs, "Job")
-    server, migrate = _container(deployment["spec"]["template"]["spec"]), _container(
-        job["spec"]["template"]["spec"]
+    server, migrate = (
+        _container(deployment["spec"]["template"]["spec"]),
+        _container(job["spec"]["template"]["spec"]),
     )
     assert migrate["args"] == ["migrate"] and server["args"] == ["serve"]
     assert migrate["image"] == server["image"] and ":" in server["image"]

@@ -27,95 +27,214 @@ class Sample:
 
 CES_WORDINGS: dict[str, list[str]] = {
     "urinary-retention": [
-        "urinary retention", "retention of urine", "difficulty passing urine",
-        "difficulty voiding", "inability to pass urine", "not emptying his bladder fully",
-        "incomplete bladder emptying", "painless retention", "retention",
+        "urinary retention",
+        "retention of urine",
+        "difficulty passing urine",
+        "difficulty voiding",
+        "inability to pass urine",
+        "not emptying his bladder fully",
+        "incomplete bladder emptying",
+        "painless retention",
+        "retention",
     ],
     "urinary-incontinence": [
-        "urinary incontinence", "incontinence of urine", "loss of bladder control",
-        "leaking urine", "overflow incontinence", "incontinence",
+        "urinary incontinence",
+        "incontinence of urine",
+        "loss of bladder control",
+        "leaking urine",
+        "overflow incontinence",
+        "incontinence",
     ],
     "faecal-incontinence": [
-        "faecal incontinence", "fecal incontinence", "bowel incontinence",
-        "loss of bowel control", "incontinence of faeces", "soiling",
+        "faecal incontinence",
+        "fecal incontinence",
+        "bowel incontinence",
+        "loss of bowel control",
+        "incontinence of faeces",
+        "soiling",
     ],
     "saddle-anaesthesia": [
-        "saddle anaesthesia", "saddle numbness", "perineal numbness", "saddle anesthesia",
-        "numbness around the anus", "perianal numbness", "numbness in the saddle area",
-        "saddle paraesthesia", "numb bottom",
+        "saddle anaesthesia",
+        "saddle numbness",
+        "perineal numbness",
+        "saddle anesthesia",
+        "numbness around the anus",
+        "perianal numbness",
+        "numbness in the saddle area",
+        "saddle paraesthesia",
+        "numb bottom",
     ],
     "sexual-dysfunction": [
-        "sexual dysfunction", "erectile dysfunction", "impotence", "loss of genital sensation",
+        "sexual dysfunction",
+        "erectile dysfunction",
+        "impotence",
+        "loss of genital sensation",
         "genital numbness",
     ],
     "bilateral-symptoms": [
-        "bilateral sciatica", "bilateral leg pain", "pain down both legs",
-        "bilateral leg symptoms", "sciatica in both legs", "numbness in both legs",
+        "bilateral sciatica",
+        "bilateral leg pain",
+        "pain down both legs",
+        "bilateral leg symptoms",
+        "sciatica in both legs",
+        "numbness in both legs",
     ],
 }
 _TIMES = ["since yesterday", "for 2 days", "overnight", "since this morning", "today", ""]
 _LEADS = ["", "HPI: ", "ED triage: ", "Today ", "Pt reports "]
 _CES_TEMPLATES: dict[str, list[str]] = {
-    "positive": ["{lead}{w} {t}.", "Reports {w} {t}.", "c/o {w} {t}.", "{W} {t}.",
-                 "New {w} {t}.", "Describes {w} {t}, bladder scan requested."],
-    "negated": ["No {w}.", "Denies {w}.", "{W}: denied.", "Nil {w}.", "No evidence of {w}.",
-                "Patient denies any {w}.", "No {w} reported.", "Denies back pain radiation or {w}.",
-                "{W} - none."],
-    "hypothetical": ["Return if {w} develops.", "Advised to return immediately if {w}.",
-                     "Should she notice {w}, attend ED.", "Safety-netted re {w}.",
-                     "If {w} occurs, call 999.", "Seek urgent help if {w}.",
-                     "Safety netting: {w}, leg weakness."],
-    "family": ["Mother had {w}.", "FHx: {w}.", "Family history of {w}.",
-               "Father had {w} after surgery."],
-    "historical": ["History of {w} in 2010.", "Previous {w}, resolved.",
-                   "PMH: {w} 15 years ago.", "h/o {w} as a child."],
-    "uncertain": ["Possible {w}.", "?{w}.", "Query {w} {t}.", "Suspected {w}.",
-                  "Possible early {w}, for MRI today."],
+    "positive": [
+        "{lead}{w} {t}.",
+        "Reports {w} {t}.",
+        "c/o {w} {t}.",
+        "{W} {t}.",
+        "New {w} {t}.",
+        "Describes {w} {t}, bladder scan requested.",
+    ],
+    "negated": [
+        "No {w}.",
+        "Denies {w}.",
+        "{W}: denied.",
+        "Nil {w}.",
+        "No evidence of {w}.",
+        "Patient denies any {w}.",
+        "No {w} reported.",
+        "Denies back pain radiation or {w}.",
+        "{W} - none.",
+    ],
+    "hypothetical": [
+        "Return if {w} develops.",
+        "Advised to return immediately if {w}.",
+        "Should she notice {w}, attend ED.",
+        "Safety-netted re {w}.",
+        "If {w} occurs, call 999.",
+        "Seek urgent help if {w}.",
+        "Safety netting: {w}, leg weakness.",
+    ],
+    "family": [
+        "Mother had {w}.",
+        "FHx: {w}.",
+        "Family history of {w}.",
+        "Father had {w} after surgery.",
+    ],
+    "historical": [
+        "History of {w} in 2010.",
+        "Previous {w}, resolved.",
+        "PMH: {w} 15 years ago.",
+        "h/o {w} as a child.",
+    ],
+    "uncertain": [
+        "Possible {w}.",
+        "?{w}.",
+        "Query {w} {t}.",
+        "Suspected {w}.",
+        "Possible early {w}, for MRI today.",
+    ],
 }
-_CES_EXPECTED = {"positive": "present", "uncertain": "present", "negated": "absent",
-                 "hypothetical": "ignored", "family": "ignored", "historical": "ignored"}
+_CES_EXPECTED = {
+    "positive": "present",
+    "uncertain": "present",
+    "negated": "absent",
+    "hypothetical": "ignored",
+    "family": "ignored",
+    "historical": "ignored",
+}
 
 MUSCLES: dict[str, list[str]] = {
     "strength-hip-flexion": ["hip flexion", "hip flexors", "iliopsoas"],
     "strength-knee-extension": ["knee extension", "quadriceps", "quads"],
-    "strength-ankle-dorsiflexion": ["ankle dorsiflexion", "dorsiflexion", "tibialis anterior",
-                                    "TA"],
+    "strength-ankle-dorsiflexion": [
+        "ankle dorsiflexion",
+        "dorsiflexion",
+        "tibialis anterior",
+        "TA",
+    ],
     "strength-great-toe-extension": ["EHL", "great toe extension", "big toe extension"],
     "strength-hip-abduction": ["hip abduction", "hip abductors"],
     "strength-ankle-inversion": ["ankle inversion", "inversion"],
     "strength-ankle-eversion": ["ankle eversion", "eversion", "peronei"],
-    "strength-ankle-plantarflexion": ["plantarflexion", "plantar flexion", "ankle plantarflexion",
-                                      "gastrocnemius"],
+    "strength-ankle-plantarflexion": [
+        "plantarflexion",
+        "plantar flexion",
+        "ankle plantarflexion",
+        "gastrocnemius",
+    ],
 }
-_GRADES = [("4/5", 4), ("4-/5", 4), ("4+/5", 4), ("3/5", 3), ("2/5", 2), ("5/5", 5),
-           ("MRC 3", 3), ("grade 4", 4), ("1/5", 1), ("0/5", 0)]
-_SIDES = [("L", "left"), ("R", "right"), ("left", "left"), ("right", "right"), ("(L)", "left"),
-          ("on the right", "right"), ("lt", "left"), ("rt", "right")]
+_GRADES = [
+    ("4/5", 4),
+    ("4-/5", 4),
+    ("4+/5", 4),
+    ("3/5", 3),
+    ("2/5", 2),
+    ("5/5", 5),
+    ("MRC 3", 3),
+    ("grade 4", 4),
+    ("1/5", 1),
+    ("0/5", 0),
+]
+_SIDES = [
+    ("L", "left"),
+    ("R", "right"),
+    ("left", "left"),
+    ("right", "right"),
+    ("(L)", "left"),
+    ("on the right", "right"),
+    ("lt", "left"),
+    ("rt", "right"),
+]
 REFLEXES: dict[str, list[str]] = {
     "reflex-patellar": ["KJ", "knee jerk", "patellar reflex", "knee reflex"],
     "reflex-achilles": ["AJ", "ankle jerk", "achilles reflex", "ankle reflex"],
 }
-_REFLEX_VALUES = [("absent", 0), ("0", 0), ("reduced", 1), ("1+", 1), ("diminished", 1),
-                  ("2+", 2), ("normal", 2), ("brisk", 3), ("3+", 3)]
+_REFLEX_VALUES = [
+    ("absent", 0),
+    ("0", 0),
+    ("reduced", 1),
+    ("1+", 1),
+    ("diminished", 1),
+    ("2+", 2),
+    ("normal", 2),
+    ("brisk", 3),
+    ("3+", 3),
+]
 AREAS: dict[str, list[str]] = {
-    "sensation-dorsum-foot": ["dorsum of the foot", "dorsum of foot", "first web space",
-                              "top of the foot"],
-    "sensation-lateral-foot": ["lateral border of the foot", "lateral foot", "sole of the foot",
-                               "little toe"],
+    "sensation-dorsum-foot": [
+        "dorsum of the foot",
+        "dorsum of foot",
+        "first web space",
+        "top of the foot",
+    ],
+    "sensation-lateral-foot": [
+        "lateral border of the foot",
+        "lateral foot",
+        "sole of the foot",
+        "little toe",
+    ],
     "sensation-medial-ankle": ["medial ankle", "medial malleolus", "medial shin"],
     "sensation-anterior-thigh": ["anterior thigh", "front of the thigh"],
     "sensation-medial-knee": ["medial knee"],
 }
-_LEVELS = [("reduced", "reduced"), ("↓", "reduced"), ("diminished", "reduced"),
-           ("altered", "reduced"), ("absent", "absent"), ("normal", "normal"),
-           ("intact", "normal")]
+_LEVELS = [
+    ("reduced", "reduced"),
+    ("↓", "reduced"),
+    ("diminished", "reduced"),
+    ("altered", "reduced"),
+    ("absent", "absent"),
+    ("normal", "normal"),
+    ("intact", "normal"),
+]
 SIGNS: dict[str, list[str]] = {
     "straight-leg-raise": ["SLR", "straight leg raise", "straight leg raising"],
     "crossed-straight-leg-raise": ["crossed SLR", "crossed straight leg raise", "XSLR"],
     "femoral-nerve-stretch": ["FST", "femoral stretch test", "femoral nerve stretch test"],
 }
-_SIGN_VALUES = [("+ve", "positive"), ("positive", "positive"), ("-ve", "negative"),
-                ("negative", "negative"), ("positive at 40°", "positive")]
+_SIGN_VALUES = [
+    ("+ve", "positive"),
+    ("positive", "positive"),
+    ("-ve", "negative"),
+    ("negative", "negative"),
+    ("positive at 40°", "positive"),
+]
 
 
 def corpus() -> list[Sample]:
@@ -141,9 +260,18 @@ def _ces(rng: random.Random, item: str, wordings: list[str]) -> Iterator[Sample]
         template, word = rng.choice(_CES_TEMPLATES[context]), rng.choice(wordings)
         if word.startswith("not ") and context not in ("positive", "uncertain"):
             continue  # "denies not emptying his bladder" is no one's English
-        sentence = " ".join(template.format(
-            w=word, W=word[:1].upper() + word[1:], t=rng.choice(_TIMES), lead=rng.choice(_LEADS)
-        ).split()).replace(" .", ".").replace(" ,", ",")
+        sentence = (
+            " ".join(
+                template.format(
+                    w=word,
+                    W=word[:1].upper() + word[1:],
+                    t=rng.choice(_TIMES),
+                    lead=rng.choice(_LEADS),
+                ).split()
+            )
+            .replace(" .", ".")
+            .replace(" ,", ",")
+        )
         if sentence in seen:
             continue
         seen.add(sentence)
@@ -171,13 +299,21 @@ def _unique(rng: random.Random, make, count: int = PER_FAMILY) -> Iterator[Sampl
 
 
 def _strength(rng: random.Random) -> Iterator[Sample]:
-    templates = ["{m} {g} {s}.", "{S} {m} {g}.", "Power: {m} {g} {s}, otherwise 5/5.",
-                 "O/E {m} {g} {s}.", "Weak {m} {s} {g}."]
+    templates = [
+        "{m} {g} {s}.",
+        "{S} {m} {g}.",
+        "Power: {m} {g} {s}, otherwise 5/5.",
+        "O/E {m} {g} {s}.",
+        "Weak {m} {s} {g}.",
+    ]
 
     def make(rng: random.Random) -> Sample:
         concept = rng.choice(list(MUSCLES))
         muscle, (grade_text, grade), (side_text, side) = (
-            rng.choice(MUSCLES[concept]), rng.choice(_GRADES), rng.choice(_SIDES))
+            rng.choice(MUSCLES[concept]),
+            rng.choice(_GRADES),
+            rng.choice(_SIDES),
+        )
         template = rng.choice(templates)
         if template.startswith("{S}") and side_text.startswith(("on", "(")):
             template = "{m} {g} {s}."
@@ -188,7 +324,10 @@ def _strength(rng: random.Random) -> Iterator[Sample]:
             sentence, context, expected = f"{muscle.capitalize()} not tested.", "negated", "ignored"
         elif rng.random() < 0.15:
             sentence, context, expected = (
-                f"?{muscle} weakness, possibly {grade_text} {side_text}.", "uncertain", "ignored")
+                f"?{muscle} weakness, possibly {grade_text} {side_text}.",
+                "uncertain",
+                "ignored",
+            )
         return Sample("strength", context, sentence, concept, expected)
 
     return _unique(rng, make)
@@ -200,7 +339,10 @@ def _reflexes(rng: random.Random) -> Iterator[Sample]:
     def make(rng: random.Random) -> Sample:
         concept = rng.choice(list(REFLEXES))
         name, (value_text, value), (side_text, side) = (
-            rng.choice(REFLEXES[concept]), rng.choice(_REFLEX_VALUES), rng.choice(_SIDES))
+            rng.choice(REFLEXES[concept]),
+            rng.choice(_REFLEX_VALUES),
+            rng.choice(_SIDES),
+        )
         template = rng.choice(templates)
         if template.startswith("{S}") and side_text.startswith(("on", "(")):
             template = "{r} {v} {s}."
@@ -211,13 +353,19 @@ def _reflexes(rng: random.Random) -> Iterator[Sample]:
 
 
 def _sensation(rng: random.Random) -> Iterator[Sample]:
-    templates = ["{l} sensation {a} {s}.", "Sensation {l} over the {a} {s}.",
-                 "{S} {a}: sensation {l}."]
+    templates = [
+        "{l} sensation {a} {s}.",
+        "Sensation {l} over the {a} {s}.",
+        "{S} {a}: sensation {l}.",
+    ]
 
     def make(rng: random.Random) -> Sample:
         concept = rng.choice(list(AREAS))
         area, (level_text, level), (side_text, side) = (
-            rng.choice(AREAS[concept]), rng.choice(_LEVELS), rng.choice(_SIDES))
+            rng.choice(AREAS[concept]),
+            rng.choice(_LEVELS),
+            rng.choice(_SIDES),
+        )
         template = rng.choice(templates)
         if template.startswith("{S}") and side_text.startswith(("on", "(")):
             template = "{l} sensation {a} {s}."
@@ -234,7 +382,10 @@ def _signs(rng: random.Random) -> Iterator[Sample]:
     def make(rng: random.Random) -> Sample:
         concept = rng.choice(list(SIGNS))
         name, (value_text, value), (side_text, side) = (
-            rng.choice(SIGNS[concept]), rng.choice(_SIGN_VALUES), rng.choice(_SIDES))
+            rng.choice(SIGNS[concept]),
+            rng.choice(_SIGN_VALUES),
+            rng.choice(_SIDES),
+        )
         template = rng.choice(templates)
         if template.startswith("{S}") and side_text.startswith(("on", "(")):
             template = "{n} {v} {s}."

@@ -44,5 +44,13 @@ def outcome(found: list[Finding], concept: str) -> str:
     return ", ".join(dict.fromkeys(parts))
 
 
-_SIGNS = frozenset({"straight-leg-raise", "crossed-straight-leg-raise", "femoral-nerve-stretch",
-                    "babinski", "clonus", "foot-drop"})
+_SIGNS = frozenset(
+    {
+        "straight-leg-raise",
+        "crossed-straight-leg-raise",
+        "femoral-nerve-stretch",
+        "babinski",
+        "clonus",
+        "foot-drop",
+    }
+)

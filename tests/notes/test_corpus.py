@@ -15,8 +15,14 @@ from tests.notes.corpus import PER_FAMILY, Sample, corpus
 from tests.notes.outcome import findings, outcome
 
 SAMPLES = corpus()
-CES_FAMILIES = ("urinary-retention", "urinary-incontinence", "faecal-incontinence",
-                "saddle-anaesthesia", "sexual-dysfunction", "bilateral-symptoms")
+CES_FAMILIES = (
+    "urinary-retention",
+    "urinary-incontinence",
+    "faecal-incontinence",
+    "saddle-anaesthesia",
+    "sexual-dysfunction",
+    "bilateral-symptoms",
+)
 EXAM_FAMILIES = ("strength", "reflex", "sensation", "sign")
 
 
@@ -49,23 +55,34 @@ def test_precision_and_recall_per_context_class(results):
     for (kind, context), row in sorted(table.items()):
         cls = _outcome_class(_expected_of(results, kind, context))
         p = predicted[(kind, cls)]
-        print(f"{kind:5} {context:13} {row['n']:9}  {row['correct'] / row['n']:7.1%}   "
-              f"{cls}: {p['correct'] / max(p['n'], 1):.1%}")
+        print(
+            f"{kind:5} {context:13} {row['n']:9}  {row['correct'] / row['n']:7.1%}   "
+            f"{cls}: {p['correct'] / max(p['n'], 1):.1%}"
+        )
     overall = sum(got == s.expected for s, got in results) / len(results)
     print(f"overall agreement {overall:.1%} over {len(results)} sentences")
     assert overall >= 0.95
 
 
 def test_ces_recall_is_complete_on_positive_and_uncertain_sentences(results):
-    missed = [s.sentence for s, got in results if s.family in CES_FAMILIES
-              and s.context in ("positive", "uncertain") and not got.startswith("present")]
+    missed = [
+        s.sentence
+        for s, got in results
+        if s.family in CES_FAMILIES
+        and s.context in ("positive", "uncertain")
+        and not got.startswith("present")
+    ]
     assert missed == []
 
 
 def test_no_ces_flag_from_negated_hypothetical_family_or_historical_sentences(results):
-    flagged = [s.sentence for s, got in results if s.family in CES_FAMILIES
-               and s.context in ("negated", "hypothetical", "family", "historical")
-               and got.startswith("present")]
+    flagged = [
+        s.sentence
+        for s, got in results
+        if s.family in CES_FAMILIES
+        and s.context in ("negated", "hypothetical", "family", "historical")
+        and got.startswith("present")
+    ]
     assert flagged == []
 
 
@@ -85,7 +102,8 @@ def _outcome_class(got: str) -> str:
 
 def _expected_of(results, kind: str, context: str) -> str:
     for sample, _ in results:
-        if (("ces" if sample.family in CES_FAMILIES else "exam") == kind
-                and sample.context == context):
+        if (
+            "ces" if sample.family in CES_FAMILIES else "exam"
+        ) == kind and sample.context == context:
             return sample.expected
     return ""

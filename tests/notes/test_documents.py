@@ -10,15 +10,31 @@ from cds_service.notes.html_text import html_to_text
 from tests.notes.conftest import NOW
 
 
-def note(ident: str, *, days: float = 1, status: str = "current", doc_status: str | None = "final",
-         content_type: str = "text/plain", text: str = "SLR +ve L.", dated: bool = True,
-         period: bool = False) -> dict:
+def note(
+    ident: str,
+    *,
+    days: float = 1,
+    status: str = "current",
+    doc_status: str | None = "final",
+    content_type: str = "text/plain",
+    text: str = "SLR +ve L.",
+    dated: bool = True,
+    period: bool = False,
+) -> dict:
     when = (NOW - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     resource: dict = {
-        "resourceType": "DocumentReference", "id": ident, "status": status,
+        "resourceType": "DocumentReference",
+        "id": ident,
+        "status": status,
         "subject": {"reference": "Patient/p"},
-        "content": [{"attachment": {"contentType": content_type,
-                                    "data": base64.b64encode(text.encode()).decode()}}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": content_type,
+                    "data": base64.b64encode(text.encode()).decode(),
+                }
+            }
+        ],
     }
     if doc_status:
         resource["docStatus"] = doc_status
@@ -31,10 +47,15 @@ def note(ident: str, *, days: float = 1, status: str = "current", doc_status: st
 
 def test_only_current_final_recent_text_notes_are_read():
     resources = [
-        note("ok"), note("amended", doc_status="amended"), note("no-doc-status", doc_status=None),
-        note("by-period", dated=False, period=True), note("html", content_type="text/html"),
-        note("error", status="entered-in-error"), note("superseded", status="superseded"),
-        note("draft", doc_status="preliminary"), note("old", days=120),
+        note("ok"),
+        note("amended", doc_status="amended"),
+        note("no-doc-status", doc_status=None),
+        note("by-period", dated=False, period=True),
+        note("html", content_type="text/html"),
+        note("error", status="entered-in-error"),
+        note("superseded", status="superseded"),
+        note("draft", doc_status="preliminary"),
+        note("old", days=120),
         note("undated", dated=False),
         note("pdf", content_type="application/pdf"),
         note("charset", content_type="text/plain; charset=utf-8"),
@@ -49,7 +70,10 @@ def test_only_current_final_recent_text_notes_are_read():
 def test_notes_come_newest_first():
     selection = select_notes([note("a", days=5), note("b", days=1), note("c", days=3)], NOW, 90)
     assert [n.reference for n in selection.notes] == [
-        "DocumentReference/b", "DocumentReference/c", "DocumentReference/a"]
+        "DocumentReference/b",
+        "DocumentReference/c",
+        "DocumentReference/a",
+    ]
 
 
 def test_the_age_window_is_a_setting():
@@ -58,14 +82,21 @@ def test_the_age_window_is_a_setting():
 
 
 def test_html_is_stripped_without_running_or_fetching_anything():
-    html = ("<div><h3>Triage</h3><script>alert('x'); document.write('retention')</script>"
-            "<style>p{}</style><p>Saddle sensation <b>intact</b>;&nbsp;bladder &amp; bowel"
-            " normal.</p><ul><li>SLR +ve R</li><li>EHL 2/5 R<img src='http://x/y.png'></li></ul>"
-            "<p>unclosed <i>tag")
+    html = (
+        "<div><h3>Triage</h3><script>alert('x'); document.write('retention')</script>"
+        "<style>p{}</style><p>Saddle sensation <b>intact</b>;&nbsp;bladder &amp; bowel"
+        " normal.</p><ul><li>SLR +ve R</li><li>EHL 2/5 R<img src='http://x/y.png'></li></ul>"
+        "<p>unclosed <i>tag"
+    )
     text = html_to_text(html)
     assert "alert" not in text and "retention" not in text and "p{}" not in text
-    assert text.splitlines() == ["Triage", "Saddle sensation intact;\xa0bladder & bowel normal.",
-                                 "SLR +ve R", "EHL 2/5 R", "unclosed tag"]
+    assert text.splitlines() == [
+        "Triage",
+        "Saddle sensation intact;\xa0bladder & bowel normal.",
+        "SLR +ve R",
+        "EHL 2/5 R",
+        "unclosed tag",
+    ]
 
 
 def test_inline_text_is_base64_utf8():

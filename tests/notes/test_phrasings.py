@@ -8,7 +8,10 @@ from tests.notes.outcome import findings, outcome
 from tests.notes.phrasings import PHRASINGS
 
 
-@pytest.mark.parametrize(("sentence", "concept", "context", "expected"), PHRASINGS,
-                         ids=[row[0][:40] for row in PHRASINGS])
+@pytest.mark.parametrize(
+    ("sentence", "concept", "context", "expected"),
+    PHRASINGS,
+    ids=[row[0][:40] for row in PHRASINGS],
+)
 def test_phrasing(pipeline, knowledge, sentence, concept, context, expected):
     assert outcome(findings(pipeline, knowledge, sentence), concept) == expected

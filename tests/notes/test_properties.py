@@ -17,19 +17,39 @@ from tests.notes.outcome import REFERENCE, findings
 
 _ITEMS = [item for item in CES_WORDINGS if item != "bilateral-symptoms"]
 _CES = frozenset({*CES_SYMPTOMS, "cauda-equina-syndrome", "radicular-syndrome"})
-wordings = st.sampled_from([(item, w) for item in _ITEMS for w in CES_WORDINGS[item]
-                            if not w.startswith("not ")])
+wordings = st.sampled_from(
+    [(item, w) for item in _ITEMS for w in CES_WORDINGS[item] if not w.startswith("not ")]
+)
 times = st.sampled_from(["", " since yesterday", " for 2 days", " overnight", " today"])
-NEGATIONS = ["No {w}{t}.", "Denies {w}{t}.", "{W}: denied.", "Nil {w}.", "No evidence of {w}.",
-             "Patient denies any {w}{t}.", "Without {w}.", "{W} - none."]
-SAFETY_NETS = ["Return if {w} develops.", "Advised to return immediately if {w} develops.",
-               "Should he notice {w}, attend ED.", "Safety-netted: return urgently if {w}.",
-               "If {w} occurs, call 999.", "Seek urgent help if {w}.",
-               "Safety netting: {w}, leg weakness.", "Warned about {w}."]
-HISTORY = ["History of {w} in 2010.", "h/o {w} in 2010.", "PMH: {w} in 2010.",
-           "Previous {w} in 2010."]
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+NEGATIONS = [
+    "No {w}{t}.",
+    "Denies {w}{t}.",
+    "{W}: denied.",
+    "Nil {w}.",
+    "No evidence of {w}.",
+    "Patient denies any {w}{t}.",
+    "Without {w}.",
+    "{W} - none.",
+]
+SAFETY_NETS = [
+    "Return if {w} develops.",
+    "Advised to return immediately if {w} develops.",
+    "Should he notice {w}, attend ED.",
+    "Safety-netted: return urgently if {w}.",
+    "If {w} occurs, call 999.",
+    "Seek urgent help if {w}.",
+    "Safety netting: {w}, leg weakness.",
+    "Warned about {w}.",
+]
+HISTORY = [
+    "History of {w} in 2010.",
+    "h/o {w} in 2010.",
+    "PMH: {w} in 2010.",
+    "Previous {w} in 2010.",
+]
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _fill(template: str, word: str, time: str) -> str:
@@ -42,8 +62,7 @@ def _flags(found) -> list:  # type: ignore[no-untyped-def]
 
 @SETTINGS
 @given(wording=wordings, time=times, template=st.sampled_from(NEGATIONS))
-def test_a_negated_ces_sentence_never_raises_the_flag(pipeline, knowledge, wording, time,
-                                                      template):
+def test_a_negated_ces_sentence_never_raises_the_flag(pipeline, knowledge, wording, time, template):
     _, word = wording
     assert _flags(findings(pipeline, knowledge, f"{word[:1].upper()}{word[1:]}{time}.")), word
     assert _flags(findings(pipeline, knowledge, _fill(template, word, time))) == []

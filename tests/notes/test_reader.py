@@ -57,8 +57,9 @@ async def test_at_most_the_configured_notes_and_characters_are_read(knowledge):
     assert reading.read == ("DocumentReference/n0", "DocumentReference/n1", "DocumentReference/n2")
     assert any("2 older note(s) not read" in r for r in reading.remarks)
     small = NoteReader(knowledge, NoteSettings(max_chars=15))
-    reading = await small.read([note("a", text="EHL 4/5 L."), note("b", days=2, text="x" * 20)],
-                               NOW)
+    reading = await small.read(
+        [note("a", text="EHL 4/5 L."), note("b", days=2, text="x" * 20)], NOW
+    )
     assert reading.read == ("DocumentReference/a",)
 
 
@@ -66,8 +67,10 @@ async def test_a_binary_elsewhere_than_the_fhir_server_is_never_fetched(knowledg
     reader = NoteReader(knowledge)
     reader.wait_ready()
     by_url = note("u")
-    by_url["content"][0]["attachment"] = {"contentType": "text/plain",
-                                          "url": "https://elsewhere.example/Binary/b1"}
+    by_url["content"][0]["attachment"] = {
+        "contentType": "text/plain",
+        "url": "https://elsewhere.example/Binary/b1",
+    }
 
     async def fetch(url: str):
         raise AssertionError(f"fetched {url}")
@@ -80,7 +83,8 @@ async def test_a_binary_elsewhere_than_the_fhir_server_is_never_fetched(knowledg
 async def test_a_call_without_notes_never_waits(knowledge):
     reader = NoteReader(knowledge, NoteSettings(deadline_seconds=0.0))
     assert await reader.read([{"resourceType": "Condition", "id": "c"}], NOW) == (
-        await reader.read([], NOW))
+        await reader.read([], NOW)
+    )
 
 
 async def test_notes_not_read_in_time_are_unknown_and_said_so(knowledge, tmp_path: Path):
@@ -95,22 +99,29 @@ async def test_notes_not_read_in_time_are_unknown_and_said_so(knowledge, tmp_pat
     reader = NoteReader(knowledge, replace(NoteSettings(), deadline_seconds=0.05), rules)
     reading = await reader.read([note("a", text="Urinary retention since yesterday.")], NOW)
     assert reading.findings == ()
-    assert any("could not be read in time" in r and "unknown, not negative" in r
-               for r in reading.remarks)
+    assert any(
+        "could not be read in time" in r and "unknown, not negative" in r for r in reading.remarks
+    )
 
 
 def test_the_rules_name_only_concepts_the_engine_knows(knowledge):
     known = set(knowledge.concept_ids) | {"bilateral-leg-symptoms"}
     for rule in load_note_rules().concepts:
-        for concept in (*rule.present_concepts, *rule.absent_concepts,
-                        *([rule.history_concept] if rule.history_concept else [])):
+        for concept in (
+            *rule.present_concepts,
+            *rule.absent_concepts,
+            *([rule.history_concept] if rule.history_concept else []),
+        ):
             assert concept in known, concept
 
 
-@pytest.mark.parametrize("broken", [
-    {"concepts": [{"kind": "muscle", "concept": "x", "phrases": ["a"]}]},
-    {"concepts": [{"kind": "symptom", "concept": "x", "phrases": []}]},
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"concepts": [{"kind": "muscle", "concept": "x", "phrases": ["a"]}]},
+        {"concepts": [{"kind": "symptom", "concept": "x", "phrases": []}]},
+    ],
+)
 def test_broken_rules_fail_at_load_naming_the_entry(tmp_path: Path, broken):
     from cds_service.notes.rules import NoteRulesError
 

@@ -59,12 +59,17 @@ def test_first_foreign_names_the_resource_and_why():
 
 @pytest.mark.parametrize(
     ("patient_id", "reference"),
-    [("p1", "Patient/p1"), ("a.b-9", "Patient/a.b-9"), ("%41", None), ("a/b", None),
-     ("x?y", None), ("_history", None), ("", None)],
+    [
+        ("p1", "Patient/p1"),
+        ("a.b-9", "Patient/a.b-9"),
+        ("%41", None),
+        ("a/b", None),
+        ("x?y", None),
+        ("_history", None),
+        ("", None),
+    ],
 )
-def test_the_own_reference_is_offered_only_when_it_names_exactly_the_patient(
-    patient_id, reference
-):
+def test_the_own_reference_is_offered_only_when_it_names_exactly_the_patient(patient_id, reference):
     assert own_patient_reference(patient_id) == reference
 
 

@@ -246,14 +246,18 @@ def test_depth_read_off_the_text_counts_a_repeated_keys_discarded_value_too():
 def test_nesting_at_the_limit_passes_and_beyond_it_is_a_400():
     body = _request(extension={"x": _nested(7)})  # request → extension → x → 7 levels = 9
     parse_hook_request(
-        orjson.dumps(body), SERVICES["patient-view"], CATALOGUE.request_validators["patient-view"],
+        orjson.dumps(body),
+        SERVICES["patient-view"],
+        CATALOGUE.request_validators["patient-view"],
         LIMITS,
     )
     body = _request(extension={"x": _nested(9)})
     with pytest.raises(ServiceError) as caught:
         check_limits(body, LIMITS)
     assert (caught.value.status, caught.value.code, caught.value.kind) == (
-        400, "structure", "too-deep"
+        400,
+        "structure",
+        "too-deep",
     )
 
 
@@ -288,8 +292,13 @@ def test_draft_orders_over_the_limit_are_a_413():
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "gopher://ehr.example/", "https://u:p@ehr.example/fhir", "http:///fhir",
-     "http://[::1/fhir"],
+    [
+        "file:///etc/passwd",
+        "gopher://ehr.example/",
+        "https://u:p@ehr.example/fhir",
+        "http:///fhir",
+        "http://[::1/fhir",
+    ],
 )
 def test_a_fhir_server_that_is_not_an_http_url_with_a_host_is_a_400(url):
     error = _refused(_request(fhirServer=url))
@@ -304,8 +313,13 @@ def test_a_well_formed_fhir_server_is_kept_for_the_fetch_stage_to_judge():
 
 @pytest.mark.parametrize(
     "timestamp",
-    ["2026-13-01T00:00:00Z", "2026-02-30T09:00:00Z", "2026-11-20T25:00:00Z",
-     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+    [
+        "2026-13-01T00:00:00Z",
+        "2026-02-30T09:00:00Z",
+        "2026-11-20T25:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+    ],
 )
 def test_feedback_with_an_impossible_instant_is_a_400(timestamp):
     body = {"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": timestamp}]}
@@ -315,8 +329,11 @@ def test_feedback_with_an_impossible_instant_is_a_400(timestamp):
 
 
 def test_feedback_with_a_lowercase_rfc3339_instant_parses():
-    body = {"feedback": [{"card": "c", "outcome": "overridden",
-                          "outcomeTimestamp": "2026-11-20t09:35:00.5z"}]}
+    body = {
+        "feedback": [
+            {"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-20t09:35:00.5z"}
+        ]
+    }
     assert parse_feedback(orjson.dumps(body), CATALOGUE.feedback_validator)[0]["card"] == "c"
 
 
@@ -338,8 +355,13 @@ def test_feedback_extension_and_full_codings_are_accepted():
     raw = _feedback(
         extension={"org.example.note": 1},
         overrideReason={
-            "reason": {"code": "c", "system": "s", "display": "d", "version": "1",
-                       "userSelected": True},
+            "reason": {
+                "code": "c",
+                "system": "s",
+                "display": "d",
+                "version": "1",
+                "userSelected": True,
+            },
             "userComment": "seen",
         },
     )
@@ -351,8 +373,11 @@ def _pat(patient_id: str = "pat1") -> dict:
 
 
 def _searchset(*resources: dict) -> dict:
-    return {"resourceType": "Bundle", "type": "searchset",
-            "entry": [{"resource": r} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 def _condition(reference: str) -> dict:
@@ -381,15 +406,25 @@ def test_a_prefetched_resource_about_another_patient_is_a_400(reference):
     ["Patient/pat1", "https://ehr.example/fhir/Patient/pat1/_history/4", "Group/everyone"],
 )
 def test_the_context_patient_in_any_reference_form_is_accepted(reference):
-    request = _parse(_request(prefetch={"patient": _pat(), "conditions": _searchset(
-        _condition(reference))}))
+    request = _parse(
+        _request(prefetch={"patient": _pat(), "conditions": _searchset(_condition(reference))})
+    )
     assert request.patient_id == "pat1"
 
 
 def test_a_draft_order_for_another_patient_is_a_400():
     body = _request("order-sign")
-    body["context"]["draftOrders"]["entry"] = [{"resource": {
-        "resourceType": "ServiceRequest", "id": "sr1", "status": "draft", "intent": "order",
-        "subject": {"reference": "Patient/pat2"}, "code": {"text": "MRI"}}}]
+    body["context"]["draftOrders"]["entry"] = [
+        {
+            "resource": {
+                "resourceType": "ServiceRequest",
+                "id": "sr1",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/pat2"},
+                "code": {"text": "MRI"},
+            }
+        }
+    ]
     error = _refused(body, "order-sign")
     assert "context.draftOrders" in error.message and "ServiceRequest/sr1" in error.message

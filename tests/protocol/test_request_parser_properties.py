@@ -173,9 +173,7 @@ _tricky_text = st.text(
 )
 _tricky_json = st.recursive(
     st.none() | st.booleans() | st.integers() | _tricky_text,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(_tricky_text, inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_tricky_text, inner, max_size=4),
     max_leaves=30,
 )
 
@@ -218,7 +216,10 @@ def _same(fast: object, full: object) -> None:
     if isinstance(full, ServiceError):
         assert isinstance(fast, ServiceError), (fast, full.message)
         assert (fast.status, fast.code, fast.kind, fast.message) == (
-            full.status, full.code, full.kind, full.message
+            full.status,
+            full.code,
+            full.kind,
+            full.message,
         )
     else:
         assert not isinstance(fast, ServiceError), (fast.message, full)
@@ -226,10 +227,31 @@ def _same(fast: object, full: object) -> None:
 
 
 #: Values one step from valid: wrong type, empty, out of pattern, too long, a trailing newline.
-_near_misses = st.sampled_from(
-    ["", "x y", "Patient/p", "Practitioner/", "Practitioner/p\n", -1, 1.0, 2.5, True, None, [],
-     {}, "a" * 300, "bearer\n", "Bundle", "c\x00", "overridden", "2026-11-20T09:35:00Z"]
-) | _tricky_json
+_near_misses = (
+    st.sampled_from(
+        [
+            "",
+            "x y",
+            "Patient/p",
+            "Practitioner/",
+            "Practitioner/p\n",
+            -1,
+            1.0,
+            2.5,
+            True,
+            None,
+            [],
+            {},
+            "a" * 300,
+            "bearer\n",
+            "Bundle",
+            "c\x00",
+            "overridden",
+            "2026-11-20T09:35:00Z",
+        ]
+    )
+    | _tricky_json
+)
 
 
 def _mutated(
@@ -250,13 +272,27 @@ def _mutated(
 
 
 _REQUEST_PATHS = [
-    ("hook",), ("hookInstance",), ("context",), ("context", "userId"), ("context", "patientId"),
-    ("context", "encounterId"), ("context", "selections"), ("context", "draftOrders"),
-    ("context", "draftOrders", "resourceType"), ("context", "draftOrders", "entry"),
-    ("prefetch",), ("prefetch", "patient"), ("prefetch", "patient", "resourceType"),
-    ("prefetch", "conditions"), ("fhirServer",), ("fhirAuthorization",),
-    ("fhirAuthorization", "access_token"), ("fhirAuthorization", "token_type"),
-    ("fhirAuthorization", "expires_in"), ("fhirAuthorization", "subject"), ("extension",),
+    ("hook",),
+    ("hookInstance",),
+    ("context",),
+    ("context", "userId"),
+    ("context", "patientId"),
+    ("context", "encounterId"),
+    ("context", "selections"),
+    ("context", "draftOrders"),
+    ("context", "draftOrders", "resourceType"),
+    ("context", "draftOrders", "entry"),
+    ("prefetch",),
+    ("prefetch", "patient"),
+    ("prefetch", "patient", "resourceType"),
+    ("prefetch", "conditions"),
+    ("fhirServer",),
+    ("fhirAuthorization",),
+    ("fhirAuthorization", "access_token"),
+    ("fhirAuthorization", "token_type"),
+    ("fhirAuthorization", "expires_in"),
+    ("fhirAuthorization", "subject"),
+    ("extension",),
 ]
 
 
@@ -267,8 +303,11 @@ def _hook_requests(draw: Any, hook: str) -> dict[str, Any]:
     subject = draw(st.sampled_from([patient, patient, "someone-else"]))
 
     def resource(kind: str) -> dict[str, Any]:
-        value = {"resourceType": kind, "id": draw(_fhir_id),
-                 "subject": {"reference": f"Patient/{subject}"}}
+        value = {
+            "resourceType": kind,
+            "id": draw(_fhir_id),
+            "subject": {"reference": f"Patient/{subject}"},
+        }
         if draw(st.booleans()):
             value["note"] = [{"text": draw(_tricky_text)}, draw(_tricky_json)]
         return value
@@ -298,7 +337,10 @@ def _hook_requests(draw: Any, hook: str) -> dict[str, Any]:
     if draw(st.booleans()):
         doc["fhirServer"] = "https://ehr.example/fhir"
         doc["fhirAuthorization"] = {
-            "access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "s",
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "s",
             "subject": "c",
         }
     if draw(st.booleans()):
@@ -307,9 +349,17 @@ def _hook_requests(draw: Any, hook: str) -> dict[str, Any]:
 
 
 _FEEDBACK_PATHS = [
-    ("feedback",), ("card",), ("outcome",), ("outcomeTimestamp",), ("acceptedSuggestions",),
-    ("overrideReason",), ("overrideReason", "reason"), ("overrideReason", "reason", "code"),
-    ("overrideReason", "reason", "display"), ("overrideReason", "userComment"), ("extension",),
+    ("feedback",),
+    ("card",),
+    ("outcome",),
+    ("outcomeTimestamp",),
+    ("acceptedSuggestions",),
+    ("overrideReason",),
+    ("overrideReason", "reason"),
+    ("overrideReason", "reason", "code"),
+    ("overrideReason", "reason", "display"),
+    ("overrideReason", "userComment"),
+    ("extension",),
     ("other",),
 ]
 
@@ -318,8 +368,12 @@ _FEEDBACK_PATHS = [
 def _feedback_docs(draw: Any) -> dict[str, Any]:
     """Valid feedback, then perhaps a mutation or two of the document or of one item."""
     timestamps = st.sampled_from(
-        ["2026-11-20T09:35:00Z", "2026-11-20t09:35:00.5+01:00", "2026-11-20T09:35:00-05:00",
-         "2026-02-30T09:35:00Z"]
+        [
+            "2026-11-20T09:35:00Z",
+            "2026-11-20t09:35:00.5+01:00",
+            "2026-11-20T09:35:00-05:00",
+            "2026-02-30T09:35:00Z",
+        ]
     )
 
     def item() -> dict[str, Any]:
@@ -333,7 +387,8 @@ def _feedback_docs(draw: Any) -> dict[str, Any]:
             value["acceptedSuggestions"] = [{"id": draw(st.text(min_size=1, max_size=8))}]
         elif draw(st.booleans()):
             value["overrideReason"] = {
-                "reason": {"code": "c", "system": "s", "display": "d"}, "userComment": "u"
+                "reason": {"code": "c", "system": "s", "display": "d"},
+                "userComment": "u",
             }
         if draw(st.booleans()):
             value["extension"] = {"x": draw(_tricky_json)}
@@ -372,9 +427,7 @@ def test_the_fast_path_refuses_exactly_the_requests_the_full_validation_refuses(
 
 @settings(max_examples=300, deadline=None)
 @given(_feedback_docs() | _feedback_docs() | _json, _SOME_LIMITS, _styles)
-def test_the_fast_path_refuses_exactly_the_feedback_the_full_validation_refuses(
-    doc, limits, style
-):
+def test_the_fast_path_refuses_exactly_the_feedback_the_full_validation_refuses(doc, limits, style):
     body = _STYLES[style](doc)
     _same(_fast_outcome(body, "feedback", limits), _full_outcome(body, "feedback", limits))
 

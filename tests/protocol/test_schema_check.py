@@ -26,8 +26,9 @@ _strings = st.sampled_from(["", "a", "ab", "ba", "1", "١", "a\n", "\x00", "é",
 _scalars = st.one_of(st.none(), st.booleans(), _numbers, _strings)
 _values = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 _patterns = st.sampled_from(["^a", "b$", "^[^\\u0000]*$", "\\d", "^[A-Za-z0-9\\-.]{1,2}$", ""])
@@ -110,12 +111,18 @@ _EDGES = [
     ({"pattern": "^\\d{2}$"}, ["12", "١٢", "1"]),
     ({"pattern": "^[^\u0000]*$"}, ["ok", "n\x00ul"]),
     ({"maxLength": 1}, ["é", "e\u0301", "ab", 12]),
-    ({"properties": {"a": {"type": "string"}}, "additionalProperties": False},
-     [{"a": "x"}, {"a": 1}, {"b": 1}, {}, []]),
-    ({"additionalProperties": {"type": "string"}, "properties": {"a": {}}},
-     [{"a": 1, "b": "x"}, {"b": 2}]),
-    ({"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"required": ["c"]}},
-     [{"a": 1, "b": 1}, {"a": 1}, {"c": 1}, {}, 5]),
+    (
+        {"properties": {"a": {"type": "string"}}, "additionalProperties": False},
+        [{"a": "x"}, {"a": 1}, {"b": 1}, {}, []],
+    ),
+    (
+        {"additionalProperties": {"type": "string"}, "properties": {"a": {}}},
+        [{"a": 1, "b": "x"}, {"b": 2}],
+    ),
+    (
+        {"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"required": ["c"]}},
+        [{"a": 1, "b": 1}, {"a": 1}, {"c": 1}, {}, 5],
+    ),
     ({"then": {"required": ["b"]}, "type": "object"}, [{}, 1]),  # no "if": "then" is inert
     ({"dependentRequired": {"a": ["b", "c"]}}, [{"a": 1, "b": 1}, {"a": 1, "b": 1, "c": 1}, {}]),
     ({"anyOf": [{"type": "string"}, {"required": ["a"]}]}, ["s", {"a": 1}, {}, 3]),
@@ -206,8 +213,11 @@ def test_a_doubtful_quick_no_is_settled_by_jsonschema():
     # yes would still stand.
     full = CATALOGUE.feedback_validator.full
     doubtful = SchemaValidator(full, quick=lambda doc: False)
-    doc = {"feedback": [{"card": "c", "outcome": "overridden",
-                         "outcomeTimestamp": "2026-11-20T09:35:00Z"}]}
+    doc = {
+        "feedback": [
+            {"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-20T09:35:00Z"}
+        ]
+    }
     assert doubtful.is_valid(doc) and doubtful.best_error(doc) is None
 
 

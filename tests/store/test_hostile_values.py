@@ -73,8 +73,16 @@ async def test_oversized_and_nul_values_are_cut_to_their_columns_and_keep_their_
     cards = await _rows(store, audit_card)
     assert [e["hook_instance"][:4] for e in events] == ["hi-2", "hi-3", "hi--", "hi-4"]
     kept = events[2]
-    for name in ("hook_instance", "service_id", "hook", "issuer", "tenant", "patient_reference",
-                 "knowledge_version", "error_kind"):
+    for name in (
+        "hook_instance",
+        "service_id",
+        "hook",
+        "issuer",
+        "tenant",
+        "patient_reference",
+        "knowledge_version",
+        "error_kind",
+    ):
         length = column_length(audit_event, name)
         assert length is not None and len(kept[name]) <= length, name
         assert NUL not in kept[name], name
