@@ -8,7 +8,7 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+    from cds_service.cards import CdsResponse
     from cds_service.metrics_endpoint import Exporter
-    from cds_service.store import Store
+    from cds_service.store import Store, Summary
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -379,7 +380,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     now: datetime | None = args.now
 
-    async def run() -> dict[str, Any]:
+    async def run() -> CdsResponse:
         async with new_http_client(settings) as http:
             advisor = build_advisor(settings, http, (lambda: now) if now else _utc_now)
             if advisor.notes is not None and b"DocumentReference" in body:
@@ -419,7 +420,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.store import render_report
 
-    async def run() -> dict[str, Any]:
+    async def run() -> Summary:
         async with _opened_store(settings) as store:
             return await store.summary(args.start, args.end)
 
@@ -472,7 +473,7 @@ def _store_call(run: Callable[[], Any], command: str) -> Any:
     return result
 
 
-def _print_json(document: dict[str, Any]) -> None:
+def _print_json(document: Mapping[str, object]) -> None:
     sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
 
 

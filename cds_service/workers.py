@@ -35,12 +35,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import socket
 
 logger = logging.getLogger("radix.workers")
+
+#: A signal disposition, as `signal.signal` takes and returns it.
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 #: What a worker runs: given its index (0-based) and a function to call with a one-line
 #: description once it serves, it returns its exit status.
@@ -405,11 +409,11 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    def _install_signals(self) -> dict[int, signal.Handlers | Callable[..., object] | int | None]:
+    def _install_signals(self) -> dict[int, _Handler]:
         def stop(signum: int, _frame: object) -> None:
             self._signals.append(signum)
 
-        previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
+        previous: dict[int, _Handler] = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
         # A worker's exit wakes the loop at once (the handler does nothing; the wakeup fd does).
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)

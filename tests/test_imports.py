@@ -27,7 +27,9 @@ SHARED = frozenset({"errors", "fhir_json", "log_format", "metrics", "resources",
 #: What each part may import besides ``SHARED``: a sub-package (stage) or a top-level module.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # The composers: the command line, the ASGI app, and the one-call pipeline they share.
-    "cli": frozenset({"app", "clinical", "metrics_endpoint", "protocol", "store", "workers"}),
+    "cli": frozenset(
+        {"app", "cards", "clinical", "metrics_endpoint", "protocol", "store", "workers"}
+    ),
     "app": frozenset({"advisor"}) | STAGES - {"app"},
     "advisor": frozenset({"cards", "clinical", "data", "notes", "protocol"}),
     # The stages, each importing what it consumes.

@@ -70,7 +70,8 @@ class Runtime:
 
 
 def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 async def _authenticate(request: Request, runtime: Runtime) -> ClientIdentity | None:

@@ -8,7 +8,7 @@ types.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -39,7 +39,7 @@ _STARLETTE_ERRORS: dict[int, Callable[[Request], ServiceError]] = {
 _HTTP_CODES = {401: "login", 403: "forbidden"}
 
 
-def error_response(error: ServiceError, headers: dict[str, str] | None = None) -> Response:
+def error_response(error: ServiceError, headers: Mapping[str, str] | None = None) -> Response:
     """The answer to ``error``: its OperationOutcome, status and headers (and ``headers``)."""
     return FhirJsonResponse(
         error.operation_outcome(),

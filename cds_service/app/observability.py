@@ -29,7 +29,7 @@ from sqlalchemy import event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import metrics
-from cds_service.data import UntrustedFhirServer
+from cds_service.errors import UntrustedFhirServer
 from cds_service.log_format import TRACE_ID
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ _TRACE_FLAGS: ContextVar[str] = ContextVar("radix_trace_flags", default="00")
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
-            return value.decode("latin-1")
+            text: str = value.decode("latin-1")
+            return text
     return None
 
 

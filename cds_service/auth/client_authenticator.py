@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeGuard
 
 import httpx
 import jwt
@@ -178,7 +178,7 @@ class ClientAuthenticator:
             raise AuthenticationFailed("missing-kid")
         iss = claims.get("iss")
         client = self._clients.get(iss) if isinstance(iss, str) else None
-        if client is None:
+        if client is None or not isinstance(iss, str):
             raise AuthenticationFailed("untrusted-iss")
         if alg not in client.algorithms:
             raise AuthenticationFailed("alg-not-allowed")
@@ -293,7 +293,7 @@ def _audience_matches(aud: object, audience_url: str | Sequence[str]) -> bool:
     return any(normalise_audience(a) in expected for a in audiences)
 
 
-def _is_time(value: object) -> bool:
+def _is_time(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

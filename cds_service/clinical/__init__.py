@@ -13,9 +13,10 @@ from cds_service.clinical.evaluation import (
     OrderRating,
     Rating,
     RedFlag,
+    Side,
     Tier,
 )
-from cds_service.clinical.finding import Finding, NoteFinding, parse_instant
+from cds_service.clinical.finding import Finding, Level, NoteFinding, parse_instant
 from cds_service.clinical.knowledge import Knowledge, KnowledgeError, load_knowledge
 
 __all__ = [
@@ -26,11 +27,13 @@ __all__ = [
     "Finding",
     "Knowledge",
     "KnowledgeError",
+    "Level",
     "Localisation",
     "NoteFinding",
     "OrderRating",
     "Rating",
     "RedFlag",
+    "Side",
     "Tier",
     "evaluate",
     "load_knowledge",

@@ -168,5 +168,6 @@ def _patient(record: Sequence[Any]) -> Mapping[str, Any]:
         # JSON gives plain dicts: the exact type test spares the slow ABC check per resource.
         is_mapping = type(resource) is dict or isinstance(resource, Mapping)
         if is_mapping and resource.get("resourceType") == "Patient":
-            return resource
+            patient: Mapping[str, Any] = resource
+            return patient
     return {}

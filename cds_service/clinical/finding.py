@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeGuard
 
 from cds_service.clinical.evaluation import Evidence, Side
 from cds_service.clinical.knowledge import Knowledge
@@ -669,7 +669,7 @@ def _label(resource: Mapping[str, Any], codes: Sequence[Any] | None = None) -> s
     return ""
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 

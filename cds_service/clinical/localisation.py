@@ -81,9 +81,9 @@ def localise(exam: Exam, fallback_side: Side | None = None) -> Localisation | No
     if exam.umn_signs():
         return None
     votes = list(_votes(exam))
+    legs: tuple[Side, Side] = ("left", "right")
     totals = {
-        side: {root: _score(votes, root, side, shared=True) for root in ROOTS}
-        for side in ("left", "right")
+        side: {root: _score(votes, root, side, shared=True) for root in ROOTS} for side in legs
     }
     ranked = sorted(
         ((score, root, side) for side, roots in totals.items() for root, score in roots.items()),

@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.1"
-RULES_FINGERPRINT = "adcab8a0245ed322a8bf4279a41b0d3b45eb7c647a6fc2d29d5652210388be32"
+RULES_FINGERPRINT = "4e12eb77c339855acc0322aacde5cb443e9c1960bb90e57e7ada119d1cc9f033"

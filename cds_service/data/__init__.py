@@ -2,7 +2,7 @@
 FHIR server (bounded in size and time, only at addresses the server policy allows)."""
 
 from cds_service.data.fhir_client import FetchFailed, FhirClient
-from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.guarded_transport import GuardedTransport
 from cds_service.data.next_link import follow_url
 from cds_service.data.patient_record import PatientRecord, RecordGatherer
@@ -20,7 +20,6 @@ __all__ = [
     "GuardedTransport",
     "PatientRecord",
     "RecordGatherer",
-    "UntrustedFhirServer",
     "follow_url",
     "is_read",
     "read_bounded",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from cds_service.clinical import Finding, Knowledge, NoteFinding
+from cds_service.clinical import Finding, Knowledge, Level, NoteFinding, Side
 from cds_service.fhir_json import humanise
 from cds_service.notes.mention import Mention
 from cds_service.notes.rules import EXAM_KINDS
@@ -38,59 +38,75 @@ def note_findings(
 def _finding(
     m: Mention, reference: str, date: datetime, knowledge: Knowledge, order: int
 ) -> Finding | None:
-    common = {
-        "reference": reference,
-        "resource_type": "DocumentReference",
-        "noted": date,
-        "quote": m.quote,
-        "order": order,
-    }
+    def note(
+        concept: str,
+        *,
+        when: datetime,
+        present: bool | None,
+        side: Side | None = None,
+        label: str = "",
+        current: bool = True,
+        grade: int | None = None,
+        level: Level | None = None,
+    ) -> NoteFinding:
+        return NoteFinding(
+            concept,
+            reference,
+            "DocumentReference",
+            when,
+            current=current,
+            present=present,
+            grade=grade,
+            level=level,
+            side=side,
+            label=label,
+            order=order,
+            noted=date,
+            quote=m.quote,
+        )
+
     if m.context in ("family", "hypothetical"):
         return None
     if m.context == "historical":
         if not m.history_counts:
             return None
         concept = m.history_concept or m.concept
-        return NoteFinding(
+        return note(
             concept,
             when=date,
             current=False,
             present=True,
             side=_side(m),
             label=_title(knowledge, concept),
-            **common,
         )
     if m.kind in EXAM_KINDS:
         if m.context == "negated" and m.kind == "sign":
-            return NoteFinding(m.concept, when=date, present=False, side=_side(m), **common)
+            return note(m.concept, when=date, present=False, side=_side(m))
         if m.context != "positive":
             return None  # an uncertain or denied examination finding is not a finding
-        return NoteFinding(
+        return note(
             m.concept,
             when=date,
             present=m.present,
             grade=m.grade,
-            level=m.level,
+            level=_level(m),
             side=_side(m),
-            **common,
         )
     if m.context == "negated":
         if m.concept == "radicular-syndrome" and m.side == "bilateral":
             # "No symptoms in both legs" answers the screen's question; it denies no sciatica.
-            return NoteFinding(
+            return note(
                 "bilateral-leg-symptoms",
                 when=date,
                 present=False,
                 label="Symptoms in both legs",
-                **common,
             )
-        return NoteFinding(
+        return note(
             m.concept,
             when=date,
             present=False,
             side=_side(m),
             label=_title(knowledge, m.concept),
-            **common,
         )
     if m.context == "uncertain" and not m.ces:
         return None
@@ -102,11 +118,20 @@ def _finding(
         label = "Radicular symptoms in both legs"
     if m.context == "uncertain":
         label += " (possible: counted, safety first)"
-    return NoteFinding(m.concept, when=when, present=True, side=_side(m), label=label, **common)
+    return note(m.concept, when=when, present=True, side=_side(m), label=label)
 
 
-def _side(m: Mention) -> str | None:
-    return m.side if m.side in ("left", "right", "bilateral") else None
+#: The engine's sides and levels; a note's word outside them is left unknown.
+_SIDES: dict[str | None, Side] = {"left": "left", "right": "right", "bilateral": "bilateral"}
+_LEVELS: dict[str | None, Level] = {"normal": "normal", "reduced": "reduced", "absent": "absent"}
+
+
+def _side(m: Mention) -> Side | None:
+    return _SIDES.get(m.side)
+
+
+def _level(m: Mention) -> Level | None:
+    return _LEVELS.get(m.level)
 
 
 def _title(knowledge: Knowledge, concept: str) -> str:

@@ -10,7 +10,7 @@ FHIR specification allows (relative, absolute, versioned); a reference that name
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -75,7 +75,7 @@ def first_foreign(resources: Iterable[Mapping[str, Any]], patient_id: str) -> st
 
 def call_resources(
     prefetch: Mapping[str, Any], context: Mapping[str, Any]
-) -> Iterator[tuple[str, list[Mapping[str, Any]]]]:
+) -> Iterator[tuple[str, Sequence[Mapping[str, Any]]]]:
     """Each place of a call that carries resources, and the resources it carries."""
     for key, value in prefetch.items():
         if isinstance(value, dict):

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cds_service.store.analytics import Summary
     from cds_service.store.audit_record import AuditCard, AuditRating, AuditRecord
     from cds_service.store.engine import is_sqlite, sqlite_path
     from cds_service.store.errors import StoreUnavailable
@@ -23,6 +24,7 @@ __all__ = [
     "AuditRecord",
     "Store",
     "StoreUnavailable",
+    "Summary",
     "is_sqlite",
     "migrate",
     "render_report",
@@ -35,6 +37,7 @@ _HOMES = {
     "AuditRecord": "cds_service.store.audit_record",
     "Store": "cds_service.store.store",
     "StoreUnavailable": "cds_service.store.errors",
+    "Summary": "cds_service.store.analytics",
     "is_sqlite": "cds_service.store.engine",
     "migrate": "cds_service.store.migration",
     "render_report": "cds_service.store.report",

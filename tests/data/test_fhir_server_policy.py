@@ -2,7 +2,8 @@ import ipaddress
 
 import pytest
 
-from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+from cds_service.data.fhir_server_policy import FhirServerPolicy
+from cds_service.errors import UntrustedFhirServer
 
 STRICT = FhirServerPolicy()
 LOOPBACK_OK = FhirServerPolicy(allow_loopback=True)

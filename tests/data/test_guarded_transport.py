@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cds_service.data.fhir_client import FetchFailed, FhirClient
-from cds_service.data.fhir_server_policy import FhirServerPolicy, UntrustedFhirServer
+from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.guarded_transport import GuardedTransport
+from cds_service.errors import UntrustedFhirServer
 from tests.live_server import free_port, serve
 
 
