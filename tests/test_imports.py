@@ -22,7 +22,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cds_service"
 STAGES = frozenset(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
 
 #: Top-level modules any part may import; they import no stage (settings aside, below).
-SHARED = frozenset({"errors", "fhir_json", "log_format", "metrics", "resources", "settings"})
+SHARED = frozenset(
+    {"errors", "facade", "fhir_json", "lifecycle", "log_format", "metrics", "resources", "settings"}
+)
 
 #: What each part may import besides ``SHARED``: a sub-package (stage) or a top-level module.
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -45,6 +47,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "metrics_endpoint": frozenset(),
     "workers": frozenset(),  # the process supervisor of `serve --workers N`
     "errors": frozenset(),
+    "facade": frozenset(),
+    "lifecycle": frozenset(),
     "fhir_json": frozenset(),
     "log_format": frozenset(),
     "metrics": frozenset(),

@@ -6,8 +6,9 @@ imported only by a service that authenticates (``RADIX_AUTH_REQUIRED``), not by 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cds_service.facade import lazy_exports
 
 if TYPE_CHECKING:
     from cds_service.auth.audience import audience_url
@@ -33,7 +34,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -13,8 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeGuard
+from typing import Any, TypeGuard
 
 import httpx
 import jwt
@@ -27,6 +26,7 @@ from cds_service.auth.json_web_key import ASYMMETRIC_ALGORITHMS, signing_key
 from cds_service.auth.jwks_cache import JwksCache
 from cds_service.auth.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.trusted_client import TrustedClient, load_trusted_clients
+from cds_service.lifecycle import AsyncResource
 from cds_service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ _MAX_JTI_CHARS = 256
 _MAX_LOGGED_CHARS = 200
 
 
-class ClientAuthenticator:
+class ClientAuthenticator(AsyncResource):
     """Turns an ``Authorization`` header into a ``ClientIdentity`` or ``AuthenticationFailed``.
 
     It owns its JWKS cache (and that cache's HTTP client) and its replay cache: leaving
@@ -131,17 +131,6 @@ class ClientAuthenticator:
     async def replay_cache_ready(self) -> bool:
         """Whether the replay cache can answer now; every token is refused while it cannot."""
         return await self._replay.ready()
-
-    async def __aenter__(self) -> Self:
-        return self  # the caches connect on first use
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Release the replay cache's connections, then the JWKS cache's HTTP client."""

@@ -13,14 +13,14 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
 from cds_service.auth.authentication_failed import AuthenticationFailed
 from cds_service.auth.json_web_key import parse_jwks
 from cds_service.data import ACCEPT_IDENTITY, BodyRefused, read_bounded
+from cds_service.lifecycle import AsyncResource
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class _FetchFailed(Exception):
     pass
 
 
-class JwksCache:
+class JwksCache(AsyncResource):
     """JWK Sets by URL, fetched with ``http`` only for URLs the caller has already allowlisted.
 
     The cache owns ``http``: leaving ``async with`` (or ``aclose``) closes it, as an httpx
@@ -63,17 +63,6 @@ class JwksCache:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-
-    async def __aenter__(self) -> Self:
-        return self  # the client connects on its first fetch
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -7,13 +7,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cds_service.lifecycle import AsyncResource
 from cds_service.settings import Settings
 from cds_service.store import analytics
 from cds_service.store.audit_record import AuditCard, AuditRecord
@@ -36,7 +36,7 @@ logger = logging.getLogger("cds_service.store")
 _DAY = 86_400.0
 
 
-class Store:
+class Store(AsyncResource):
     """One storage layer over SQLAlchemy async; the backend is chosen by the database URL.
 
     ``async with Store(url) as store:`` opens it and, on the way out, drains the audit queue
@@ -108,16 +108,10 @@ class Store:
             raise RuntimeError("store is not open")
         return self._engine
 
-    async def __aenter__(self) -> Self:
+    async def _open(self) -> None:
         await self.open()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         await self.close()
 
     async def open(self) -> None:

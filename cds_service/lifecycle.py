@@ -1,0 +1,29 @@
+"""Resources that live as long as an ``async with`` block, in the shape of ``httpx.AsyncClient``."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+
+class AsyncResource:
+    """Opened by ``async with`` (``_open``: nothing unless a subclass connects first) and closed
+    by ``aclose()`` when the block ends, however it ends; ``aclose()`` also works on its own."""
+
+    async def _open(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
