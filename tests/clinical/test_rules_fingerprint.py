@@ -106,7 +106,7 @@ def test_comments_and_docstrings_change_nothing(package: Path) -> None:
         ("clinical/config.py", "default=38.0", "default=37.5"),
         ("clinical/red_flag.py", '"cauda-equina": "emergency"', '"cauda-equina": "urgent"'),
         ("cards/summary.py", "LIMIT = 140", "LIMIT = 120"),
-        ("notes/rules.py", '"left", "right", "l", "r",', '"left", "right", "l",'),
+        ("notes/rules.py", '    "l",\n    "r",\n', '    "l",\n'),
         ("fhir_json.py", "isinstance(ident, str) and ident", "isinstance(ident, str)"),
     ],
 )
