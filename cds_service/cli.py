@@ -32,6 +32,9 @@ Command = Callable[[argparse.Namespace, Settings], int]
 #: Most worker processes ``serve --workers`` starts (as ``RADIX_WORKERS`` allows).
 _MAX_WORKERS = 256
 
+#: The youngest generation's collection threshold in a serving process (CPython's default: 700).
+GEN0_THRESHOLD = 10_000
+
 #: What ``_store_call`` returns when the database could not be used (the reason is printed).
 _FAILED: Any = object()
 
@@ -356,6 +359,10 @@ def _ready_server(
             # inside whatever C call allocated, holding the GIL: decoding one 1 MiB body of
             # small arrays took 0.75 s instead of 0.12 s, and the event loop waited as long.
             gc.freeze()
+            # A hook call decodes tens of thousands of short-lived objects; at the default
+            # threshold (700) the youngest generation was collected dozens of times a call, each
+            # pass walking the request still being read. Fewer, larger passes free the same.
+            gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
             if not (self.started and sockets):
                 return
             if ready is not None:
