@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from cds_service.app.application import _freeze_once_notes_are_ready
 from cds_service.clinical.knowledge import load_knowledge
@@ -20,5 +21,26 @@ async def test_the_pipeline_is_frozen_once_built_only_in_a_process_that_froze_st
         frozen = gc.get_freeze_count()
         await _freeze_once_notes_are_ready(reader)
         assert gc.get_freeze_count() >= frozen + len(built_after)
+    finally:
+        gc.unfreeze()
+
+
+class _Node:
+    """A reference cycle's member, weakly referenceable to see whether it was freed."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_the_builds_garbage_is_collected_not_frozen():
+    reader = NoteReader(load_knowledge())
+    await reader.until_ready()
+    gc.freeze()  # as `cds-service serve` does once the app is up
+    try:
+        garbage = _Node()
+        gone = weakref.ref(garbage)
+        del garbage  # unreachable, held only by its own cycle
+        await _freeze_once_notes_are_ready(reader)
+        assert gone() is None
     finally:
         gc.unfreeze()
