@@ -182,7 +182,7 @@ async def _opened(runtime: endpoints.Runtime) -> AsyncIterator[None]:
         if runtime.authenticator is not None:
             await stack.enter_async_context(runtime.authenticator)
         if runtime.rate_limiter is not None:
-            stack.push_async_callback(runtime.rate_limiter.aclose)
+            await stack.enter_async_context(runtime.rate_limiter)
         sampler = StoreSampler(runtime.store)
         stack.callback(sampler.sample)  # after the drain: what it wrote or lost
         stack.push_async_callback(sampler.stop)

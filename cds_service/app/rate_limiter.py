@@ -11,24 +11,39 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from starlette.requests import Request
 
 from cds_service.errors import RateLimited
+from cds_service.lifecycle import AsyncResource
 
 #: Buckets kept before idle (full) ones are dropped; bounds memory under a flood of addresses.
 _MAX_BUCKETS = 10_000
 
 
 class ClientLimiter(Protocol):
-    """What the endpoints spend a client's token on: in memory, or shared through Redis."""
+    """What the endpoints spend a client's token on: in memory, or shared through Redis.
+
+    An async context manager (``AsyncResource``): the lifespan enters it, and leaving releases
+    what it holds (the shared limiter's Redis connections).
+    """
 
     async def admit(self, client: str) -> None:
         """Spend one of ``client``'s tokens, or raise ``RateLimited``."""
         ...
 
     async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 
 @dataclass
@@ -37,7 +52,7 @@ class _Bucket:
     updated: float
 
 
-class RateLimiter:
+class RateLimiter(AsyncResource):
     """``per_minute`` calls per client on average, up to ``burst`` at once.
 
     ``refusal`` is what it raises (``RateLimited``, or a subtype whose kind tells this limiter's

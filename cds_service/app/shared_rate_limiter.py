@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from cds_service.app.rate_limiter import RateLimiter
 from cds_service.errors import RateLimited
+from cds_service.lifecycle import AsyncResource
 
 logger = logging.getLogger("radix.app")
 
@@ -60,7 +61,7 @@ _RETRY_SECONDS = 5.0
 _TIMEOUT_SECONDS = 0.5
 
 
-class SharedRateLimiter:
+class SharedRateLimiter(AsyncResource):
     """``per_minute`` calls per client on average, up to ``burst`` at once, across replicas."""
 
     def __init__(

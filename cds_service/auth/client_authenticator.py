@@ -8,6 +8,7 @@ or ``jku``, and a token spends its ``jti`` only once every other check has passe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -131,6 +132,13 @@ class ClientAuthenticator(AsyncResource):
     async def replay_cache_ready(self) -> bool:
         """Whether the replay cache can answer now; every token is refused while it cannot."""
         return await self._replay.ready()
+
+    async def _open(self) -> None:
+        """Open the JWKS cache, then the replay cache; if the second fails, close the first."""
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self._jwks)
+            await stack.enter_async_context(self._replay)
+            stack.pop_all()  # both open: ``aclose`` closes them from now on
 
     async def aclose(self) -> None:
         """Release the replay cache's connections, then the JWKS cache's HTTP client."""

@@ -41,8 +41,8 @@ class _FetchFailed(Exception):
 class JwksCache(AsyncResource):
     """JWK Sets by URL, fetched with ``http`` only for URLs the caller has already allowlisted.
 
-    The cache owns ``http``: leaving ``async with`` (or ``aclose``) closes it, as an httpx
-    client closes the transport it was given.
+    The cache owns ``http``: ``async with`` opens it and leaving (or ``aclose``) closes it, as
+    an httpx client opens and closes the transport it was given.
     """
 
     def __init__(
@@ -63,6 +63,9 @@ class JwksCache(AsyncResource):
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    async def _open(self) -> None:
+        await self._http.__aenter__()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -9,10 +9,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self
 
 from cds_service import metrics
 from cds_service.auth.authentication_failed import AuthenticationFailed
+from cds_service.lifecycle import AsyncResource
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -21,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 class ReplayCache(Protocol):
-    """Remembers token ids until ``expires_at`` (epoch seconds)."""
+    """Remembers token ids until ``expires_at`` (epoch seconds).
+
+    An async context manager (``AsyncResource``): whoever owns it enters it, and leaving
+    releases what it holds (the Redis cache's connections).
+    """
 
     async def first_use(self, iss: str, jti: str, expires_at: float) -> bool:
         """Record the token id; True if it was not already recorded and unexpired."""
@@ -38,6 +44,15 @@ class ReplayCache(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
 
 def _key(iss: str, jti: str) -> str:
     # jti is unique per issuer only; JSON keeps the pair unambiguous whatever characters it holds,
@@ -53,7 +68,7 @@ DEFAULT_MAX_ENTRIES = 100_000
 _FULL_LOG_INTERVAL = 60.0
 
 
-class MemoryReplayCache:
+class MemoryReplayCache(AsyncResource):
     """A replay cache for one process (one replica), holding at most ``max_entries`` token ids.
 
     A token id must be remembered until its token expires, so nothing unexpired can be dropped
@@ -121,7 +136,7 @@ class MemoryReplayCache:
         self._queue.clear()
 
 
-class RedisReplayCache:
+class RedisReplayCache(AsyncResource):
     """A replay cache shared by every replica through Redis (``SET NX`` with an expiry)."""
 
     def __init__(

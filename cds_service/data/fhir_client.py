@@ -10,6 +10,7 @@ import orjson
 from cds_service.data.fhir_server_policy import FhirServerPolicy
 from cds_service.data.response_body import ACCEPT_GZIP, BodyRefused, read_bounded
 from cds_service.errors import UntrustedFhirServer
+from cds_service.lifecycle import AsyncResource
 
 _ACCEPT = "application/fhir+json, application/json;q=0.9"
 
@@ -22,8 +23,12 @@ class FetchFailed(Exception):
         self.reason = reason
 
 
-class FhirClient:
-    """One shared, pooled ``httpx.AsyncClient`` with Radix's fetch rules around it."""
+class FhirClient(AsyncResource):
+    """One shared, pooled ``httpx.AsyncClient`` with Radix's fetch rules around it.
+
+    The FHIR client owns ``http``: ``async with`` opens it and leaving (or ``aclose``) closes
+    it, as an httpx client opens and closes the transport it was given.
+    """
 
     def __init__(
         self, http: httpx.AsyncClient, policy: FhirServerPolicy, max_response_bytes: int
@@ -31,6 +36,17 @@ class FhirClient:
         self._http = http
         self._policy = policy
         self._max_bytes = max_response_bytes
+
+    async def _open(self) -> None:
+        await self._http.__aenter__()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once closed: no request can be sent any more (``httpx.AsyncClient.is_closed``)."""
+        return self._http.is_closed
 
     async def get(self, url: str, access_token: str | None) -> dict[str, Any] | None:
         """GET a FHIR URL; ``None`` when the server says the resource does not exist (404/410)."""

@@ -768,6 +768,25 @@ async def test_from_settings_fetches_through_its_own_client_and_closes_it_on_the
     assert transport.requests == [url] and transport.closed
 
 
+class _UnopenableReplayCache(MemoryReplayCache):
+    """A replay cache whose store cannot be reached when it opens."""
+
+    async def _open(self) -> None:
+        raise ConnectionError("the replay cache's store is down")
+
+
+async def test_a_replay_cache_that_fails_to_open_closes_the_jwks_client_opened_before_it() -> None:
+    transport = RecordingTransport(forward=False)
+    jwks = JwksCache(httpx.AsyncClient(transport=transport))
+    authenticator = ClientAuthenticator({}, jwks, _UnopenableReplayCache())
+
+    with pytest.raises(ConnectionError):
+        async with authenticator:
+            pytest.fail("an authenticator without its replay cache must not open")
+
+    assert transport.closed
+
+
 async def test_from_settings_without_a_trust_file_refuses_every_token(
     transport: RecordingTransport, es384_key: SigningKey
 ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import time
 from collections.abc import AsyncIterator
+from typing import Self
 
 import httpx
 import orjson
@@ -29,6 +30,40 @@ def _client(handler, max_bytes: int = 10_000, **policy) -> tuple[FhirClient, lis
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(record))
     return FhirClient(http, FhirServerPolicy(**policy), max_bytes), seen
+
+
+class _CountingTransport(httpx.MockTransport):
+    def __init__(self) -> None:
+        super().__init__(lambda r: httpx.Response(200, json={"resourceType": "Patient"}))
+        self.opened = self.closed = 0
+
+    async def __aenter__(self) -> Self:
+        self.opened += 1
+        return self
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_the_client_owns_its_http_client_and_closes_it_on_the_way_out():
+    transport = _CountingTransport()
+    policy = FhirServerPolicy(allow_loopback=True)
+    client = FhirClient(httpx.AsyncClient(transport=transport), policy, 10_000)
+
+    async with client as entered:
+        assert entered is client and transport.opened == 1 and not client.is_closed
+        assert await client.get("http://127.0.0.1/fhir/Patient/1", None) is not None
+
+    assert client.is_closed and transport.closed == 1
+    with pytest.raises(RuntimeError):  # as an httpx client: once closed, never reopened
+        await client.__aenter__()
+
+
+async def test_a_client_closed_on_its_own_releases_its_http_client_too():
+    transport = _CountingTransport()
+    client = FhirClient(httpx.AsyncClient(transport=transport), FhirServerPolicy(), 10_000)
+    await client.aclose()
+    assert client.is_closed and transport.closed == 1
 
 
 async def test_sends_the_bearer_token_and_asks_for_fhir_json():
