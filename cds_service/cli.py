@@ -218,7 +218,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     # The metrics endpoint stops with the server (uvicorn then re-raises SIGTERM: no finally).
     server = _ready_server(
-        _uvicorn_config(app, settings), _about(app), exporter.close if exporter else None
+        _uvicorn_config(app, settings), lambda: _about(app), exporter.close if exporter else None
     )
     with sock:
         server.run(sockets=[sock])
@@ -240,7 +240,7 @@ def _serve_workers(
         # One daily retention purge for the service, not one per worker.
         own = settings if index == 0 else settings.model_copy(update={"audit_retention_days": 0})
         app = create_app(own)
-        server = _ready_server(_uvicorn_config(app, own), _about(app), ready=ready)
+        server = _ready_server(_uvicorn_config(app, own), lambda: _about(app), ready=ready)
         server.run(sockets=[sock])
         return 0 if server.started else 3
 
@@ -274,6 +274,7 @@ def _forget_worker_metrics(pid: int) -> None:
 
 
 def _about(app: Any) -> str:
+    """What the app serves with; read once started (the lifespan builds ``app.state.runtime``)."""
     runtime = app.state.runtime
     store = "SQLite" if runtime.store.sqlite else "PostgreSQL"
     return f"knowledge {runtime.advisor.knowledge.version}, store {store}"
@@ -336,12 +337,12 @@ def _address(host: str, port: int) -> str:
 
 def _ready_server(
     config: uvicorn.Config,
-    about: str,
+    about: Callable[[], str],
     stopped: Callable[[], None] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> uvicorn.Server:
     """A uvicorn server that says when it serves: "Radix ready" in the log, or, in a worker,
-    ``ready(about)`` for the supervisor to say it once for all."""
+    ``ready(about())`` for the supervisor to say it once for all."""
     import uvicorn
 
     class ReadyServer(uvicorn.Server):
@@ -370,18 +371,18 @@ def _ready_server(
             if not (self.started and sockets):
                 return
             if ready is not None:
-                ready(about)
+                ready(about())
                 return
             host, port = sockets[0].getsockname()[:2]
             logging.getLogger("radix.app").info(
-                "Radix ready: listening on http://%s, %s", _address(host, port), about
+                "Radix ready: listening on http://%s, %s", _address(host, port), about()
             )
 
     return ReadyServer(config)
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from cds_service.app import build_advisor, new_http_client
+    from cds_service.app import build_advisor, new_fhir_client
     from cds_service.protocol import decode_json
 
     try:
@@ -392,8 +393,8 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     now: datetime | None = args.now
 
     async def run() -> CdsResponse:
-        async with new_http_client(settings) as http:
-            advisor = build_advisor(settings, http, (lambda: now) if now else _utc_now)
+        async with new_fhir_client(settings) as fhir:
+            advisor = build_advisor(settings, fhir, (lambda: now) if now else _utc_now)
             if advisor.notes is not None and b"DocumentReference" in body:
                 # A tool waits for the note reader to start, where a hook call has a deadline.
                 await asyncio.to_thread(advisor.notes.wait_ready)

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
-from cds_service.app.application import build_advisor
+from cds_service.app.application import build_advisor, new_fhir_client
 from cds_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +33,9 @@ async def engine_answer(
     request: dict[str, Any], now: Callable[[], datetime] = real_now, **settings: Any
 ) -> dict[str, Any]:
     """What the ``Advisor`` answers to ``request`` (no HTTP, no FHIR server: prefetch only)."""
-    values: dict[str, Any] = {"auth_required": False, **settings}
-    async with httpx.AsyncClient() as http:
-        advisor = build_advisor(Settings(**values), http, now)
+    configured = Settings(**{"auth_required": False, **settings})
+    async with new_fhir_client(configured) as fhir:
+        advisor = build_advisor(configured, fhir, now)
         service = advisor.service_for_hook(request["hook"])
         advice = await advisor.advise(service.id, orjson.dumps(request))
     return {

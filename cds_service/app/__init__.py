@@ -5,6 +5,6 @@
 """
 
 from cds_service.app.analytics import parse_bound
-from cds_service.app.application import build_advisor, create_app, new_http_client
+from cds_service.app.application import build_advisor, create_app, new_fhir_client
 
-__all__ = ["build_advisor", "create_app", "new_http_client", "parse_bound"]
+__all__ = ["build_advisor", "create_app", "new_fhir_client", "parse_bound"]

@@ -66,16 +66,18 @@ def _resolver(timeout_seconds: float, workers: int) -> BoundedResolver:
     return BoundedResolver(timeout_seconds, workers)
 
 
-def build_advisor(settings: Settings, http: httpx.AsyncClient, clock: Clock = utc_now) -> Advisor:
-    """Everything a hook call needs but HTTP: catalogue, knowledge, FHIR access, thresholds."""
-    policy = fhir_server_policy(settings)
+def build_advisor(settings: Settings, fhir: FhirClient, clock: Clock = utc_now) -> Advisor:
+    """Everything a hook call needs but HTTP: catalogue, knowledge, FHIR access, thresholds.
+
+    The advisor reads through ``fhir`` and does not own it: whoever opened it closes it.
+    """
     catalogue = load_catalogue()
     knowledge = load_knowledge(settings.local_codes_dir, settings.clinical)
     return Advisor(
         catalogue=catalogue,
         knowledge=knowledge,
         gatherer=RecordGatherer(
-            client=FhirClient(http, policy, settings.fhir_max_response_bytes),
+            client=fhir,
             essential=catalogue.essential_prefetch,
             deadline_seconds=settings.fhir_deadline_seconds,
             max_pages=settings.fhir_max_pages,
@@ -145,6 +147,17 @@ def new_http_client(
     )
 
 
+def new_fhir_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> FhirClient:
+    """The FHIR client, owning its pooled HTTP client: ``async with`` opens and closes both."""
+    return FhirClient(
+        new_http_client(settings, transport),
+        fhir_server_policy(settings),
+        settings.fhir_max_response_bytes,
+    )
+
+
 def client_rate_limiter(settings: Settings) -> ClientLimiter | None:
     """Per-client buckets: shared through Redis when it is configured, else in this process."""
     per_minute, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
@@ -170,25 +183,52 @@ def peer_gate(settings: Settings) -> RateLimiter | None:
 
 
 @contextlib.asynccontextmanager
-async def _opened(runtime: endpoints.Runtime) -> AsyncIterator[None]:
-    """The process's resources, open; on the way out each is closed in reverse order.
+async def _opened(
+    settings: Settings,
+    store: Store,
+    *,
+    http_transport: httpx.AsyncBaseTransport | None,
+    clock: Clock,
+    authenticator: ClientAuthenticator | None,
+    peer_gate: RateLimiter | None,
+) -> AsyncIterator[endpoints.Runtime]:
+    """The process's resources, built and opened; on the way out each is closed in reverse order.
 
-    The store opens last so that it closes first: the audit queue drains while everything
-    else is still there, and the sampler takes its last reading after the drain. A resource
-    that fails to open closes those opened before it.
+    Nothing here exists before the lifespan starts: each client is built here and entered on the
+    stack at once, so a resource that fails to build or open closes those opened before it, and
+    a second start (another lifespan on the same app) gets clients of its own. The store opens
+    last so that it closes first: the audit queue drains while everything else is still there,
+    and the sampler takes its last reading after the drain.
     """
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(runtime.http)
-        if runtime.authenticator is not None:
-            await stack.enter_async_context(runtime.authenticator)
-        if runtime.rate_limiter is not None:
-            await stack.enter_async_context(runtime.rate_limiter)
-        sampler = StoreSampler(runtime.store)
+        fhir = await stack.enter_async_context(new_fhir_client(settings, http_transport))
+        if authenticator is None and settings.auth_required:
+            from cds_service.auth import ClientAuthenticator
+
+            authenticator = ClientAuthenticator.from_settings(settings, http_transport)
+        if authenticator is not None:
+            await stack.enter_async_context(authenticator)
+        rate_limiter = client_rate_limiter(settings)
+        if rate_limiter is not None:
+            await stack.enter_async_context(rate_limiter)
+        advisor = build_advisor(settings, fhir, clock)
+        if advisor.notes is not None:
+            # The NLP pipeline builds in a background thread while the store opens.
+            advisor.notes.start()
+        runtime = endpoints.Runtime(
+            settings=settings,
+            advisor=advisor,
+            store=store,
+            authenticator=authenticator,
+            rate_limiter=rate_limiter,
+            peer_gate=peer_gate,
+        )
+        sampler = StoreSampler(store)
         stack.callback(sampler.sample)  # after the drain: what it wrote or lost
         stack.push_async_callback(sampler.stop)
-        await stack.enter_async_context(runtime.store)
+        await stack.enter_async_context(store)
         sampler.start()
-        yield
+        yield runtime
 
 
 def create_app(
@@ -199,44 +239,49 @@ def create_app(
     authenticator: ClientAuthenticator | None = None,
     store: Store | None = None,
 ) -> Starlette:
-    """Build the app. Tests inject an HTTP transport (to intercept outbound calls) and a clock."""
-    settings = settings or load_settings()  # a bad RADIX_* value: ConfigurationError
-    # Built here, opened and closed by the lifespan (``_opened``): building opens nothing.
-    http = new_http_client(settings, http_transport)
-    if authenticator is None and settings.auth_required:
-        from cds_service.auth import ClientAuthenticator
+    """Build the app; its lifespan builds and opens what it serves with, and closes it.
 
-        authenticator = ClientAuthenticator.from_settings(settings, http_transport)
-    runtime = endpoints.Runtime(
-        settings=settings,
-        advisor=build_advisor(settings, http, clock),
-        store=store or Store.from_settings(settings),
-        http=http,
-        authenticator=authenticator,
-        rate_limiter=client_rate_limiter(settings),
-        peer_gate=peer_gate(settings),
-    )
+    Building is cheap and opens nothing (no client, no connection, no file): the FHIR and JWKS
+    clients, the authenticator (its trust file, its replay cache), the rate limiter and the
+    advisor (its knowledge) are made by the lifespan (``_opened``), and ``app.state.runtime``
+    exists only while it runs. A ``store`` or ``authenticator`` given here is opened and closed
+    by the lifespan too. Tests inject an HTTP transport (to intercept outbound calls) and a
+    clock.
+    """
+    settings = settings or load_settings()  # a bad RADIX_* value: ConfigurationError
+    # Built here because the analytics routes are bound to them; neither opens anything.
+    store = store or Store.from_settings(settings)
+    gate = peer_gate(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if runtime.authenticator is None:
+        if authenticator is None and not settings.auth_required:
             logger.warning(
                 "AUTHENTICATION IS OFF (RADIX_AUTH_REQUIRED=false): any caller can use this "
                 "service and read its advice. Never run like this with real patient data."
             )
-        if runtime.advisor.notes is not None:
-            runtime.advisor.notes.start()  # the NLP pipeline, in a background thread
-        async with _opened(runtime):
+        async with _opened(
+            settings,
+            store,
+            http_transport=http_transport,
+            clock=clock,
+            authenticator=authenticator,
+            peer_gate=gate,
+        ) as runtime:
             record_build_info(runtime.advisor.knowledge.version)
+            notes = runtime.advisor.notes
             freezer = (
-                asyncio.create_task(_freeze_once_notes_are_ready(runtime.advisor.notes))
-                if runtime.advisor.notes is not None
+                asyncio.create_task(_freeze_once_notes_are_ready(notes))
+                if notes is not None
                 else None
             )
+            app.state.runtime = runtime
             # "Radix ready" is logged by `cds-service serve` once the port is bound, not here.
             try:
                 yield
             finally:
+                # Its clients are about to close: nothing may reach them through the app.
+                del app.state.runtime
                 if freezer is not None:
                     freezer.cancel()
 
@@ -247,7 +292,7 @@ def create_app(
         Route("/livez", endpoints.livez, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        *analytics_routes(runtime.store, settings, runtime.peer_gate),
+        *analytics_routes(store, settings, gate),
         *preview_routes(settings),  # the card preview page at /; none when disabled
     ]
     app = Starlette(
@@ -277,5 +322,4 @@ def create_app(
         },
         lifespan=lifespan,
     )
-    app.state.runtime = runtime
     return app

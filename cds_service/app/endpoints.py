@@ -28,8 +28,6 @@ from cds_service.protocol import OutcomeWindow, parse_feedback
 from cds_service.store import AuditCard, AuditRating, AuditRecord, StoreUnavailable
 
 if TYPE_CHECKING:
-    import httpx
-
     from cds_service.advisor import Advice, Advisor
     from cds_service.app.rate_limiter import ClientLimiter, RateLimiter
     from cds_service.auth import ClientAuthenticator, ClientIdentity
@@ -43,12 +41,15 @@ logger = logging.getLogger("radix.app")
 
 @dataclass
 class Runtime:
-    """What the endpoints share; built by ``create_app`` and opened in the lifespan."""
+    """What the endpoints share: built and opened by the lifespan, closed when it ends.
+
+    The advisor's FHIR client, the authenticator and the rate limiter are the lifespan's to close
+    (``cds_service.app.application._opened``); the endpoints only use them.
+    """
 
     settings: Settings
     advisor: Advisor
     store: Store
-    http: httpx.AsyncClient
     authenticator: ClientAuthenticator | None = None
     rate_limiter: ClientLimiter | None = None
     #: Refused calls per peer address, counted before authentication (see ``_admit``).

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
 from cds_service.app import create_app
+from cds_service.auth import TrustFileError
 from cds_service.settings import Settings
 from tests.cases import own_cases
 from tests.cds_response_rules import assert_valid_response
@@ -310,30 +313,145 @@ class _ClosingTransport(httpx.AsyncBaseTransport):
         self.closed += 1
 
 
+@dataclass
+class _Clients:
+    """Every HTTP and Redis client built while it records, and the Redis clients closed."""
+
+    http: list[httpx.AsyncClient] = field(default_factory=list)
+    redis: list[redis.Redis] = field(default_factory=list)
+    redis_closed: list[redis.Redis] = field(default_factory=list)
+
+    def all_closed(self) -> bool:
+        return all(c.is_closed for c in self.http) and all(
+            any(c is closed for closed in self.redis_closed) for c in self.redis
+        )
+
+
+@pytest.fixture
+def clients(monkeypatch: pytest.MonkeyPatch) -> _Clients:
+    """Records each client as it is made (the app's own, not only what it hands out)."""
+    made = _Clients()
+    http_init, redis_init, redis_aclose = (
+        httpx.AsyncClient.__init__,
+        redis.Redis.__init__,
+        redis.Redis.aclose,
+    )
+
+    def recording_http(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        http_init(self, *args, **kwargs)
+        made.http.append(self)
+
+    def recording_redis(self: redis.Redis, *args: Any, **kwargs: Any) -> None:
+        redis_init(self, *args, **kwargs)
+        made.redis.append(self)
+
+    async def recording_aclose(self: redis.Redis, *args: Any, **kwargs: Any) -> None:
+        made.redis_closed.append(self)
+        await redis_aclose(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", recording_http)
+    monkeypatch.setattr(redis.Redis, "__init__", recording_redis)
+    monkeypatch.setattr(redis.Redis, "aclose", recording_aclose)
+    return made
+
+
+def _every_client_settings(tmp_path, **overrides: Any) -> Settings:
+    """Authentication on and Redis configured: the FHIR and JWKS clients, the Redis replay cache
+    and the shared rate limiter. Nothing listens on port 1, and nothing is sent at start."""
+    values: dict[str, Any] = {
+        "auth_required": True,
+        "notes_enabled": False,
+        "redis_url": "redis://127.0.0.1:1/0",
+        "rate_limit_per_minute": 60,
+    }
+    return _settings(tmp_path, **{**values, **overrides})
+
+
+async def test_building_the_app_makes_no_client_and_its_lifespan_closes_every_one(
+    tmp_path, clients: _Clients
+):
+    transport = _ClosingTransport()
+    app = create_app(_every_client_settings(tmp_path), http_transport=transport)
+    # Building is cheap and opens nothing: the lifespan makes what it serves with.
+    assert clients.http == [] and clients.redis == []
+    assert not hasattr(app.state, "runtime")
+
+    async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
+        # The FHIR client and the JWKS client; the replay cache and the rate limiter on Redis.
+        assert len(clients.http) == 2 and not any(c.is_closed for c in clients.http)
+        assert len(clients.redis) == 2 and clients.redis_closed == []
+        assert not runtime.advisor.gatherer.client.is_closed
+        assert await runtime.store.ready() and transport.closed == 0
+
+    assert clients.all_closed() and transport.closed == 2
+    assert runtime.advisor.gatherer.client.is_closed
+    assert not await runtime.store.ready()
+    # The runtime lives as long as the lifespan: nothing reaches its closed clients after it.
+    assert not hasattr(app.state, "runtime")
+
+
 async def test_the_lifespan_opens_the_resources_and_closes_them_all(tmp_path):
     transport = _ClosingTransport()
     settings = _settings(tmp_path, auth_required=True, notes_enabled=False)
     app = create_app(settings, http_transport=transport)
-    runtime = app.state.runtime
 
     async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
         assert await runtime.store.ready() and transport.closed == 0
 
     # The FHIR client and the authenticator's JWKS client, both on the injected transport.
-    assert transport.closed == 2 and runtime.http.is_closed
+    assert transport.closed == 2 and runtime.advisor.gatherer.client.is_closed
     assert not await runtime.store.ready()
 
 
-async def test_a_resource_that_fails_to_open_closes_those_opened_before_it(tmp_path):
+async def test_a_second_start_of_the_same_app_gets_clients_of_its_own(tmp_path, clients: _Clients):
+    transport = _ClosingTransport()
+    app = create_app(_every_client_settings(tmp_path), http_transport=transport)
+
+    async with app.router.lifespan_context(app):
+        first = app.state.runtime
+    async with app.router.lifespan_context(app):
+        second = app.state.runtime
+        assert not second.advisor.gatherer.client.is_closed
+        assert await second.store.ready()
+
+    assert second.advisor.gatherer.client is not first.advisor.gatherer.client
+    assert len(clients.http) == 4 and len(clients.redis) == 4
+    assert clients.all_closed() and transport.closed == 4
+
+
+async def test_a_resource_that_fails_to_open_closes_those_opened_before_it(
+    tmp_path, clients: _Clients
+):
     (tmp_path / "a-file").write_text("not a folder")
     transport = _ClosingTransport()
-    settings = _settings(
-        tmp_path, data_dir=tmp_path / "a-file" / "data", auth_required=True, notes_enabled=False
-    )
+    settings = _every_client_settings(tmp_path, data_dir=tmp_path / "a-file" / "data")
     app = create_app(settings, http_transport=transport)
 
     with pytest.raises(OSError):  # the store cannot make its folder
         async with app.router.lifespan_context(app):
             pytest.fail("the service must not start without its store")
 
-    assert transport.closed == 2 and app.state.runtime.http.is_closed
+    # Every client was made and opened before the store failed, and every one is closed.
+    assert len(clients.http) == 2 and len(clients.redis) == 2
+    assert clients.all_closed() and transport.closed == 2
+    assert not hasattr(app.state, "runtime")
+
+
+async def test_a_client_that_fails_to_build_closes_the_clients_built_before_it(
+    tmp_path, clients: _Clients
+):
+    # An unreadable trust file: the authenticator cannot be built, after the FHIR client was.
+    trust = tmp_path / "trusted-clients.json"
+    trust.write_text("{not json")
+    transport = _ClosingTransport()
+    settings = _every_client_settings(tmp_path, trusted_clients_file=trust)
+    app = create_app(settings, http_transport=transport)
+
+    with pytest.raises(TrustFileError, match=r"trusted-clients\.json"):
+        async with app.router.lifespan_context(app):
+            pytest.fail("the service must not start without its authenticator")
+
+    assert len(clients.http) == 1 and clients.all_closed() and transport.closed == 1
+    assert clients.redis == []
