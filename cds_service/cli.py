@@ -193,6 +193,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if why:
         logging.getLogger("radix.app").warning(why)
+    problem = _unusable_files(settings)
+    if problem is not None:
+        for line in problem.splitlines():  # a value set's validation error spans lines
+            print(f"cds-service serve: {line}", file=sys.stderr)
+        return 2
     # Bound before anything starts: a port in use is one line, not a started app that then fails.
     try:
         sock = _bound_socket(settings.host, settings.port)
@@ -225,6 +230,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # A failed lifespan has logged why and exited (3); as uvicorn.run, a server stopped before
     # it started (a signal during start-up) is a start-up failure too.
     return 0 if server.started else 3
+
+
+def _unusable_files(settings: Settings) -> str | None:
+    """Why the files the app starts from (the trusted clients, the clinical knowledge) cannot be
+    used, or None. Read before anything is bound or forked, so that a mistake in them is said in
+    plain lines with exit code 2, not as a traceback from each worker's start-up; the app reads
+    them again as it starts (a few milliseconds)."""
+    from cds_service.clinical import KnowledgeError, load_knowledge
+
+    try:
+        load_knowledge(settings.local_codes_dir, settings.clinical)
+    except (KnowledgeError, OSError) as exc:
+        return f"cannot load the clinical knowledge: {exc}"
+    if settings.auth_required and settings.trusted_clients_file is not None:
+        from cds_service.auth import TrustFileError, load_trusted_clients
+
+        try:
+            load_trusted_clients(settings.trusted_clients_file)
+        except TrustFileError as exc:
+            return str(exc)
+    return None
 
 
 def _serve_workers(

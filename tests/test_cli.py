@@ -768,6 +768,34 @@ async def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> Non
     assert run.err == f"{in_use}\n"
 
 
+async def test_serve_refuses_an_unusable_trust_file_in_one_line(tmp_path: Path) -> None:
+    trust = tmp_path / "trusted-clients.json"
+    trust.write_text("{not json")
+    env = _env(
+        tmp_path / "data",
+        auth_required="true",
+        trusted_clients_file=str(trust),
+        redis_url="redis://127.0.0.1:9/0",  # never reached: nothing starts
+    )
+    for workers in ("1", "2"):  # before any worker is forked
+        run = await _cli(env, "serve", "--port", str(free_port()), "--workers", workers)
+        _no_traceback(run)
+        assert run.code == 2 and run.out == ""
+        assert run.err.startswith(f"cds-service serve: trusted clients file {trust}: is not valid")
+        assert run.err.count("\n") == 1
+
+
+async def test_serve_refuses_unusable_site_codes_in_one_line(tmp_path: Path) -> None:
+    codes = tmp_path / "site-codes"
+    codes.mkdir()
+    (codes / "broken.json").write_text('{"resourceType": "ConceptMap", "group": 7}')
+    run = await _cli(_env(tmp_path / "data", local_codes_dir=str(codes)), "serve", "--port", "0")
+    _no_traceback(run)
+    assert run.code == 2 and run.out == ""
+    assert run.err.startswith("cds-service serve: cannot load the clinical knowledge: broken.json")
+    assert all(line.startswith("cds-service serve: ") for line in run.err.splitlines())
+
+
 async def test_serve_says_ready_once_it_listens(tmp_path: Path) -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(

@@ -30,7 +30,7 @@ SHARED = frozenset(
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # The composers: the command line, the ASGI app, and the one-call pipeline they share.
     "cli": frozenset(
-        {"app", "cards", "clinical", "metrics_endpoint", "protocol", "store", "workers"}
+        {"app", "auth", "cards", "clinical", "metrics_endpoint", "protocol", "store", "workers"}
     ),
     "app": frozenset({"advisor"}) | STAGES - {"app"},
     "advisor": frozenset({"cards", "clinical", "data", "notes", "protocol"}),

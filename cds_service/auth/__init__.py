@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from cds_service.auth.authentication_failed import AuthenticationFailed
     from cds_service.auth.client_authenticator import ClientAuthenticator
     from cds_service.auth.client_identity import ClientIdentity
-    from cds_service.auth.trusted_client import TrustFileError
+    from cds_service.auth.trusted_client import TrustFileError, load_trusted_clients
 
 __all__ = [
     "AuthenticationFailed",
@@ -23,6 +23,7 @@ __all__ = [
     "ClientIdentity",
     "TrustFileError",
     "audience_url",
+    "load_trusted_clients",
 ]
 
 _HOMES = {
@@ -31,6 +32,7 @@ _HOMES = {
     "ClientIdentity": "cds_service.auth.client_identity",
     "TrustFileError": "cds_service.auth.trusted_client",
     "audience_url": "cds_service.auth.audience",
+    "load_trusted_clients": "cds_service.auth.trusted_client",
 }
 
 
