@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 
 class AsyncResource:
@@ -27,3 +27,19 @@ class AsyncResource:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class Resource(Protocol):
+    """The shape of an ``AsyncResource`` for a protocol to extend: an interface whose
+    implementations hold something to release (a Redis connection pool) says it with this."""
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

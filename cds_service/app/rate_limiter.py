@@ -11,19 +11,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from starlette.requests import Request
 
 from cds_service.errors import RateLimited
-from cds_service.lifecycle import AsyncResource
+from cds_service.lifecycle import AsyncResource, Resource
 
 #: Buckets kept before idle (full) ones are dropped; bounds memory under a flood of addresses.
 _MAX_BUCKETS = 10_000
 
 
-class ClientLimiter(Protocol):
+class ClientLimiter(Resource, Protocol):
     """What the endpoints spend a client's token on: in memory, or shared through Redis.
 
     An async context manager (``AsyncResource``): the lifespan enters it, and leaving releases
@@ -33,17 +32,6 @@ class ClientLimiter(Protocol):
     async def admit(self, client: str) -> None:
         """Spend one of ``client``'s tokens, or raise ``RateLimited``."""
         ...
-
-    async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
 
 
 @dataclass

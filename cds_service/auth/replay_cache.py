@@ -9,12 +9,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Protocol
 
 from cds_service import metrics
 from cds_service.auth.authentication_failed import AuthenticationFailed
-from cds_service.lifecycle import AsyncResource
+from cds_service.lifecycle import AsyncResource, Resource
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class ReplayCache(Protocol):
+class ReplayCache(Resource, Protocol):
     """Remembers token ids until ``expires_at`` (epoch seconds).
 
     An async context manager (``AsyncResource``): whoever owns it enters it, and leaving
@@ -41,17 +40,6 @@ class ReplayCache(Protocol):
     async def ready(self) -> bool:
         """True when ``first_use`` can answer now (readiness)."""
         ...
-
-    async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
 
 
 def _key(iss: str, jti: str) -> str:
