@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cds_service.lifecycle import AsyncResource
 from cds_service.settings import Settings
@@ -268,19 +268,23 @@ class Store(AsyncResource):
                 yield
 
     async def _write_audit(self, records: Sequence[AuditRecord]) -> None:
+        rows = [_event_row(r) for r in records]
         async with self._writing(), self.engine.begin() as conn:
-            ids = (
-                (
-                    await conn.execute(
-                        insert(audit_event).returning(
-                            audit_event.c.id, sort_by_parameter_order=True
-                        ),
-                        [_event_row(r) for r in records],
+            if self.sqlite:
+                ids = await _insert_events_on_sqlite(conn, rows)
+            else:
+                ids = list(
+                    (
+                        await conn.execute(
+                            insert(audit_event).returning(
+                                audit_event.c.id, sort_by_parameter_order=True
+                            ),
+                            rows,
+                        )
                     )
+                    .scalars()
+                    .all()
                 )
-                .scalars()
-                .all()
-            )
             cards = [
                 _card_row(event_id, card)
                 for event_id, record in zip(ids, records, strict=True)
@@ -303,6 +307,34 @@ class Store(AsyncResource):
                     "retention purge failed (%s); trying again tomorrow", type(exc).__name__
                 )
             await asyncio.sleep(_DAY)
+
+
+class AuditIdsNotConsecutive(RuntimeError):
+    """SQLite did not number a batch's rows one after another (never seen; see below)."""
+
+
+async def _insert_events_on_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert a batch of audit events in one statement; their ids, in the order of ``rows``.
+
+    SQLAlchemy cannot batch an ordered ``INSERT ... RETURNING`` on SQLite and sends one statement
+    per row, each a round trip to aiosqlite's thread: ≈180 µs of CPU per hook call under load.
+    Here the rows go in one ``executemany``. SQLite gives a new row the id one above the table's
+    largest, and nothing else writes while this transaction holds the write lock, so the batch
+    holds the ``len(rows)`` ids up to ``last_insert_rowid()``; they are read back with each row's
+    hook instance and checked against the batch rather than assumed (a mismatch rolls the
+    transaction back, and the writer retries the batch).
+    """
+    await conn.execute(insert(audit_event), rows)
+    written = (
+        await conn.execute(
+            select(audit_event.c.id, audit_event.c.hook_instance)
+            .where(audit_event.c.id > func.last_insert_rowid() - len(rows))
+            .order_by(audit_event.c.id)
+        )
+    ).all()
+    if [hook_instance for _, hook_instance in written] != [r["hook_instance"] for r in rows]:
+        raise AuditIdsNotConsecutive("the batch's audit rows are not numbered consecutively")
+    return [event_id for event_id, _ in written]
 
 
 def _event_row(record: AuditRecord) -> dict[str, Any]:

@@ -118,6 +118,51 @@ async def test_an_audit_record_is_kept_whole(store: Store) -> None:
     ]
 
 
+async def test_each_card_of_a_batch_joins_its_own_call(backend: Backend) -> None:
+    """A batch is inserted in one statement (on SQLite, ids read back after it): every card row
+    must still point at the event row of the call that gave it, whatever the batch's size."""
+    await migrate_backend(backend)
+    async with backend.store(audit_batch_size=50) as store:
+        store.audit(record(0, cards=0))  # a gap in the cards: ids must not shift past it
+        for n in range(1, 120):
+            store.audit(record(n, cards=n % 3, patient_reference=f"Patient/p{n}"))
+        await store.flush_audit()
+        async with store.engine.connect() as conn:
+            joined = (
+                await conn.execute(
+                    select(audit_event.c.hook_instance, audit_card.c.uuid).join(
+                        audit_card, audit_card.c.event_id == audit_event.c.id
+                    )
+                )
+            ).all()
+    assert len(joined) == sum(n % 3 for n in range(1, 120))
+    for hook_instance, card in joined:
+        assert card.startswith(f"card-{hook_instance.removeprefix('hi-')}-")
+
+
+async def test_sqlite_checks_a_batchs_ids_rather_than_trusting_them(tmp_path: Path) -> None:
+    """If anything wrote between a batch's rows (here a trigger), the ids read back are not the
+    batch's: the transaction is refused, not committed with cards on the wrong calls."""
+    from cds_service.store.store import AuditIdsNotConsecutive
+
+    backend = Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'radix.sqlite3'}")
+    await migrate_backend(backend)
+    async with backend.store() as store:
+        async with store.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER interleave AFTER INSERT ON audit_event "
+                    "WHEN NEW.hook_instance != 'other' BEGIN "
+                    "INSERT INTO audit_event (hook_instance, service_id, hook, received_at, "
+                    "latency_ms, status_code) VALUES ('other', 's', 'h', NEW.received_at, 0, 200);"
+                    " END"
+                )
+            )
+        with pytest.raises(AuditIdsNotConsecutive):
+            await store._write_audit([record(1), record(2)])
+        assert await count(store, audit_event) == 0 and await count(store, audit_card) == 0
+
+
 async def test_every_audited_call_is_a_row_after_close(backend: Backend) -> None:
     await migrate_backend(backend)
     store = backend.store(audit_batch_size=17)
