@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -309,6 +309,15 @@ class Store(AsyncResource):
             await asyncio.sleep(_DAY)
 
 
+#: The ``count`` audit events inserted last on this connection, oldest first. Built once: an
+#: SQL expression built per call leaves reference cycles for the GC (tests/app/test_gc.py).
+_LAST_INSERTED_EVENTS = (
+    select(audit_event.c.id, audit_event.c.hook_instance)
+    .where(audit_event.c.id > func.last_insert_rowid() - bindparam("count"))
+    .order_by(audit_event.c.id)
+)
+
+
 class AuditIdsNotConsecutive(RuntimeError):
     """SQLite did not number a batch's rows one after another (never seen; see below)."""
 
@@ -325,13 +334,7 @@ async def _insert_events_on_sqlite(conn: AsyncConnection, rows: list[dict[str, A
     transaction back, and the writer retries the batch).
     """
     await conn.execute(insert(audit_event), rows)
-    written = (
-        await conn.execute(
-            select(audit_event.c.id, audit_event.c.hook_instance)
-            .where(audit_event.c.id > func.last_insert_rowid() - len(rows))
-            .order_by(audit_event.c.id)
-        )
-    ).all()
+    written = (await conn.execute(_LAST_INSERTED_EVENTS, {"count": len(rows)})).all()
     if [hook_instance for _, hook_instance in written] != [r["hook_instance"] for r in rows]:
         raise AuditIdsNotConsecutive("the batch's audit rows are not numbered consecutively")
     return [event_id for event_id, _ in written]

@@ -17,12 +17,13 @@ import orjson
 import pytest
 
 from cds_service.app import create_app
+from tests.app.signed_client import SignedClient
 from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
 
 CALLS = 30
 
 
-async def _post(app: Any, path: str, body: bytes) -> int:
+async def _post(app: Any, path: str, body: bytes, headers: dict[str, str] | None = None) -> int:
     """One POST through the whole middleware stack, as a server hands it over; its status."""
     scope = {
         "type": "http",
@@ -38,6 +39,7 @@ async def _post(app: Any, path: str, body: bytes) -> int:
             (b"host", b"radix"),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
@@ -98,3 +100,48 @@ async def test_hook_calls_leave_no_reference_cycles(case, status, refusal, tmp_p
             if was_enabled:
                 gc.enable()
     assert found == 0, f"{found} objects in reference cycles after {CALLS} calls"
+
+
+@pytest.mark.parametrize("token", ["accepted", "replayed", "wrong-audience"])
+async def test_authenticated_calls_leave_no_reference_cycles(token, tmp_path):
+    vignette = CASES["l4-left-noise"]
+    ehr = SignedClient.in_folder(tmp_path, ["site-a"])
+    # No throttling: thirty refusals from one address would get 429 before their token is read.
+    settings = _settings(
+        tmp_path, rate_limit_per_minute=0, peer_refusals_per_minute=0, **ehr.settings()
+    )
+    app = create_app(settings, clock=lambda: vignette.as_of)
+    body = orjson.dumps(hook_request(vignette))
+    path = f"/cds-services/{SERVICE_OF[vignette.hook]}"
+    status = 200 if token == "accepted" else 401
+    # Signed before the count starts: the test's own cryptography is not the service's.
+    spent = ehr.headers(path)
+    tokens = [
+        spent if token == "replayed" else ehr.headers(path, **audience(token))
+        for _ in range(3 + CALLS)
+    ]
+    async with app.router.lifespan_context(app):
+        notes = app.state.runtime.advisor.notes
+        if notes is not None:
+            await notes.until_ready()
+        if token == "replayed":
+            assert await _post(app, path, body, spent) == 200
+        for headers in tokens[:3]:
+            assert await _post(app, path, body, headers) == status
+        gc.collect()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for headers in tokens[3:]:
+                assert await _post(app, path, body, headers) == status
+            found = gc.collect()
+        finally:
+            if was_enabled:
+                gc.enable()
+    assert found == 0, f"{found} objects in reference cycles after {CALLS} calls"
+
+
+def audience(token: str) -> dict[str, str]:
+    return (
+        {"aud": "https://elsewhere.example.org/cds-services/x"} if token == "wrong-audience" else {}
+    )
