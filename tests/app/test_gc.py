@@ -145,3 +145,29 @@ def audience(token: str) -> dict[str, str]:
     return (
         {"aud": "https://elsewhere.example.org/cds-services/x"} if token == "wrong-audience" else {}
     )
+
+
+async def test_calls_audited_on_either_database_leave_no_reference_cycles(backend, tmp_path):
+    vignette = CASES["mri-too-early"]
+    store = backend.store()
+    app = create_app(_settings(tmp_path), clock=lambda: vignette.as_of, store=store)
+    body = orjson.dumps(hook_request(vignette))
+    path = f"/cds-services/{SERVICE_OF[vignette.hook]}"
+    async with app.router.lifespan_context(app):
+        notes = app.state.runtime.advisor.notes
+        if notes is not None:
+            await notes.until_ready()
+        for _ in range(3):
+            assert await _post(app, path, body) == 200
+        gc.collect()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for _ in range(CALLS):
+                assert await _post(app, path, body) == 200
+            await store.flush_audit()
+            found = gc.collect()
+        finally:
+            if was_enabled:
+                gc.enable()
+    assert found == 0, f"{found} objects in reference cycles after {CALLS} audited calls"
