@@ -83,7 +83,7 @@ class Chart:
         facts = list(self.conditions(concept, history=history))
         latest = self.latest(concept)
         facts.extend(f for f in latest.values() if f.present)
-        noted = self._noted.get(concept) if self._noted else None
+        noted = (self._noted or _NONE).get(concept)
         if noted:
             facts.extend(
                 f for f in noted if f.present and (f.current or history) and _standing(f, latest)
@@ -114,11 +114,7 @@ def _latest(findings: list[Finding]) -> dict[Side | None, Finding]:
             continue
         for side in _sides(finding):
             held = best.get(side)
-            if held is None or (
-                _recency(finding) > _recency(held)
-                if finding.resource_type == held.resource_type  # coded only: the old test
-                else _newer(finding, held)
-            ):
+            if held is None or _newer(finding, held):
                 best[side] = finding
     return best
 
@@ -164,10 +160,9 @@ def _abnormality(finding: Finding) -> int:
 
 
 def _patient(record: Sequence[Any]) -> Mapping[str, Any]:
+    # The Patient is the first resource of every prefetch, so no exact-dict fast path here.
     for resource in record if isinstance(record, Sequence) else ():
-        # JSON gives plain dicts: the exact type test spares the slow ABC check per resource.
-        is_mapping = type(resource) is dict or isinstance(resource, Mapping)
-        if is_mapping and resource.get("resourceType") == "Patient":
+        if isinstance(resource, Mapping) and resource.get("resourceType") == "Patient":
             patient: Mapping[str, Any] = resource
             return patient
     return {}
