@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import pytest
 
@@ -217,6 +218,10 @@ def test_a_newer_coded_statement_on_the_same_side_takes_back_a_notes_finding(
     assert asserted(r.observed("6077001", value=False, side="left", days=9)) == [
         "DocumentReference/n1"
     ]
+    # An undated coded statement is not known to be newer: dated beats undated.
+    assert asserted(r.observed("6077001", value=False, side="left", days=None)) == [
+        "DocumentReference/n1"
+    ]
     # Absent on both legs since: taken back on the left too.
     assert asserted(r.observed("6077001", value=False, side="bilateral", days=1)) == []
     # A newer coded statement that agrees is cited beside the note, not instead of it.
@@ -383,3 +388,20 @@ def test_a_grade_lost_between_a_note_and_a_later_exam_is_a_progressive_deficit(
         r.exam(ehl, 4, side="left", days=0),
         _note(ehl, days=7, present=None, grade=5, side="right"),
     )
+
+
+def test_a_record_of_read_only_mappings_reads_as_the_same_record_of_dicts(
+    knowledge: Knowledge,
+) -> None:
+    # JSON gives dicts, but the engine takes any mapping: the dict fast paths change nothing.
+    record = [r.sciatica(side="left"), r.patient("1950-01-01"), r.exam("reflex-achilles", 1)]
+    frozen = [MappingProxyType(resource) for resource in record]
+    as_dicts, as_mappings = (
+        Chart.read(record, knowledge, r.NOW),
+        Chart.read(frozen, knowledge, r.NOW),
+    )
+    assert (as_mappings.age_years, as_mappings.patient) == (76, f"Patient/{record[1]['id']}")
+    assert (as_mappings.birth, as_mappings.findings) == (as_dicts.birth, as_dicts.findings)
+    # Entries that are no resource at all are passed over, before the Patient too.
+    with_junk = Chart.read(["junk", None, 7, *frozen], knowledge, r.NOW)
+    assert (with_junk.age_years, with_junk.patient) == (76, as_dicts.patient)

@@ -59,6 +59,11 @@ def test_a_finding_takes_exactly_its_fields(knowledge: Knowledge) -> None:
     assert [getattr(finding, f.name) for f in fields(Finding)] == values
     with pytest.raises(FrozenInstanceError):
         finding.concept = "clonus"  # type: ignore[misc]
+    # Left out, each optional field takes its field's default.
+    bare = Finding("clonus", "Observation/o1", "Observation", None)
+    assert [getattr(bare, f.name) for f in fields(Finding)][4:] == [
+        f.default for f in fields(Finding)
+    ][4:]
 
 
 def test_every_coding_of_a_code_counts_in_any_order(knowledge: Knowledge) -> None:
@@ -71,6 +76,22 @@ def test_every_coding_of_a_code_counts_in_any_order(knowledge: Knowledge) -> Non
         condition = {**r.condition("M54.16"), "code": {"coding": ordered}}
         found = {f.concept for f in read_findings([condition], knowledge)}
         assert found == {"radicular-syndrome", "low-back-pain"}
+    # A coding that is not an object is passed over; the others still count.
+    junk = {**r.condition("M54.16"), "code": {"coding": ["M54.16", None, 7, *codings]}}
+    found = {f.concept for f in read_findings([junk], knowledge)}
+    assert found == {"radicular-syndrome", "low-back-pain"}
+
+
+def test_a_resource_without_an_id_is_cited_by_its_type(knowledge: Knowledge) -> None:
+    record = [r.sciatica(), r.exam("reflex-achilles", 1), r.procedure("202725007")]
+    for resource in record:
+        del resource["id"]
+    cited = {f.resource_type: f.reference for f in read_findings(record, knowledge)}
+    assert cited == {
+        "Condition": "Condition",
+        "Observation": "Observation",
+        "Procedure": "Procedure",
+    }
 
 
 def test_refuted_and_entered_in_error_conditions_do_not_count(knowledge: Knowledge) -> None:
