@@ -12,7 +12,7 @@ from cds_service.clinical.chart import Chart
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.engine import evaluate
 from cds_service.clinical.evaluation import Evidence, Side
-from cds_service.clinical.finding import Finding, NoteFinding
+from cds_service.clinical.finding import Finding, NoteFinding, evidence
 from cds_service.clinical.knowledge import Knowledge
 from cds_service.notes.findings import ORDER_BASE
 from tests.clinical import records as r
@@ -405,3 +405,46 @@ def test_a_record_of_read_only_mappings_reads_as_the_same_record_of_dicts(
     # Entries that are no resource at all are passed over, before the Patient too.
     with_junk = Chart.read(["junk", None, 7, *frozen], knowledge, r.NOW)
     assert (with_junk.age_years, with_junk.patient) == (76, as_dicts.patient)
+
+
+def test_a_bilateral_statement_taken_back_on_one_leg_still_holds_for_the_other(
+    knowledge: Knowledge,
+) -> None:
+    # Rules §6.4: per finding *and side* the newest statement wins. "Bilateral sciatica" five
+    # days ago, then no sciatica in the left leg yesterday: sciatica on the right only, so no
+    # bilateral radicular symptoms (an emergency flag) on the strength of the older statement.
+    noted = _note("radicular-syndrome", days=5, side="bilateral", quote="Bilateral sciatica.")
+    coded = r.observed("23056005", value=True, side="bilateral", days=5)
+    denied = r.observed("23056005", value=False, side="left", days=1)
+    cases: list[tuple[list[dict], list[Finding], str]] = [
+        ([], [noted], "DocumentReference/n1"),
+        ([coded], [], f"Observation/{coded['id']}"),
+    ]
+    for record, notes, cited in cases:
+        chart = Chart.read([denied, *record], knowledge, r.NOW, notes)
+        (fact,) = chart.asserted("radicular-syndrome")
+        assert (fact.side, fact.reference) == ("right", cited)
+        assessment = evaluate(
+            [r.patient(), denied, *record],
+            (),
+            hook="patient-view",
+            now=r.NOW,
+            knowledge=knowledge,
+            note_findings=notes,
+        ).assessment
+        assert "cauda-equina" not in {flag.id for flag in assessment.red_flags}
+        assert assessment.disposition == "physiotherapy"
+    # Its evidence names the side it still holds.
+    chart = Chart.read([denied], knowledge, r.NOW, [noted])
+    assert evidence(chart.asserted("radicular-syndrome")[0]) == Evidence(
+        "DocumentReference/n1",
+        "Radicular syndrome: present (right), note of 15 Nov 2026",
+        "Bilateral sciatica.",
+    )
+    # Not denied on either leg (a newer statement that agrees): bilateral as written.
+    agrees = r.observed("23056005", value=True, side="left", days=1)
+    chart = Chart.read([agrees], knowledge, r.NOW, [noted])
+    assert [(f.reference, f.side) for f in chart.asserted("radicular-syndrome")] == [
+        (f"Observation/{agrees['id']}", "left"),
+        ("DocumentReference/n1", "bilateral"),
+    ]
