@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -82,12 +82,17 @@ class Chart:
         and what notes state present unless a newer statement denies it (rules §6.4)."""
         facts = list(self.conditions(concept, history=history))
         latest = self.latest(concept)
-        facts.extend(f for f in latest.values() if f.present)
-        noted = self._noted.get(concept) if self._noted else None
-        if noted:
-            facts.extend(
-                f for f in noted if f.present and (f.current or history) and _standing(f, latest)
-            )
+        # Each statement with the sides it holds: per finding and side the newest wins, so a
+        # bilateral one superseded on one leg still speaks for the other, and only for it.
+        held: dict[Finding, set[Side | None]] = {}
+        for side, finding in latest.items():
+            if finding.present:
+                held.setdefault(finding, set()).add(side)
+        for finding in (self._noted or _NONE).get(concept, ()):
+            if finding.present and (finding.current or history):
+                for side in _standing(finding, latest):
+                    held.setdefault(finding, set()).add(side)
+        facts.extend(_on(finding, sides) for finding, sides in held.items())
         return tuple(dict.fromkeys(facts))
 
     def documented(self, concept: str) -> bool:
@@ -114,11 +119,7 @@ def _latest(findings: list[Finding]) -> dict[Side | None, Finding]:
             continue
         for side in _sides(finding):
             held = best.get(side)
-            if held is None or (
-                _recency(finding) > _recency(held)
-                if finding.resource_type == held.resource_type  # coded only: the old test
-                else _newer(finding, held)
-            ):
+            if held is None or _newer(finding, held):
                 best[side] = finding
     return best
 
@@ -137,13 +138,22 @@ def _newer(a: Finding, b: Finding) -> bool:
     return _recency(a) > _recency(b)
 
 
-def _standing(finding: Finding, latest: Mapping[Side | None, Finding]) -> bool:
-    """A note's positive statement stands unless a newer one denies it on its side."""
+def _standing(finding: Finding, latest: Mapping[Side | None, Finding]) -> list[Side | None]:
+    """The sides on which a note's positive statement stands: those where no newer statement
+    denies it."""
+    standing: list[Side | None] = []
     for side in _sides(finding):
         best = latest.get(side)
-        if best is not None and not best.present and _newer(best, finding):
-            return False
-    return True
+        if best is None or best.present or not _newer(best, finding):
+            standing.append(side)
+    return standing
+
+
+def _on(finding: Finding, sides: set[Side | None]) -> Finding:
+    """``finding`` as it stands: a bilateral statement held on one side only is of that side."""
+    if finding.side == "bilateral" and len(sides) == 1:
+        return replace(finding, side=next(iter(sides)))
+    return finding
 
 
 def _recency(finding: Finding) -> tuple[datetime, int, int]:
@@ -164,10 +174,9 @@ def _abnormality(finding: Finding) -> int:
 
 
 def _patient(record: Sequence[Any]) -> Mapping[str, Any]:
+    # The Patient is the first resource of every prefetch, so no exact-dict fast path here.
     for resource in record if isinstance(record, Sequence) else ():
-        # JSON gives plain dicts: the exact type test spares the slow ABC check per resource.
-        is_mapping = type(resource) is dict or isinstance(resource, Mapping)
-        if is_mapping and resource.get("resourceType") == "Patient":
+        if isinstance(resource, Mapping) and resource.get("resourceType") == "Patient":
             patient: Mapping[str, Any] = resource
             return patient
     return {}

@@ -266,8 +266,7 @@ class _Reader:
                     concepts = self._codes.get(key)
                     if concepts is None:
                         concepts = self._codes[key] = self._knowledge.concepts(*key)
-                    # Most concepts have one coding: no union (a new set) for the first.
-                    found = (found | concepts) if found else concepts
+                    found = found | concepts
         return found
 
     def instant(self, value: Any) -> datetime | None:
@@ -467,7 +466,7 @@ def parse_iso_instant(value: Any) -> datetime | None:
     except (ValueError, OverflowError):
         return None
     # The general reader drops a fraction of a second; fromisoformat keeps microseconds.
-    return moment.replace(microsecond=0) if moment.microsecond else moment
+    return moment.replace(microsecond=0)
 
 
 def parse_any_instant(value: Any) -> datetime | None:

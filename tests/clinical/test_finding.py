@@ -2,12 +2,24 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import MISSING, FrozenInstanceError, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from cds_service.clinical.finding import Finding, describe, parse_instant, read_findings
+from cds_service.clinical.evaluation import Evidence
+from cds_service.clinical.finding import (
+    Finding,
+    NoteFinding,
+    describe,
+    evidence,
+    parse_instant,
+    read_findings,
+    stated,
+)
 from cds_service.clinical.knowledge import Knowledge
+from cds_service.notes.findings import note_findings
+from cds_service.notes.mention import Context, Mention
 from tests.clinical import records as r
 
 
@@ -47,6 +59,11 @@ def test_a_finding_takes_exactly_its_fields(knowledge: Knowledge) -> None:
     assert [getattr(finding, f.name) for f in fields(Finding)] == values
     with pytest.raises(FrozenInstanceError):
         finding.concept = "clonus"  # type: ignore[misc]
+    # Left out, each optional field takes its field's default.
+    bare = Finding("clonus", "Observation/o1", "Observation", None)
+    assert [getattr(bare, f.name) for f in fields(Finding)][4:] == [
+        f.default for f in fields(Finding)
+    ][4:]
 
 
 def test_every_coding_of_a_code_counts_in_any_order(knowledge: Knowledge) -> None:
@@ -59,6 +76,22 @@ def test_every_coding_of_a_code_counts_in_any_order(knowledge: Knowledge) -> Non
         condition = {**r.condition("M54.16"), "code": {"coding": ordered}}
         found = {f.concept for f in read_findings([condition], knowledge)}
         assert found == {"radicular-syndrome", "low-back-pain"}
+    # A coding that is not an object is passed over; the others still count.
+    junk = {**r.condition("M54.16"), "code": {"coding": ["M54.16", None, 7, *codings]}}
+    found = {f.concept for f in read_findings([junk], knowledge)}
+    assert found == {"radicular-syndrome", "low-back-pain"}
+
+
+def test_a_resource_without_an_id_is_cited_by_its_type(knowledge: Knowledge) -> None:
+    record = [r.sciatica(), r.exam("reflex-achilles", 1), r.procedure("202725007")]
+    for resource in record:
+        del resource["id"]
+    cited = {f.resource_type: f.reference for f in read_findings(record, knowledge)}
+    assert cited == {
+        "Condition": "Condition",
+        "Observation": "Observation",
+        "Procedure": "Procedure",
+    }
 
 
 def test_refuted_and_entered_in_error_conditions_do_not_count(knowledge: Knowledge) -> None:
@@ -162,3 +195,71 @@ def test_describe_reads_like_a_side_panel_line(knowledge: Knowledge) -> None:
 )
 def test_junk_is_skipped_or_unknown(junk: object, knowledge: Knowledge) -> None:
     assert all(not f.known for f in read_findings([junk], knowledge))
+
+
+# --- Findings read from notes (rules §6) ---------------------------------------------------
+
+
+def _mention(concept: str, context: Context = "positive", **values: Any) -> Mention:
+    """One mention as the notes stage reads it from a sentence."""
+    quote = values.pop("quote", f"About {concept}.")
+    kind = values.pop("kind", "symptom")
+    return Mention(concept, kind, context, concept, quote, 0, len(concept), **values)
+
+
+def test_a_notes_findings_are_dated_by_the_note_and_carry_its_sentence(
+    knowledge: Knowledge,
+) -> None:
+    written = datetime(2026, 11, 19, 16, 45, tzinfo=UTC)
+    mentions = [
+        _mention(
+            "radicular-syndrome", side="left", duration_days=21.0, quote="3 weeks of L sciatica."
+        ),
+        _mention("strength-great-toe-extension", kind="strength", side="left", grade=4),
+    ]
+    sciatica, ehl = note_findings(mentions, "DocumentReference/d7", written, knowledge)
+    assert isinstance(sciatica, NoteFinding) and isinstance(ehl, NoteFinding)
+    # The statement is the note's; a stated duration dates only the symptoms (rule 1.3).
+    assert (sciatica.noted, sciatica.when) == (written, written - timedelta(days=21))
+    assert (ehl.noted, ehl.when, ehl.grade) == (written, written, 4)
+    assert stated(sciatica) == stated(ehl) == written
+    assert sciatica.quote == "3 weeks of L sciatica."
+    assert (sciatica.reference, sciatica.resource_type) == (
+        "DocumentReference/d7",
+        "DocumentReference",
+    )
+    assert evidence(sciatica) == Evidence(
+        "DocumentReference/d7",
+        "Radicular syndrome: present (left), since 29 Oct 2026 (note of 19 Nov 2026)",
+        "3 weeks of L sciatica.",
+    )
+    assert describe(ehl) == "Great toe extension 4/5 (left), note of 19 Nov 2026"
+    # A coded finding has no note date and quotes nothing.
+    coded = read_findings([r.exam("strength-great-toe-extension", 4, side="left")], knowledge)
+    assert (coded[0].noted, coded[0].quote, evidence(coded[0]).quote) == (None, None, None)
+    assert stated(coded[0]) == coded[0].when
+
+
+def test_history_in_a_note_is_kept_only_where_history_counts(knowledge: Knowledge) -> None:
+    def read(mention: Mention) -> list[Finding]:
+        return list(note_findings([mention], "DocumentReference/h", r.NOW, knowledge))
+
+    # "history of foot drop in 2010", "previous retention": not current, and history does not
+    # count for them.
+    assert read(_mention("foot-drop", "historical")) == []
+    assert read(_mention("urinary-retention", "historical", ces=True)) == []
+    # Cancer, prior lumbar surgery and drug use: history, under the concept history names.
+    (cancer,) = read(
+        _mention(
+            "malignancy", "historical", history_counts=True, history_concept="malignancy-history"
+        )
+    )
+    assert (cancer.concept, cancer.current, cancer.present) == ("malignancy-history", False, True)
+    (surgery,) = read(
+        _mention("prior-lumbar-surgery", "historical", history_counts=True, current_counts=False)
+    )
+    assert (surgery.concept, surgery.current) == ("prior-lumbar-surgery", False)
+    (drugs,) = read(_mention("injecting-drug-use", "historical", history_counts=True))
+    assert (drugs.concept, drugs.current) == ("injecting-drug-use", False)
+    # Prior surgery only counts as history: "discectomy" alone may be a plan.
+    assert read(_mention("prior-lumbar-surgery", history_counts=True, current_counts=False)) == []
