@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import combinations
 
 from cds_service.clinical.chart import Chart
@@ -192,16 +192,24 @@ def _progressive(chart: Chart) -> tuple[Finding, ...]:
 
     Grades recorded at the same instant are one exam, read at its most abnormal grade as the
     chart reads the current state: a duplicate entry must neither fake a drop nor hide one. A
-    grade written in a note is an exam of the note's date (rules §6.4).
+    grade written in a note is an exam of the note's date (rules §6.4); on a day that also has
+    a coded grade of that muscle and side, the coded one stands for the day and the note's is
+    not a second exam (rules §6.4: on the same day a coded Observation beats the note), so that
+    the time a note was dated cannot fake a drop, or hide one, against the exam it reports.
     """
     found: list[Finding] = []
     for muscle in STRENGTH:
-        series: dict[str | None, list[Finding]] = {}
+        series: dict[str | None, list[tuple[date, Finding]]] = {}
         for f in chart.of(muscle):
-            if f.resource_type in _GRADED and f.grade is not None and stated(f) is not None:
+            moment = stated(f)
+            if f.resource_type in _GRADED and f.grade is not None and moment is not None:
                 for side in sides_of(f.side):
-                    series.setdefault(side, []).append(f)
-        for observations in series.values():
+                    series.setdefault(side, []).append((moment.date(), f))
+        for dated in series.values():
+            coded_days = {day for day, f in dated if f.resource_type == "Observation"}
+            observations = [
+                f for day, f in dated if f.resource_type == "Observation" or day not in coded_days
+            ]
             # Oldest first; within an instant the most abnormal grade last.
             ordered = sorted(observations, key=lambda f: (stated(f), -(f.grade or 0)))
             latest = ordered[-1]

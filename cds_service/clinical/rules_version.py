@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.2"
-RULES_FINGERPRINT = "150b0f9bb4ee0d01df8a46596dd0411f30dd43c8f885253fcc5f4bae7cc82faa"
+RULES_FINGERPRINT = "0782856c0b2f478537b56673f814538316ebfc11b8ab06b63ed67b88bef1278d"

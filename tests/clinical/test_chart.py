@@ -390,6 +390,40 @@ def test_a_grade_lost_between_a_note_and_a_later_exam_is_a_progressive_deficit(
     )
 
 
+def test_a_note_and_a_coded_grade_of_the_same_day_are_one_exam_not_a_progression(
+    knowledge: Knowledge,
+) -> None:
+    # Rules §6.4: on the same day a coded Observation beats the note. A note dated an hour after
+    # the coded exam (often the same examination, written up later) is not a second exam: no
+    # drop is read between the two, either way round; the coded grade stands for the day.
+    def progression(coded: dict, graded: NoteFinding, *more: dict) -> tuple[str, ...] | None:
+        assessment = evaluate(
+            [r.patient(), r.sciatica(days=30, side="left"), coded, *more],
+            (),
+            hook="patient-view",
+            now=r.NOW,
+            knowledge=knowledge,
+            note_findings=[graded],
+        ).assessment
+        flags = {flag.id: flag.rules for flag in assessment.red_flags}
+        return flags.get("progressive-motor-deficit")
+
+    ehl = "strength-great-toe-extension"
+    hour = 1 / 24  # r.NOW is 09:30: an hour or two earlier is the same day
+    coded_4, coded_3 = (r.exam(ehl, g, side="left", days=2 * hour) for g in (4, 3))
+    assert progression(coded_4, _note(ehl, days=0, present=None, grade=3, side="left")) is None
+    assert progression(coded_3, _note(ehl, days=0, present=None, grade=4, side="left")) is None
+    # The day stays one exam against an earlier day's: coded 5/5 yesterday, then today's coded
+    # 4/5 and a note's 3/5 — one grade lost (5 to 4), as the coded exam says.
+    yesterday = r.exam(ehl, 5, side="left", days=1)
+    rules = progression(coded_4, _note(ehl, days=0, present=None, grade=3, side="left"), yesterday)
+    assert rules == ("progressive-motor-deficit/mrc-drop",)
+    # A note of another day is an exam of its own: the next day's 3/5 after a coded 4/5.
+    assert progression(
+        r.exam(ehl, 4, side="left", days=1), _note(ehl, days=0, present=None, grade=3, side="left")
+    ) == ("progressive-motor-deficit/mrc-drop",)
+
+
 def test_a_record_of_read_only_mappings_reads_as_the_same_record_of_dicts(
     knowledge: Knowledge,
 ) -> None:
