@@ -174,6 +174,11 @@ async def hook_call(request: Request) -> Response:
             error_kind,
         )
         observe_hook_call(record)
+        # The decoded request and the evaluation (tens of thousands of objects) are freed now,
+        # while still in the CPU's caches, not after the wait for the audit commit below: held
+        # through it by every call in flight, freeing them later cost 0.6 ms of CPU a call.
+        hook_request = advice = None
+        body = b""
         # Only the calls of an admitted client (authenticated, or authentication off, and not
         # throttled) to a service of the catalogue are audit rows; any other refusal is a
         # counter (error_handlers), so that a flood of strangers costs nothing durable.

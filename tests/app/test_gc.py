@@ -171,3 +171,27 @@ async def test_calls_audited_on_either_database_leave_no_reference_cycles(backen
             if was_enabled:
                 gc.enable()
     assert found == 0, f"{found} objects in reference cycles after {CALLS} audited calls"
+
+
+async def test_a_call_frees_its_request_before_waiting_for_the_audit_commit(tmp_path):
+    """Every call in flight waits for its audit row's commit before answering; holding its
+    decoded request and evaluation through that wait made freeing them cost 0.6 ms a call."""
+    from cds_service.advisor import Advice
+    from cds_service.protocol import HookRequest
+    from cds_service.store import Store
+
+    held: list[int] = []
+
+    class WatchedStore(Store):
+        async def audit_committed(self, number: int, timeout: float) -> bool:
+            held.append(sum(isinstance(o, HookRequest | Advice) for o in gc.get_objects()))
+            return await super().audit_committed(number, timeout)
+
+    vignette = CASES["l4-left-noise"]
+    settings = _settings(tmp_path)
+    store = WatchedStore.from_settings(settings)
+    app = create_app(settings, clock=lambda: vignette.as_of, store=store)
+    path = f"/cds-services/{SERVICE_OF[vignette.hook]}"
+    async with app.router.lifespan_context(app):
+        assert await _post(app, path, orjson.dumps(hook_request(vignette))) == 200
+    assert held == [0]
