@@ -180,11 +180,16 @@ async def test_a_call_frees_its_request_before_waiting_for_the_audit_commit(tmp_
     from cds_service.protocol import HookRequest
     from cds_service.store import Store
 
+    def alive() -> int:
+        """Requests and advice alive in the process (other tests may have left some)."""
+        gc.collect()
+        return sum(isinstance(o, HookRequest | Advice) for o in gc.get_objects())
+
     held: list[int] = []
 
     class WatchedStore(Store):
         async def audit_committed(self, number: int, timeout: float) -> bool:
-            held.append(sum(isinstance(o, HookRequest | Advice) for o in gc.get_objects()))
+            held.append(alive() - before)
             return await super().audit_committed(number, timeout)
 
     vignette = CASES["l4-left-noise"]
@@ -193,5 +198,6 @@ async def test_a_call_frees_its_request_before_waiting_for_the_audit_commit(tmp_
     app = create_app(settings, clock=lambda: vignette.as_of, store=store)
     path = f"/cds-services/{SERVICE_OF[vignette.hook]}"
     async with app.router.lifespan_context(app):
+        before = alive()
         assert await _post(app, path, orjson.dumps(hook_request(vignette))) == 200
     assert held == [0]
