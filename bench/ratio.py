@@ -812,18 +812,22 @@ def main() -> None:
             }
             baseline = start_baseline(args.baseline_http, sizes)
             with running([radix, radix_auth, baseline]):
-                if "ratio" in only:
-                    print("\nratio (authentication off)", flush=True)
-                    pairs = ratio_section(bench, args.rounds, radix, baseline, bodies, None)
+                for name, progress, title, server, tokens in (
+                    ("ratio", "authentication off", "authentication off", radix, None),
+                    (
+                        "auth",
+                        "RS384 tokens, each used once",
+                        "RS384 JWT on every call",
+                        radix_auth,
+                        signer,
+                    ),
+                ):
+                    if name not in only:
+                        continue
+                    print(f"\nratio ({progress})", flush=True)
+                    pairs = ratio_section(bench, args.rounds, server, baseline, bodies, tokens)
                     section(
-                        "Throughput, authentication off, 1 worker",
-                        "\n".join([PAIR_HEADER, *(pair.row(hook) for hook, pair in pairs.items())]),
-                    )
-                if "auth" in only:
-                    print("\nratio (RS384 tokens, each used once)", flush=True)
-                    pairs = ratio_section(bench, args.rounds, radix_auth, baseline, bodies, signer)
-                    section(
-                        "Throughput, RS384 JWT on every call, 1 worker",
+                        f"Throughput, {title}, 1 worker",
                         "\n".join([PAIR_HEADER, *(pair.row(hook) for hook, pair in pairs.items())]),
                     )
                 if "observations" in only:

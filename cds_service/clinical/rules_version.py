@@ -5,4 +5,4 @@ Written, with the fingerprint of the rule code it was set for, by
 """
 
 RULES_VERSION = "2026.12.2"
-RULES_FINGERPRINT = "0782856c0b2f478537b56673f814538316ebfc11b8ab06b63ed67b88bef1278d"
+RULES_FINGERPRINT = "0ed7ee0c02ce666fcd37c7fbbedbb01a30a04a08f7d75b2f58d7bd440eff2e27"

@@ -257,15 +257,13 @@ def _symptom(
         if duration is None:
             duration = _duration(sentence.text, rules)
     for concept in concepts:
-        yield Mention(
+        yield _mention(
             concept,
-            rule.kind,
+            rule,
             context,
-            ent.text,
-            quote(ent),
-            ent.start_char,
-            ent.end_char,
-            side=side,
+            ent,
+            quote,
+            side,
             present=context != "negated",
             duration_days=duration,
             ces=rule.ces,
@@ -299,7 +297,7 @@ def _exam(
                     continue
                 side = _side_near(ent.start_char, ent.end_char, sides) or rule.side
                 for concept in rule.present_concepts:
-                    yield _exam_mention(concept, rule, context, ent, quote, side, present=present)
+                    yield _mention(concept, rule, context, ent, quote, side, present=present)
             continue
         for value in values:
             side = (
@@ -308,12 +306,10 @@ def _exam(
                 or rule.side
             )
             for concept in rule.present_concepts:
-                yield _exam_mention(
-                    concept, rule, context, ent, quote, side, **_as_field(rule, value)
-                )
+                yield _mention(concept, rule, context, ent, quote, side, **_as_field(rule, value))
 
 
-def _exam_mention(
+def _mention(
     concept: str,
     rule: ConceptRule,
     context: Context,

@@ -11,6 +11,7 @@ so that an HTTP client's own cycles are not counted.
 from __future__ import annotations
 
 import gc
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -58,6 +59,26 @@ async def _post(app: Any, path: str, body: bytes, headers: dict[str, str] | None
     return status[0]
 
 
+async def _notes_ready(app: Any) -> None:
+    """Wait for the notes pipeline: its build makes garbage of its own, once."""
+    notes = app.state.runtime.advisor.notes
+    if notes is not None:
+        await notes.until_ready()
+
+
+async def _cycles_left_by(run: Callable[[], Awaitable[object]]) -> int:
+    """Objects left in reference cycles by ``run``, the collector paused while it runs."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        await run()
+        return gc.collect()
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _refused(vignette: Any, how: str) -> bytes:
     if how == "malformed":
         return b'{"hook": "patient-view", '
@@ -84,21 +105,15 @@ async def test_hook_calls_leave_no_reference_cycles(case, status, refusal, tmp_p
     body = _refused(vignette, refusal) if refusal else orjson.dumps(hook_request(vignette))
     path = f"/cds-services/{SERVICE_OF[vignette.hook]}"
     async with app.router.lifespan_context(app):
-        notes = app.state.runtime.advisor.notes
-        if notes is not None:
-            await notes.until_ready()  # building the pipeline makes garbage of its own, once
+        await _notes_ready(app)
         for _ in range(3):  # first calls fill caches
             assert await _post(app, path, body) == status
-        gc.collect()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+
+        async def calls() -> None:
             for _ in range(CALLS):
                 assert await _post(app, path, body) == status
-            found = gc.collect()
-        finally:
-            if was_enabled:
-                gc.enable()
+
+        found = await _cycles_left_by(calls)
     assert found == 0, f"{found} objects in reference cycles after {CALLS} calls"
 
 
@@ -121,23 +136,17 @@ async def test_authenticated_calls_leave_no_reference_cycles(token, tmp_path):
         for _ in range(3 + CALLS)
     ]
     async with app.router.lifespan_context(app):
-        notes = app.state.runtime.advisor.notes
-        if notes is not None:
-            await notes.until_ready()
+        await _notes_ready(app)
         if token == "replayed":
             assert await _post(app, path, body, spent) == 200
         for headers in tokens[:3]:
             assert await _post(app, path, body, headers) == status
-        gc.collect()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+
+        async def calls() -> None:
             for headers in tokens[3:]:
                 assert await _post(app, path, body, headers) == status
-            found = gc.collect()
-        finally:
-            if was_enabled:
-                gc.enable()
+
+        found = await _cycles_left_by(calls)
     assert found == 0, f"{found} objects in reference cycles after {CALLS} calls"
 
 
@@ -154,22 +163,16 @@ async def test_calls_audited_on_either_database_leave_no_reference_cycles(backen
     body = orjson.dumps(hook_request(vignette))
     path = f"/cds-services/{SERVICE_OF[vignette.hook]}"
     async with app.router.lifespan_context(app):
-        notes = app.state.runtime.advisor.notes
-        if notes is not None:
-            await notes.until_ready()
+        await _notes_ready(app)
         for _ in range(3):
             assert await _post(app, path, body) == 200
-        gc.collect()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+
+        async def calls() -> None:
             for _ in range(CALLS):
                 assert await _post(app, path, body) == 200
             await store.flush_audit()
-            found = gc.collect()
-        finally:
-            if was_enabled:
-                gc.enable()
+
+        found = await _cycles_left_by(calls)
     assert found == 0, f"{found} objects in reference cycles after {CALLS} audited calls"
 
 
