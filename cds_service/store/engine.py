@@ -1,4 +1,8 @@
-"""The async SQLAlchemy engine for a database URL; SQLite set up for one durable writer."""
+"""The SQLAlchemy engines for a database URL; SQLite set up for one durable writer.
+
+The store works through the async engine; on SQLite the audit writer also has a synchronous
+engine on the same file, used from one thread of its own (``sync_sqlite_engine``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -67,12 +72,29 @@ def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> Async
         json_deserializer=orjson.loads,
         hide_parameters=True,
     )
+    _configure_sqlite(engine.sync_engine)
+    return engine
+
+
+def sync_sqlite_engine(url: str, connect_args: dict[str, Any] | None = None) -> Engine:
+    """A synchronous engine on the SQLite file of ``url`` (an aiosqlite URL), set up as the
+    async engine is: the same pragmas, transactions begun by SQLAlchemy, no parameters in
+    errors. One connection: it is used from a single thread."""
+    engine = create_sync_engine(
+        make_url(url).set(drivername="sqlite+pysqlite"),
+        connect_args=connect_args or {},
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        hide_parameters=True,
+        pool_size=1,
+        max_overflow=0,
+    )
     _configure_sqlite(engine)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin
         # (the recipe of SQLAlchemy's aiosqlite documentation), so reads see one snapshot.
@@ -82,6 +104,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")

@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from cds_service.settings import Settings
 from cds_service.store.audit_record import AuditRecord
@@ -161,6 +162,43 @@ async def test_sqlite_checks_a_batchs_ids_rather_than_trusting_them(tmp_path: Pa
         with pytest.raises(AuditIdsNotConsecutive):
             await store._write_audit([record(1), record(2)])
         assert await count(store, audit_event) == 0 and await count(store, audit_card) == 0
+
+
+async def test_sqlite_audit_batches_go_through_the_writers_own_thread_and_connection(
+    tmp_path: Path,
+) -> None:
+    """On SQLite a batch's whole transaction runs on the audit thread's connection (one trip
+    from the event loop), none of it on the store's async engine; that connection is set up as
+    the store's; the thread ends with the store."""
+    store = Store.from_settings(Settings(data_dir=tmp_path))
+    await store.open()
+    audit_engine = store._audit_thread._engine  # type: ignore[union-attr]
+    seen: dict[str, list[str]] = {"store": [], "audit": []}
+
+    def watch(name: str) -> Any:
+        def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen[name].append(f"{threading.current_thread().name} {statement.split()[0]}")
+
+        return before
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", watch("store"))
+    event.listen(audit_engine, "before_cursor_execute", watch("audit"))
+    try:
+        await store._write_audit([record(1, cards=2), record(2)])
+        assert seen["store"] == []
+        assert {line.split()[0].startswith("radix-audit") for line in seen["audit"]} == {True}
+        statements = [line.split()[1] for line in seen["audit"]]
+        assert statements == ["BEGIN", "INSERT", "SELECT", "INSERT"]
+        assert await count(store, audit_event) == 2 and await count(store, audit_card) == 3
+        with audit_engine.connect() as conn:  # its one connection, idle between batches
+            pragmas = [
+                conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            ]
+        assert pragmas == ["wal", 2, 10000, 1]
+    finally:
+        await store.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("radix-audit")]
 
 
 async def test_every_audited_call_is_a_row_after_close(backend: Backend) -> None:
