@@ -46,6 +46,11 @@ CLOSE_GRACE_SECONDS = 10.0
 _LOG_INTERVAL_SECONDS = 10.0
 
 
+def _resolve(waiter: asyncio.Future[bool], settled: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(settled)
+
+
 async def _always_reachable() -> bool:
     return True
 
@@ -96,7 +101,7 @@ class AuditWriter:
         #: on, in the order taken): a record numbered n is settled once ``settled >= n``.
         self.accepted = 0
         self.settled = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
 
     @property
     def pending(self) -> int:
@@ -144,23 +149,25 @@ class AuditWriter:
         on; False if the time ran out first."""
         if self.settled >= number:
             return True
-        waiter = asyncio.get_running_loop().create_future()
+        # A future and a timer, not ``wait_for(shield(...))``: every answered call waits here,
+        # and those two build a task, a second future and callbacks on each.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         entry = (number, waiter)
         self._waiters.append(entry)
+        timer = loop.call_later(timeout, _resolve, waiter, False)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-            return True
-        except TimeoutError:
-            return False
+            return await waiter
         finally:
+            timer.cancel()
             if entry in self._waiters:
                 self._waiters.remove(entry)
 
     def _settle(self, count: int) -> None:
         self.settled += count
         for number, waiter in self._waiters:
-            if number <= self.settled and not waiter.done():
-                waiter.set_result(None)
+            if number <= self.settled:
+                _resolve(waiter, True)
 
     async def flush(self) -> None:
         """Wait until every record accepted so far has been written (or given up on)."""

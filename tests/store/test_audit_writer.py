@@ -262,3 +262,29 @@ async def test_a_database_that_answers_but_cannot_write_yet_is_waited_for() -> N
 
 async def _answers() -> bool:
     return True
+
+
+async def test_a_call_waits_for_its_own_record_and_no_longer_than_its_timeout() -> None:
+    """``wait_settled``: True once the record numbered n is written (at once if it already is),
+    False when the time runs out first; a wait that ends any way, cancelled included, leaves
+    nothing registered behind."""
+    release = asyncio.Event()
+
+    async def slow(records: Sequence[AuditRecord]) -> None:
+        await release.wait()
+
+    writer = AuditWriter(slow, queue_size=10, batch_size=1)
+    writer.start()
+    assert writer.put(record(1)) and writer.accepted == 1
+    assert await writer.wait_settled(1, 0.05) is False
+    waiting = asyncio.create_task(writer.wait_settled(1, 10))
+    cancelled = asyncio.create_task(writer.wait_settled(1, 10))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    release.set()
+    assert await waiting is True
+    assert await writer.wait_settled(1, 0) is True
+    assert writer._waiters == []
+    await writer.close()
