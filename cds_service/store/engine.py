@@ -94,6 +94,11 @@ def sync_sqlite_engine(url: str, connect_args: dict[str, Any] | None = None) -> 
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    # A batch of rows in one multi-row INSERT rather than a statement step per row (each step
+    # lets go of the GIL and waits to get it back); SQLAlchemy does this only with RETURNING
+    # on SQLite unless told.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin

@@ -168,16 +168,17 @@ async def test_sqlite_audit_batches_go_through_the_writers_own_thread_and_connec
     tmp_path: Path,
 ) -> None:
     """On SQLite a batch's whole transaction runs on the audit thread's connection (one trip
-    from the event loop), none of it on the store's async engine; that connection is set up as
-    the store's; the thread ends with the store."""
+    from the event loop), none of it on the store's async engine, in one statement per table
+    (every statement step waits for the GIL); that connection is set up as the store's; the
+    thread ends with the store."""
     store = Store.from_settings(Settings(data_dir=tmp_path))
     await store.open()
     audit_engine = store._audit_thread._engine  # type: ignore[union-attr]
-    seen: dict[str, list[str]] = {"store": [], "audit": []}
+    seen: dict[str, list[tuple[str, str]]] = {"store": [], "audit": []}
 
     def watch(name: str) -> Any:
         def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            seen[name].append(f"{threading.current_thread().name} {statement.split()[0]}")
+            seen[name].append((threading.current_thread().name, statement))
 
         return before
 
@@ -186,9 +187,16 @@ async def test_sqlite_audit_batches_go_through_the_writers_own_thread_and_connec
     try:
         await store._write_audit([record(1, cards=2), record(2)])
         assert seen["store"] == []
-        assert {line.split()[0].startswith("radix-audit") for line in seen["audit"]} == {True}
-        statements = [line.split()[1] for line in seen["audit"]]
-        assert statements == ["BEGIN", "INSERT", "SELECT", "INSERT"]
+        assert {thread.startswith("radix-audit") for thread, _ in seen["audit"]} == {True}
+        statements = [statement for _, statement in seen["audit"]]
+        assert [statement.split()[0] for statement in statements] == [
+            "BEGIN",
+            "INSERT",
+            "SELECT",
+            "INSERT",
+        ]
+        # Two events, then three cards, each table's rows in one multi-row INSERT.
+        assert [statements[i].count("), (") + 1 for i in (1, 3)] == [2, 3]
         assert await count(store, audit_event) == 2 and await count(store, audit_card) == 3
         with audit_engine.connect() as conn:  # its one connection, idle between batches
             pragmas = [
