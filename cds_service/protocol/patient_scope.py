@@ -46,7 +46,11 @@ def foreign_patient(
         return None
     for field in _REFERRING_FIELDS:
         value = resource.get(field)
-        reference = value.get("reference") if isinstance(value, Mapping) else None
+        if value is None:
+            continue
+        # Decoded JSON gives dicts: the exact-type test spares the ABC check (two per resource).
+        is_object = type(value) is dict or isinstance(value, Mapping)
+        reference = value.get("reference") if is_object else None
         if isinstance(reference, str) and reference != own_reference:
             named = referenced_patient(reference)
             if named is not None and named != patient_id:
