@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import jwt
+import orjson
 
 #: Asymmetric JWS algorithms: CDS Hooks 2.0 ("Trusting CDS Clients") forbids none and HMAC.
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -62,7 +64,20 @@ def signing_key(jwk: Mapping[str, Any], alg: str) -> jwt.PyJWK:
     if jwk.get("alg", alg) != alg:
         raise jwt.InvalidKeyError(f"the key is for {jwk.get('alg')!r}, not {alg!r}")
     try:
-        key = jwt.PyJWK(dict(jwk), algorithm=alg)
+        canonical = orjson.dumps(dict(jwk), option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise jwt.InvalidKeyError(str(exc)) from exc
+    return _verifier(canonical, alg)
+
+
+# Every authenticated call verifies with one of a few keys: building the key object from its
+# JWK (base64 numbers, an OpenSSL key, its checks) cost as much as the signature check itself.
+# Keyed by the JWK's content, so a key rotated under the same kid is a new entry; keys are
+# public, and a key that fails is never kept (an exception is not cached).
+@functools.lru_cache(maxsize=256)
+def _verifier(canonical: bytes, alg: str) -> jwt.PyJWK:
+    try:
+        key = jwt.PyJWK(orjson.loads(canonical), algorithm=alg)
         key.Algorithm.prepare_key(key.key)
     except (ValueError, TypeError, KeyError) as exc:
         raise jwt.InvalidKeyError(str(exc)) from exc

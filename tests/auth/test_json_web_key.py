@@ -69,6 +69,23 @@ def test_a_fitting_key_verifies_its_algorithm(private: object, alg: str) -> None
     assert jwt.PyJWS().decode(token, key=verifier, algorithms=[alg]) == b'{"sub":"x"}'
 
 
+def test_a_keys_verifier_is_built_once_and_a_rotated_key_gets_its_own(
+    rs384_key: SigningKey,
+) -> None:
+    """Verifiers are kept by the key's content: the same JWK (in any member order) gives the
+    same verifier; a new key under the same kid verifies its own tokens, not the old key's."""
+    jwk = rs384_key.public_jwk
+    same = dict(reversed(list(jwk.items())))
+    assert signing_key(jwk, "RS384") is signing_key(same, "RS384")
+
+    rotated = SigningKey(rsa.generate_private_key(65537, 2048), "RS384", rs384_key.kid)
+    verifier = signing_key(rotated.public_jwk, "RS384")
+    assert verifier is not signing_key(jwk, "RS384")
+    assert jwt.PyJWS().decode(rotated.sign({"sub": "x"}), key=verifier, algorithms=["RS384"])
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.PyJWS().decode(rs384_key.sign({"sub": "x"}), key=verifier, algorithms=["RS384"])
+
+
 def test_unfit_pairings_of_key_and_algorithm_are_refused(
     es384_key: SigningKey, rs384_key: SigningKey
 ) -> None:
@@ -83,5 +100,6 @@ def test_unfit_pairings_of_key_and_algorithm_are_refused(
         (rs384_key.public_jwk, "HS384"),  # never HMAC
         (rs384_key.public_jwk, "none"),
     ]:
-        with pytest.raises(jwt.PyJWTError):
-            signing_key(jwk, alg)
+        for _ in range(2):  # and again: a refusal is not remembered as a verifier
+            with pytest.raises(jwt.PyJWTError):
+                signing_key(jwk, alg)
