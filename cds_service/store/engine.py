@@ -45,6 +45,14 @@ def _json_dumps(value: Any) -> str:
 #: unavailable (503, readiness) rather than holding a request for asyncpg's default minute.
 CONNECT_TIMEOUT_SECONDS = 5.0
 
+#: What every engine here shares: JSON through orjson, and errors without the statement's
+#: parameters (``create_engine``'s docstring says why).
+_ENGINE_OPTIONS: dict[str, Any] = {
+    "json_serializer": _json_dumps,
+    "json_deserializer": orjson.loads,
+    "hide_parameters": True,
+}
+
 
 def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
     """An engine for ``url``; ``connect_args`` go to the driver (e.g. asyncpg server_settings).
@@ -58,20 +66,9 @@ def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> Async
         if make_url(url).get_driver_name() == "asyncpg":
             driver_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
         return create_async_engine(
-            url,
-            connect_args=driver_args,
-            json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
-            pool_pre_ping=True,
-            hide_parameters=True,
+            url, connect_args=driver_args, pool_pre_ping=True, **_ENGINE_OPTIONS
         )
-    engine = create_async_engine(
-        url,
-        connect_args=connect_args or {},
-        json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
-        hide_parameters=True,
-    )
+    engine = create_async_engine(url, connect_args=connect_args or {}, **_ENGINE_OPTIONS)
     _configure_sqlite(engine.sync_engine)
     return engine
 
@@ -83,11 +80,9 @@ def sync_sqlite_engine(url: str, connect_args: dict[str, Any] | None = None) -> 
     engine = create_sync_engine(
         make_url(url).set(drivername="sqlite+pysqlite"),
         connect_args=connect_args or {},
-        json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
-        hide_parameters=True,
         pool_size=1,
         max_overflow=0,
+        **_ENGINE_OPTIONS,
     )
     _configure_sqlite(engine)
     return engine
