@@ -28,6 +28,24 @@ async def _read_answer(reader: asyncio.StreamReader, timeout: float) -> bytes:
         return b""
 
 
+async def _read_response(reader: asyncio.StreamReader, answer: bytes, timeout: float) -> bytes:
+    """``answer`` read on to the end of its body: a head and its body may come in two reads."""
+    while b"\r\n\r\n" not in answer and (more := await _read_answer(reader, timeout)):
+        answer += more
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length and (more := await _read_answer(reader, timeout)):
+        body += more
+    return head + b"\r\n\r\n" + body
+
+
 async def _endless_header(port: int, limit: int) -> tuple[int, bytes]:
     """Send a request whose one header never ends, up to ``limit`` bytes, streamed in 64 KiB
     chunks; return how much was sent before the server stopped reading, and its answer."""
@@ -80,20 +98,21 @@ async def _slow_head(port: int, step: float, first: bytes = b"") -> tuple[float,
     if first:
         writer.write(first)
         await writer.drain()
-        await _read_answer(reader, 5)  # the first answer
+        # The whole first answer, so that none of it is taken for the answer to the slow head.
+        await _read_response(reader, b"", 5)
     head = b"GET /livez HTTP/1.1\r\nHost: radix\r\nX-Slow: " + b"a" * 1000
     started = time.monotonic()
     answer = b""
-    try:
-        for byte in head:
+    for byte in head:
+        try:
             writer.write(bytes([byte]))
             await writer.drain()
             answer = await _read_answer(reader, step)
-            break
-    except TimeoutError:
-        pass
-    except (ConnectionResetError, BrokenPipeError):
-        answer = b""
+        except TimeoutError:
+            continue  # nothing yet: the next byte
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""
+        break
     if not answer:
         answer = await _read_answer(reader, 30)
     writer.close()
@@ -122,23 +141,9 @@ async def _trickle(port: int, step: float) -> tuple[float, bytes]:
         except TimeoutError:
             continue
     took = time.monotonic() - started
-    # The head and the body may come in two reads: read on to the declared length.
-    head, _, body = answer.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        ),
-        0,
-    )
-    while len(body) < length:
-        more = await asyncio.wait_for(reader.read(4096), 5)
-        if not more:
-            break
-        body += more
+    answer = await _read_response(reader, answer, 5)
     writer.close()
-    return took, head + b"\r\n\r\n" + body
+    return took, answer
 
 
 @pytest.fixture
