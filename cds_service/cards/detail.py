@@ -33,8 +33,12 @@ def escape(text: str) -> str:
     (cmark-gfm links ``a\\@b.com`` and the URL in ``\\[x\\](https://…)``), while none links
     inside a code span, and the address stays readable and copyable.
     """
-    words = re.sub(r"\s+", " ", text).strip().split(" ")
-    return " ".join(_word(word) for word in words)
+    line = re.sub(r"\s+", " ", text).strip()
+    if _LINKISH.search(line) is None:
+        # No word of it is link-like (a match inside a word is one in the line): each word is
+        # prose, and escaping the line escapes each word, since no escaped character is a space.
+        return _prose(line)
+    return " ".join(_word(word) for word in line.split(" "))
 
 
 def _word(word: str) -> str:

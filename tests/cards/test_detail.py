@@ -1,7 +1,10 @@
 import re
 from dataclasses import replace
 
-from cds_service.cards.detail import detail, escape
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from cds_service.cards.detail import _word, detail, escape
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.evaluation import CesScreen, Evidence, RedFlag
 from tests.cards.factory import CES_FLAG, assessment
@@ -104,6 +107,18 @@ def test_escape_keeps_plain_clinical_text_readable():
     assert escape("Great toe extension 4/5 (left),\n20 Nov 2026") == (
         "Great toe extension 4/5 (left), 20 Nov 2026"
     )
+
+
+@given(st.text(alphabet="aZ9 .,@/:wW\\`*_[]<>|~#()\t\n-", max_size=40))
+@example("see a//b and *c*")
+@example("www.a [b]")
+@example("ask x@y.z _now_")
+@example("mailto:q `r`")
+def test_a_line_with_no_link_like_word_is_escaped_as_each_word_would_be(text: str) -> None:
+    # escape() escapes the whole line at once when nothing in it is link-like: the same text as
+    # escaping it word by word, which it still does when something is.
+    words = re.sub(r"\s+", " ", text).strip().split(" ")
+    assert escape(text) == " ".join(_word(word) for word in words)
 
 
 def test_the_confidence_reads_possible_below_the_configured_threshold():
