@@ -53,6 +53,12 @@ _MAPPED = frozenset({"equivalent", "equal", "wider", "subsumes"})
 _NOT_MAPPED = frozenset({"unmatched", "disjoint"})
 
 
+#: Most (system, code) answers ``Knowledge.concepts`` keeps, and the longest system and code
+#: (together) it keeps one for: under 10 MB however hostile the codes a caller sends.
+_MOST_ANSWERS = 16_384
+_LONGEST_KEPT = 256
+
+
 class KnowledgeError(ValueError):
     """A value set or site-local ConceptMap cannot be used; the message names the file."""
 
@@ -84,11 +90,27 @@ class Knowledge:
     _entries: Mapping[str, tuple[CodeEntry, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    #: Answers of ``concepts`` by (system, code) as sent: the same few hundred codes come in
+    #: every record. Bounded, as the codes are the caller's: emptied when full.
+    _answers: dict[tuple[str, str], frozenset[str]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def concepts(self, system: str | None, code: str | None) -> frozenset[str]:
         """Concept ids of one (system, code); unknown or malformed → empty."""
         if not isinstance(system, str) or not isinstance(code, str):
             return frozenset()
+        if len(system) + len(code) > _LONGEST_KEPT:
+            return self._look_up(system, code)  # no code is this long: not worth keeping
+        key = (system, code)
+        found = self._answers.get(key)
+        if found is None:
+            if len(self._answers) >= _MOST_ANSWERS:
+                self._answers.clear()
+            found = self._answers[key] = self._look_up(system, code)
+        return found
+
+    def _look_up(self, system: str, code: str) -> frozenset[str]:
         system = _canonical_system(system)
         if system != ICD10CM:
             return self._exact.get((system, code.strip()), frozenset())

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cds_service.clinical.config import ClinicalConfig
 from cds_service.clinical.knowledge import (
+    _MOST_ANSWERS,
     VALUE_SETS_VERSION,
     Knowledge,
     KnowledgeError,
@@ -428,6 +429,32 @@ def test_concepts_of_unions_codings_and_skips_bad_ones(knowledge: Knowledge) -> 
 )
 def test_concepts_never_raises(knowledge: Knowledge, system, code) -> None:
     assert isinstance(knowledge.concepts(system, code), frozenset)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    system=st.sampled_from(
+        [SCT, ICD, WHO, LOINC, RADIX, " " + ICD, "urn:oid:2.16.840.1.113883.6.90"]
+    ),
+    code=st.one_of(
+        st.sampled_from(["C79.51", "c7951", " M54.16 ", "M54", "23056005", "reflex-patellar"]),
+        st.text(max_size=300),
+    ),
+)
+def test_a_kept_answer_is_the_answer(knowledge: Knowledge, system: str, code: str) -> None:
+    # Asked twice, the second answer comes from what the first kept: both are the look-up's.
+    assert knowledge.concepts(system, code) == knowledge._look_up(system, code)
+    assert knowledge.concepts(system, code) == knowledge._look_up(system, code)
+
+
+def test_the_answers_kept_are_bounded_in_number_and_size() -> None:
+    knowledge = load_knowledge()
+    knowledge.concepts(SCT, "x" * 300)
+    assert knowledge._answers == {}  # looked up, but too long a key to keep
+    for n in range(_MOST_ANSWERS + 10):
+        knowledge.concepts(SCT, str(n))
+    assert 0 < len(knowledge._answers) <= _MOST_ANSWERS
+    assert knowledge.concepts(ICD, "C79.51") == {"malignancy"}
 
 
 _json = st.recursive(
