@@ -4,5 +4,5 @@ Written, with the fingerprint of the rule code it was set for, by
 ``python -m cds_service.clinical.rules_fingerprint VERSION``; do not edit by hand.
 """
 
-RULES_VERSION = "2026.12.2"
-RULES_FINGERPRINT = "0ed7ee0c02ce666fcd37c7fbbedbb01a30a04a08f7d75b2f58d7bd440eff2e27"
+RULES_VERSION = "2026.12.3"
+RULES_FINGERPRINT = "921fc4f9860a455e81bb4f4335ee4c67d9980bfd91817d7d5fb0393063967b21"
