@@ -37,6 +37,22 @@ def test_assessment_and_extension(knowledge: Knowledge) -> None:
     assert "null" not in json.dumps(extension)
 
 
+def test_what_the_notes_stage_remarks_reaches_the_assessment(knowledge: Knowledge) -> None:
+    # Remarks about the notes ("2 note(s) could not be read") go to the card through the
+    # assessment; without them a clinician would take unread notes for read ones.
+    remarks = ("1 note(s) could not be read (note reader error).",)
+    assessment = evaluate(
+        _record(), [], hook="patient-view", now=r.NOW, knowledge=knowledge, note_remarks=remarks
+    ).assessment
+    assert assessment.note_remarks == remarks
+    assert (
+        evaluate(
+            _record(), [], hook="patient-view", now=r.NOW, knowledge=knowledge
+        ).assessment.note_remarks
+        == ()
+    )
+
+
 def test_same_input_same_output_in_any_time_zone(knowledge: Knowledge) -> None:
     record = _record()
     utc = evaluate(record, [], hook="patient-view", now=r.NOW, knowledge=knowledge)
