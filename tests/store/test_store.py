@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import random
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -207,6 +209,32 @@ async def test_sqlite_audit_batches_go_through_the_writers_own_thread_and_connec
     finally:
         await store.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("radix-audit")]
+
+
+async def test_sqlite_audit_transactions_take_turns_on_a_file_lock_between_processes(
+    tmp_path: Path,
+) -> None:
+    """Another process's audit writer (here: another open file description of the same lock
+    file, which flock treats alike) holds the turn: a batch waits for it, not in SQLite's busy
+    handler, and is written the moment the turn is given back."""
+    store = Store.from_settings(Settings(data_dir=tmp_path))
+    await store.open()
+    other = os.open(tmp_path / "radix.sqlite3.audit-lock", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        writing = asyncio.create_task(store._write_audit([record(1)]))
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert await count(store, audit_event) == 0
+        fcntl.flock(other, fcntl.LOCK_UN)
+        await asyncio.wait_for(writing, 2)
+        assert await count(store, audit_event) == 1
+        # And the writer gave the turn back: another process can take it at once.
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    finally:
+        os.close(other)
+        await store.close()
 
 
 async def test_every_audited_call_is_a_row_after_close(backend: Backend) -> None:
