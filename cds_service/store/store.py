@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -367,6 +368,11 @@ def _write_audit_batch(conn: Connection, records: Sequence[AuditRecord]) -> None
         conn.execute(_INSERT_CARDS, cards)
 
 
+#: Longest an audit batch waits for its turn on the lock file before it is written without: as
+#: long as SQLite's own wait for its lock (``busy_timeout``).
+TURN_WAIT_SECONDS = 10.0
+
+
 class _AuditThread:
     """SQLite: each audit batch written in one trip to a thread of its own.
 
@@ -381,8 +387,10 @@ class _AuditThread:
     lock beside the database (``<database>.audit-lock``) before SQLite's own. A writer that
     finds SQLite's lock taken sleeps in SQLite's busy handler, whose naps grow to 100 ms and do
     not end when the lock is freed: with 2 workers under load a batch waited up to 330 ms for a
-    lock held ≈4 ms at a time, and every call in it with it (p99 0.25-0.75 s). One waiting on
-    the file lock is woken by the kernel the moment it is released.
+    lock held ≈4 ms at a time, and every call in it with it (p99 0.25-0.75 s). One waiting for
+    the file lock asks for it every half millisecond (p99 35-54 ms). The file lock only orders the
+    writers; SQLite's lock still guards the data: a turn not had within ``TURN_WAIT_SECONDS``
+    (a process stopped while holding it) is written without, never blocked on for good.
     """
 
     def __init__(self, url: str, connect_args: dict[str, Any] | None, database: Path) -> None:
@@ -394,12 +402,29 @@ class _AuditThread:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._write, records)
 
     def _write(self, records: Sequence[AuditRecord]) -> None:
-        fcntl.flock(self._turns, fcntl.LOCK_EX)  # lets go of the GIL while it waits
+        turn = self._take_turn()
         try:
             with self._engine.begin() as conn:
                 _write_audit_batch(conn, records)
         finally:
-            fcntl.flock(self._turns, fcntl.LOCK_UN)
+            if turn:
+                fcntl.flock(self._turns, fcntl.LOCK_UN)
+
+    def _take_turn(self) -> bool:
+        deadline = time.monotonic() + TURN_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    logger.warning(
+                        "audit: another process has held the audit lock file for %.1f s; "
+                        "writing this batch without waiting for it",
+                        TURN_WAIT_SECONDS,
+                    )
+                    return False
+                time.sleep(0.0005)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)

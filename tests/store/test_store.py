@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from cds_service.settings import Settings
+from cds_service.store import store as store_module
 from cds_service.store.audit_record import AuditRecord
 from cds_service.store.feedback import identity
 from cds_service.store.schema import audit_card, audit_event, feedback
@@ -232,6 +233,26 @@ async def test_sqlite_audit_transactions_take_turns_on_a_file_lock_between_proce
         # And the writer gave the turn back: another process can take it at once.
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(other, fcntl.LOCK_UN)
+    finally:
+        os.close(other)
+        await store.close()
+
+
+async def test_an_audit_batch_waits_for_its_turn_on_the_lock_file_only_so_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process stopped while holding the turn does not stop the others' audit trail: after
+    the wait, a batch is written under SQLite's own lock, and that is logged."""
+    monkeypatch.setattr(store_module, "TURN_WAIT_SECONDS", 0.2)
+    store = Store.from_settings(Settings(data_dir=tmp_path))
+    await store.open()
+    other = os.open(tmp_path / "radix.sqlite3.audit-lock", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with caplog.at_level(logging.WARNING, logger="cds_service.store"):
+            await asyncio.wait_for(store._write_audit([record(1)]), 5)
+        assert await count(store, audit_event) == 1
+        assert "held the audit lock file for 0.2 s" in caplog.text
     finally:
         os.close(other)
         await store.close()
