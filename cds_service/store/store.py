@@ -388,7 +388,7 @@ class _AuditThread:
     finds SQLite's lock taken sleeps in SQLite's busy handler, whose naps grow to 100 ms and do
     not end when the lock is freed: with 2 workers under load a batch waited up to 330 ms for a
     lock held ≈4 ms at a time, and every call in it with it (p99 0.25-0.75 s). One waiting for
-    the file lock asks for it every half millisecond (p99 35-54 ms). The file lock only orders the
+    the file lock asks for it every half millisecond (p99 35-90 ms). The file lock only orders the
     writers; SQLite's lock still guards the data: a turn not had within ``TURN_WAIT_SECONDS``
     (a process stopped while holding it) is written without, never blocked on for good.
     """
