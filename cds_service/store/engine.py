@@ -15,12 +15,15 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+#: How long a SQLite writer waits for another connection's (or process's) write lock.
+BUSY_TIMEOUT_SECONDS = 10.0
+
 # Feedback must survive a power cut once acknowledged, so WAL commits are synced (FULL);
 # audit writes are batched, which keeps the fsync off each hook call.
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=10000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000:.0f}",
     "PRAGMA foreign_keys=ON",
 )
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,6 +25,7 @@ from cds_service.store.audit_record import AuditCard, AuditRecord
 from cds_service.store.audit_writer import CLOSE_GRACE_SECONDS, AuditWriter
 from cds_service.store.columns import fit_row
 from cds_service.store.engine import (
+    BUSY_TIMEOUT_SECONDS,
     CONNECT_TIMEOUT_SECONDS,
     create_engine,
     is_sqlite,
@@ -147,7 +147,7 @@ class Store(AsyncResource):
             self._engine = None
             raise
         if path is not None:
-            self._audit_thread = _AuditThread(self.url, self._connect_args, path)
+            self._audit_thread = _AuditThread(self.url, self._connect_args)
         self._writer.start()
         if self._retention_days > 0:
             self._retention = asyncio.create_task(self._purge_daily(), name="radix-retention")
@@ -370,7 +370,7 @@ def _write_audit_batch(conn: Connection, records: Sequence[AuditRecord]) -> None
 
 #: Longest an audit batch waits for its turn on the lock file before it is written without: as
 #: long as SQLite's own wait for its lock (``busy_timeout``).
-TURN_WAIT_SECONDS = 10.0
+TURN_WAIT_SECONDS = BUSY_TIMEOUT_SECONDS
 
 
 class _AuditThread:
@@ -393,10 +393,11 @@ class _AuditThread:
     (a process stopped while holding it) is written without, never blocked on for good.
     """
 
-    def __init__(self, url: str, connect_args: dict[str, Any] | None, database: Path) -> None:
+    def __init__(self, url: str, connect_args: dict[str, Any] | None) -> None:
         self._engine = sync_sqlite_engine(url, connect_args)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radix-audit")
-        self._turns = os.open(f"{database}.audit-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock_file = f"{sqlite_path(url)}.audit-lock"
+        self._turns = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
 
     async def write(self, records: Sequence[AuditRecord]) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._write, records)
