@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import httpx
@@ -103,9 +104,9 @@ class ClientAuthenticator(AsyncResource):
         several when the service is reachable under several configured names)."""
         claims: Mapping[str, Any] = {}
         try:
-            token = _bearer_token(authorization)
-            header, claims = self._unverified(token)
-            return await self._verify(token, header, claims, audience_url)
+            token = _unverified(self._jws, _bearer_token(authorization))
+            claims = token.claims
+            return await self._verify(token, audience_url)
         except AuthenticationFailed as exc:
             metrics.JWT_REFUSALS.labels(exc.reason).inc()
             # Only these claims are logged: a JWT in a log could be replayed by whoever reads it.
@@ -147,23 +148,8 @@ class ClientAuthenticator(AsyncResource):
         finally:
             await self._jwks.aclose()
 
-    def _unverified(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        try:
-            decoded = self._jws.decode_complete(token, options={"verify_signature": False})
-            claims = json.loads(decoded["payload"])
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            raise AuthenticationFailed("malformed-token") from exc
-        if not isinstance(claims, dict):
-            raise AuthenticationFailed("malformed-token")
-        return decoded["header"], claims
-
-    async def _verify(
-        self,
-        token: str,
-        header: Mapping[str, Any],
-        claims: Mapping[str, Any],
-        audience_url: str | Sequence[str],
-    ) -> ClientIdentity:
+    async def _verify(self, token: _Token, audience_url: str | Sequence[str]) -> ClientIdentity:
+        header, claims = token.header, token.claims
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
             raise AuthenticationFailed("forbidden-alg")
@@ -194,7 +180,7 @@ class ClientAuthenticator(AsyncResource):
         if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
             raise AuthenticationFailed("bad-claims")
         jwk = await self._key(client, kid, jku)
-        self._check_signature(token, jwk, alg)
+        _check_signature(token, jwk, alg)
         if not await self._replay.first_use(iss, jti, expires_at):
             raise AuthenticationFailed("replayed-jti")
         sub = claims.get("sub")
@@ -238,17 +224,48 @@ class ClientAuthenticator(AsyncResource):
                 return jwk
         raise AuthenticationFailed("jwks-unavailable" if unavailable else "unknown-kid")
 
-    def _check_signature(self, token: str, jwk: Mapping[str, Any], alg: str) -> None:
-        try:
-            key = signing_key(jwk, alg)
-        except jwt.PyJWTError as exc:
-            raise AuthenticationFailed("bad-key") from exc
-        try:
-            self._jws.decode_complete(token, key=key, algorithms=[alg])
-        except jwt.InvalidKeyError as exc:
-            raise AuthenticationFailed("bad-key") from exc
-        except jwt.PyJWTError as exc:
-            raise AuthenticationFailed("bad-signature") from exc
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """A compact JWS read but not yet trusted: its header, its claims, and what was signed."""
+
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    signed: bytes  # the ASCII of "header.payload", as the signature covers them
+    signature: bytes
+
+
+def _unverified(jws: jwt.PyJWS, token: str) -> _Token:
+    """Decode ``token`` once; ``_check_signature`` then checks it against the issuer's key."""
+    try:
+        decoded = jws.decode_complete(token, options={"verify_signature": False})
+        claims = json.loads(decoded["payload"])
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise AuthenticationFailed("malformed-token") from exc
+    if not isinstance(claims, dict):
+        raise AuthenticationFailed("malformed-token")
+    # PyJWS signs and verifies the token's own first two segments: the same bytes here.
+    signed = token.encode().rpartition(b".")[0]
+    return _Token(decoded["header"], claims, signed, decoded["signature"])
+
+
+def _check_signature(token: _Token, jwk: Mapping[str, Any], alg: str) -> None:
+    """The signature is ``alg``'s with ``jwk``; raise ``AuthenticationFailed`` if not.
+
+    The check ``PyJWS.decode_complete`` ends with, on the segments already decoded rather than
+    decoding the token a second time: ``signing_key`` binds the key to ``alg`` (the header's,
+    allowed for the issuer) and refuses a key too short for it.
+    """
+    try:
+        key = signing_key(jwk, alg)
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed("bad-key") from exc
+    try:
+        valid = key.Algorithm.verify(token.signed, key.key, token.signature)
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise AuthenticationFailed("bad-signature") from exc
+    if not valid:
+        raise AuthenticationFailed("bad-signature")
 
 
 def _jwks_http_client(

@@ -604,6 +604,63 @@ async def test_a_tampered_payload_is_refused_and_does_not_spend_the_jti(
     assert (await authenticator.authenticate(f"Bearer {genuine}", SERVICE_URL)).jti == claims["jti"]
 
 
+@pytest.mark.parametrize("alg", ["ES384", "RS384"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "signature cut short",
+        "signature empty",
+        "signature one byte longer",
+        "signature of another token",
+        "header re-encoded",
+        "header changed after signing",
+    ],
+)
+async def test_a_signature_that_does_not_cover_the_token_as_sent_is_refused(
+    make: Make,
+    es384_key: SigningKey,
+    rs384_key: SigningKey,
+    alg: str,
+    change: str,
+) -> None:
+    """The token is decoded once, and its signature checked against the bytes it arrived as."""
+    key = es384_key if alg == "ES384" else rs384_key
+    client = TrustedClient(iss=ISS, keys={key.kid: key.public_jwk}, algorithms=frozenset({alg}))
+    authenticator = make(client)
+    claims = _claims()
+    header, payload, signature = key.sign(claims).split(".")
+    other_signature = key.sign(_claims(sub="someone-else")).split(".")[2]
+    raw = base64.urlsafe_b64decode(signature + "==")
+    decoded_header = json.loads(base64.urlsafe_b64decode(header + "=="))
+    tampered = {
+        "signature cut short": (header, payload, _b64(raw[:-1])),
+        "signature empty": (header, payload, ""),
+        "signature one byte longer": (header, payload, _b64(raw + b"\x00")),
+        "signature of another token": (header, payload, other_signature),
+        # The same header, serialised otherwise: the signature covers the bytes, not the JSON.
+        "header re-encoded": (
+            _b64(
+                json.dumps(json.loads(base64.urlsafe_b64decode(header + "==")), indent=1).encode()
+            ),
+            payload,
+            signature,
+        ),
+        # A change every check before the signature accepts (typ is compared in any case).
+        "header changed after signing": (
+            _b64(json.dumps({**decoded_header, "typ": "jwt"}).encode()),
+            payload,
+            signature,
+        ),
+    }[change]
+
+    assert await _refused(authenticator, "Bearer " + ".".join(tampered), SERVICE_URL) == (
+        "bad-signature"
+    )
+    # Nothing was spent: the genuine token passes after it.
+    genuine = f"{header}.{payload}.{signature}"
+    assert (await authenticator.authenticate(f"Bearer {genuine}", SERVICE_URL)).jti == claims["jti"]
+
+
 async def test_a_key_of_the_wrong_curve_for_the_algorithm_is_refused(
     make: Make, jwks_server: JwksServer
 ) -> None:
