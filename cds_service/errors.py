@@ -36,9 +36,10 @@ and patient-free. The same tree, as a table, is in docs/errors.md::
     ├── RateLimited                 429  throttled      rate-limited             Retry-After
     │   └── PeerThrottled                               peer-throttled           Retry-After
     ├── DatabaseUnavailable         503  transient      store-unavailable        Retry-After
+    ├── Busy                        503  transient      busy                     Retry-After
     └── InternalError               500  exception      internal-error
 
-A subtype inherits what it does not set. The two that end by themselves take ``retry_after``
+A subtype inherits what it does not set. The ones that end by themselves take ``retry_after``
 (whole seconds) and answer it as ``Retry-After``. This module imports nothing of Radix: every
 stage raises these, so it stays at the bottom of the import graph.
 """
@@ -259,6 +260,13 @@ class DatabaseUnavailable(_RetryLater):
     """The database cannot be used now (down, unreachable, failing over)."""
 
     status, code, kind = 503, "transient", "store-unavailable"
+
+
+class Busy(_RetryLater):
+    """The process holds as many request bodies as it may at once (``BodyBudget``), and this
+    call's turn did not come in time."""
+
+    status, code, kind = 503, "transient", "busy"
 
 
 class InternalError(ServiceError):

@@ -50,6 +50,10 @@ ORDER_RATINGS = Counter(
     "Imaging orders rated (Argonaut PAMA rating), by service and rating",
     ["service", "rating"],
 )
+BODY_BUDGET_WAITS = Counter(
+    "radix_body_budget_waits",
+    "Calls that waited for their turn to decode their body (RADIX_BODIES_IN_FLIGHT_BYTES)",
+)
 RATE_LIMITED = Counter(
     "radix_rate_limit_refusals",
     "Calls refused with 429 because the client was over its rate limit, by route template",

@@ -81,6 +81,12 @@ class _Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=20.0, gt=0)
     #: ``serve``: open connections per process; one more is answered 503 and closed unread.
     max_connections: int = Field(default=128, gt=0)
+    #: Bytes of request bodies decoded and being answered at once, per process: a decoded
+    #: body takes about 7 times its size, held while its call runs (a slow FHIR server: seconds).
+    #: Calls beyond it wait their turn, in arrival order, before their body is decoded.
+    bodies_in_flight_bytes: int = Field(default=33_554_432, gt=0)
+    #: Longest wait for that turn, in seconds; 503 ``busy`` with ``Retry-After`` after it.
+    bodies_in_flight_wait_seconds: float = Field(default=10.0, gt=0)
     #: ``serve``: peers whose ``X-Forwarded-For`` / ``-Proto`` are believed (comma-separated
     #: addresses or networks, ``*`` for any); the client address then comes from the header.
     #: Empty: no peer is believed. Set it to the reverse proxy's address, and only that.

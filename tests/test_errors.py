@@ -10,6 +10,7 @@ import pytest
 
 from cds_service import errors
 from cds_service.errors import (
+    Busy,
     DatabaseUnavailable,
     InvalidRequest,
     PeerThrottled,
@@ -42,8 +43,8 @@ TYPES = [
 def _instance(kind: type[ServiceError]) -> ServiceError:
     if issubclass(kind, RateLimited):
         return kind(5)
-    if issubclass(kind, DatabaseUnavailable):
-        return kind("The database is unavailable.", 30)
+    if issubclass(kind, errors._RetryLater):
+        return kind("Not now.", 30)
     return kind("a message")
 
 
@@ -74,6 +75,7 @@ def test_the_headers_come_with_the_type() -> None:
     assert RateLimited(7).headers == {"Retry-After": "7"}
     assert PeerThrottled(2).headers == {"Retry-After": "2"} and PeerThrottled.status == 429
     assert DatabaseUnavailable("down", 30).headers == {"Retry-After": "30"}
+    assert Busy("wait", 10).headers == {"Retry-After": "10"} and Busy.status == 503
     assert WrongHook("no").headers == {} and InvalidRequest("no").headers == {}
 
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cds_service import metrics
+from cds_service.app.body_budget import BodyBudget
 from cds_service.app.json_response import JsonResponse
 from cds_service.app.observability import observe_hook_call
 from cds_service.app.off_loop import off_loop_if_large, parse_threads
@@ -56,11 +57,17 @@ class Runtime:
     peer_gate: RateLimiter | None = None
     #: Bodies are decoded and validated in these threads, off the event loop.
     parse_threads: CapacityLimiter = field(default_factory=parse_threads)
+    #: Bytes of bodies held decoded at once (``RADIX_BODIES_IN_FLIGHT_BYTES``); built from
+    #: the settings.
+    bodies: BodyBudget = field(init=False)
     #: Refused requests, counted in memory (never audit rows); built from the catalogue.
     refusals: RefusalLog = field(init=False)
 
     def __post_init__(self) -> None:
         self.refusals = RefusalLog(self.advisor.catalogue.services)
+        self.bodies = BodyBudget(
+            self.settings.bodies_in_flight_bytes, self.settings.bodies_in_flight_wait_seconds
+        )
 
     @property
     def outcome_window(self) -> OutcomeWindow:
@@ -144,12 +151,14 @@ async def hook_call(request: Request) -> Response:
     body = b""
     status, error_kind = 200, None
     admitted = False
+    held = 0
     try:
         identity = await _admit(request, runtime)
         admitted = True
         runtime.advisor.service(service_id)
         require_json(request)
         body = await read_body(request, runtime.settings.max_body_bytes, _body_timeout(runtime))
+        held = await runtime.bodies.acquire(len(body))
         hook_request = await off_loop_if_large(
             runtime.parse_threads, body, runtime.advisor.parse, service_id, body
         )
@@ -179,6 +188,8 @@ async def hook_call(request: Request) -> Response:
         # through it by every call in flight, freeing them later cost 0.6 ms of CPU a call.
         hook_request = advice = None
         body = b""
+        if held:
+            runtime.bodies.release(held)
         # Only the calls of an admitted client (authenticated, or authentication off, and not
         # throttled) to a service of the catalogue are audit rows; any other refusal is a
         # counter (error_handlers), so that a flood of strangers costs nothing durable.

@@ -120,23 +120,28 @@ class Preview:
         runtime = request.app.state.runtime
         advisor: Advisor = runtime.advisor
         body = await read_body(request, self.max_body_bytes, self.body_timeout)
-        # Decoding and validating a pasted megabyte is CPU work: off the event loop.
-        pasted, service, hook_request = await off_loop(
-            runtime.parse_threads, _parse_pasted, advisor, body
-        )
-        advice = await advisor.respond(hook_request)
-        # Deliberately no runtime.store.audit(...): a preview is someone trying Radix on pasted
-        # data, not an EHR's hook call. Recording it would count trials as clinical decisions in
-        # the acceptance analytics and keep patient references nobody asked Radix to store.
-        return JsonResponse(
-            {
-                "service": service.id,
-                "request": pasted.request,
-                "notices": pasted.notices,
-                "assessment": advice.evaluation.assessment.to_extension(),
-                "response": advice.response,
-            }
-        )
+        held = await runtime.bodies.acquire(len(body))
+        try:
+            # Decoding and validating a pasted megabyte is CPU work: off the event loop.
+            pasted, service, hook_request = await off_loop(
+                runtime.parse_threads, _parse_pasted, advisor, body
+            )
+            advice = await advisor.respond(hook_request)
+            # Deliberately no runtime.store.audit(...): a preview is someone trying Radix on
+            # pasted data, not an EHR's hook call. Recording it would count trials as clinical
+            # decisions in the acceptance analytics and keep patient references nobody asked
+            # Radix to store.
+            return JsonResponse(
+                {
+                    "service": service.id,
+                    "request": pasted.request,
+                    "notices": pasted.notices,
+                    "assessment": advice.evaluation.assessment.to_extension(),
+                    "response": advice.response,
+                }
+            )
+        finally:
+            runtime.bodies.release(held)
 
 
 def _parse_pasted(
