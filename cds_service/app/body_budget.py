@@ -4,9 +4,10 @@ A decoded FHIR body takes about seven times its size (a dict per object, a strin
 1 MB of prefetch is ≈7 MB of Python objects), and a call holds it for as long as it runs,
 through a FHIR server's answer or a note's fetch: seconds, when that server is slow. 128
 connections each sending a 1 MB patient-view whose missing key a server answered in 3 s took
-one process from 107 MiB to a peak of 976 MiB (476 MiB under the default budget, README). Under
-the budget a call waits its turn before its body is decoded; the bodies themselves, read and
-waiting, are bytes (``max_connections`` × ``max_body_bytes`` at most).
+one process from 181 MiB to a peak of 991 MiB (491 MiB under the default budget:
+``bench/memory.py``). Under the budget a call waits its turn before its body is decoded; the
+bodies themselves, read and waiting, are bytes (``max_connections`` × ``max_body_bytes`` at
+most).
 """
 
 from __future__ import annotations
