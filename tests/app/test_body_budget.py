@@ -202,17 +202,30 @@ async def _post_at_once(radix: Served, body: bytes, count: int) -> list[httpx.Re
         )
 
 
-async def test_calls_beyond_the_budget_wait_their_turn_and_are_all_answered(data: Path) -> None:
-    async with slow_fhir(delay=1.0) as fhir:
+async def _calls_at_once(
+    data: Path,
+    count: int,
+    delay: float,
+    bodies: float | None = None,
+    wait_seconds: str | None = None,
+) -> tuple[list[httpx.Response], SlowFhir]:
+    """``count`` calls at once to a ``serve`` whose budget holds ``bodies`` of them (default:
+    the default budget), each fetching a key from a FHIR server answering in ``delay`` s."""
+    async with slow_fhir(delay) as fhir:
         body = _call_fetching_procedures(fhir.base_url)
-        # Room for two such bodies at once, not three.
-        with served(
-            data,
-            rate_limit_per_minute="0",
-            fhir_allow_loopback="true",
-            bodies_in_flight_bytes=str(len(body) * 5 // 2),
-        ) as radix:
-            answers = await asyncio.to_thread(asyncio.run, _post_at_once(radix, body, 6))
+        settings = {"rate_limit_per_minute": "0", "fhir_allow_loopback": "true"}
+        if bodies is not None:
+            settings["bodies_in_flight_bytes"] = str(int(len(body) * bodies))
+        if wait_seconds is not None:
+            settings["bodies_in_flight_wait_seconds"] = wait_seconds
+        with served(data, **settings) as radix:
+            # The client on a loop of its own: this one serves the FHIR server meanwhile.
+            answers = await asyncio.to_thread(asyncio.run, _post_at_once(radix, body, count))
+    return answers, fhir
+
+
+async def test_calls_beyond_the_budget_wait_their_turn_and_are_all_answered(data: Path) -> None:
+    answers, fhir = await _calls_at_once(data, 6, delay=1.0, bodies=2.5)
 
     assert [a.status_code for a in answers] == [200] * 6
     assert fhir.searches == 6
@@ -221,29 +234,16 @@ async def test_calls_beyond_the_budget_wait_their_turn_and_are_all_answered(data
 
 async def test_with_room_for_every_body_the_calls_run_together(data: Path) -> None:
     """The same calls with the default budget: the bound above is the budget's doing."""
-    async with slow_fhir(delay=1.0) as fhir:
-        body = _call_fetching_procedures(fhir.base_url)
-        with served(data, rate_limit_per_minute="0", fhir_allow_loopback="true") as radix:
-            answers = await asyncio.to_thread(asyncio.run, _post_at_once(radix, body, 6))
+    answers, fhir = await _calls_at_once(data, 6, delay=1.0)
 
     assert [a.status_code for a in answers] == [200] * 6
     assert fhir.most_at_once == 6
 
 
 async def test_a_call_whose_turn_does_not_come_in_time_is_busy(data: Path) -> None:
-    async with slow_fhir(delay=2.0) as fhir:
-        body = _call_fetching_procedures(fhir.base_url)
-        with served(
-            data,
-            rate_limit_per_minute="0",
-            fhir_allow_loopback="true",
-            bodies_in_flight_bytes=str(len(body)),
-            bodies_in_flight_wait_seconds="0.3",
-        ) as radix:
-            answers = await asyncio.to_thread(asyncio.run, _post_at_once(radix, body, 3))
+    answers, fhir = await _calls_at_once(data, 3, delay=2.0, bodies=1, wait_seconds="0.3")
 
-    statuses = sorted(a.status_code for a in answers)
-    assert statuses == [200, 503, 503]
+    assert sorted(a.status_code for a in answers) == [200, 503, 503]
     for refused in (a for a in answers if a.status_code == 503):
         assert refused.headers["Retry-After"] == "1"
         outcome = refused.json()
