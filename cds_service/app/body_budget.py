@@ -63,8 +63,9 @@ class BodyBudget:
                 self._grant()  # a large body leaving the head may let smaller ones through
             if isinstance(exc, TimeoutError):
                 raise Busy(
-                    "Radix is answering as many large calls as it holds at once "
-                    f"(RADIX_BODIES_IN_FLIGHT_BYTES); retry after {self.retry_after} s.",
+                    "Radix already holds as many request bodies as it may at once "
+                    "(RADIX_BODIES_IN_FLIGHT_BYTES) and this call's turn did not come in "
+                    f"{self.wait_seconds:g} s; retry after {self.retry_after} s.",
                     self.retry_after,
                 ) from None
             raise
