@@ -77,13 +77,20 @@ class BodyBudget:
         self._grant()
 
     @property
+    def waiting(self) -> int:
+        """Calls waiting for their turn now."""
+        return len(self._waiting)
+
+    @property
     def retry_after(self) -> int:
         return max(1, math.ceil(self.wait_seconds))
 
     def _grant(self) -> None:
         while self._waiting:
             share, granted = self._waiting[0]
-            if granted.done():  # given up on
+            if granted.done():
+                # Cancelled (the client gone, or its wait ran out) and not yet unwound: its
+                # own ``acquire`` takes it off the line later, and must not hold up those behind.
                 self._waiting.popleft()
                 continue
             if self.held + share > self.capacity:

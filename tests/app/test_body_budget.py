@@ -55,20 +55,26 @@ async def test_calls_within_the_budget_run_at_once_and_give_their_share_back() -
     budget.release(first)
     budget.release(second)
     assert budget.held == 0
+    # An empty body still takes a turn (its call decodes something, if only to refuse it).
+    assert await budget.acquire(0) == 1
 
 
-async def test_a_call_beyond_the_budget_waits_until_a_share_is_given_back() -> None:
+async def test_a_call_beyond_the_budget_waits_until_enough_is_given_back() -> None:
     budget = BodyBudget(100, wait_seconds=5)
-    first = await budget.acquire(70)
+    first, second = await budget.acquire(60), await budget.acquire(30)
     waits = _waits()
 
-    second = asyncio.create_task(budget.acquire(50))
+    third = asyncio.create_task(budget.acquire(50))
     await _settle()
-    assert not second.done() and budget.held == 70
+    assert not third.done() and budget.held == 90 and budget.waiting == 1
     assert _waits() == waits + 1
 
+    budget.release(second)  # 60 + 50 would still be over
+    await _settle()
+    assert not third.done() and budget.held == 60
+
     budget.release(first)
-    assert await second == 50 and budget.held == 50
+    assert await third == 50 and budget.held == 50 and budget.waiting == 0
 
 
 async def test_turns_keep_arrival_order_so_a_large_body_is_not_starved_by_small_ones() -> None:
@@ -108,8 +114,12 @@ async def test_a_wait_that_runs_out_is_busy_and_leaves_no_trace_in_the_budget() 
 
     assert refused.value.status == 503 and refused.value.kind == "busy"
     assert refused.value.headers == {"Retry-After": "1"}
-    assert "RADIX_BODIES_IN_FLIGHT_BYTES" in refused.value.message
-    assert budget.held == 100
+    assert refused.value.message == (
+        "Radix already holds as many request bodies as it may at once "
+        "(RADIX_BODIES_IN_FLIGHT_BYTES) and this call's turn did not come in 0.05 s; retry "
+        "after 1 s."
+    )
+    assert budget.held == 100 and budget.waiting == 0
     budget.release(running)
     assert await budget.acquire(100) == 100  # nobody left waiting holds a place
 
@@ -125,10 +135,43 @@ async def test_a_caller_that_goes_away_while_waiting_gives_up_its_place() -> Non
     await _settle()
 
     # The call behind it fits now that the one before it has left the line.
-    assert behind.done() and budget.held == 100
+    assert behind.done() and budget.held == 100 and budget.waiting == 0
     budget.release(running)
     budget.release(await behind)
     assert budget.held == 0
+
+
+async def test_a_caller_gone_from_the_middle_of_the_line_leaves_it_at_once() -> None:
+    budget = BodyBudget(100, wait_seconds=5)
+    running = await budget.acquire(100)
+    first = asyncio.create_task(budget.acquire(50))
+    gone = asyncio.create_task(budget.acquire(50))
+    await _settle()
+    assert budget.waiting == 2
+
+    gone.cancel()
+    await _settle()
+
+    assert budget.waiting == 1 and not first.done()
+    budget.release(running)
+    assert await first == 50
+
+
+async def test_a_caller_cancelled_but_not_yet_unwound_does_not_hold_up_the_line() -> None:
+    """Between a task's cancellation and its next step, a release must pass over it."""
+    budget = BodyBudget(100, wait_seconds=5)
+    running = await budget.acquire(100)
+    gone = asyncio.create_task(budget.acquire(60))
+    behind = asyncio.create_task(budget.acquire(30))
+    await _settle()
+
+    gone.cancel()  # its future is cancelled now; the task runs its except clause later
+    budget.release(running)
+
+    assert budget.held == 30  # granted to the call behind at once
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert await behind == 30 and budget.held == 30 and budget.waiting == 0
 
 
 async def test_a_call_granted_its_turn_and_cancelled_before_it_ran_gives_the_share_back() -> None:
