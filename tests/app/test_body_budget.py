@@ -43,6 +43,13 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _in_line(budget: BodyBudget, *sizes: int) -> list[asyncio.Task[int]]:
+    """Calls asking for ``sizes``, in that order, each at its place by the time this returns."""
+    calls = [asyncio.create_task(budget.acquire(size)) for size in sizes]
+    await _settle()
+    return calls
+
+
 # --- The budget on one event loop ---------------------------------------------------------------
 
 
@@ -64,8 +71,7 @@ async def test_a_call_beyond_the_budget_waits_until_enough_is_given_back() -> No
     first, second = await budget.acquire(60), await budget.acquire(30)
     waits = _waits()
 
-    third = asyncio.create_task(budget.acquire(50))
-    await _settle()
+    [third] = await _in_line(budget, 50)
     assert not third.done() and budget.held == 90 and budget.waiting == 1
     assert _waits() == waits + 1
 
@@ -80,11 +86,9 @@ async def test_a_call_beyond_the_budget_waits_until_enough_is_given_back() -> No
 async def test_turns_keep_arrival_order_so_a_large_body_is_not_starved_by_small_ones() -> None:
     budget = BodyBudget(100, wait_seconds=5)
     running = await budget.acquire(60)
-    large = asyncio.create_task(budget.acquire(80))
-    await _settle()
+    [large] = await _in_line(budget, 80)
     # It would fit now, but the large body came first.
-    small = asyncio.create_task(budget.acquire(10))
-    await _settle()
+    [small] = await _in_line(budget, 10)
     assert not large.done() and not small.done()
 
     budget.release(running)
@@ -98,8 +102,7 @@ async def test_a_body_larger_than_the_budget_runs_alone() -> None:
     budget.release(100)
 
     small = await budget.acquire(10)
-    huge = asyncio.create_task(budget.acquire(1_000))
-    await _settle()
+    [huge] = await _in_line(budget, 1_000)
     assert not huge.done()
     budget.release(small)
     assert await huge == 100 and budget.held == 100
@@ -127,9 +130,7 @@ async def test_a_wait_that_runs_out_is_busy_and_leaves_no_trace_in_the_budget() 
 async def test_a_caller_that_goes_away_while_waiting_gives_up_its_place() -> None:
     budget = BodyBudget(100, wait_seconds=5)
     running = await budget.acquire(90)
-    gone = asyncio.create_task(budget.acquire(50))
-    behind = asyncio.create_task(budget.acquire(10))
-    await _settle()
+    gone, behind = await _in_line(budget, 50, 10)
 
     gone.cancel()
     await _settle()
@@ -144,9 +145,7 @@ async def test_a_caller_that_goes_away_while_waiting_gives_up_its_place() -> Non
 async def test_a_caller_gone_from_the_middle_of_the_line_leaves_it_at_once() -> None:
     budget = BodyBudget(100, wait_seconds=5)
     running = await budget.acquire(100)
-    first = asyncio.create_task(budget.acquire(50))
-    gone = asyncio.create_task(budget.acquire(50))
-    await _settle()
+    first, gone = await _in_line(budget, 50, 50)
     assert budget.waiting == 2
 
     gone.cancel()
@@ -161,9 +160,7 @@ async def test_a_caller_cancelled_but_not_yet_unwound_does_not_hold_up_the_line(
     """Between a task's cancellation and its next step, a release must pass over it."""
     budget = BodyBudget(100, wait_seconds=5)
     running = await budget.acquire(100)
-    gone = asyncio.create_task(budget.acquire(60))
-    behind = asyncio.create_task(budget.acquire(30))
-    await _settle()
+    gone, behind = await _in_line(budget, 60, 30)
 
     gone.cancel()  # its future is cancelled now; the task runs its except clause later
     budget.release(running)
@@ -177,8 +174,7 @@ async def test_a_caller_cancelled_but_not_yet_unwound_does_not_hold_up_the_line(
 async def test_a_call_granted_its_turn_and_cancelled_before_it_ran_gives_the_share_back() -> None:
     budget = BodyBudget(100, wait_seconds=5)
     running = await budget.acquire(100)
-    waiting = asyncio.create_task(budget.acquire(60))
-    await _settle()
+    [waiting] = await _in_line(budget, 60)
 
     budget.release(running)  # grants the waiting call its 60 bytes...
     waiting.cancel()  # ...which is cancelled before it could run
