@@ -58,7 +58,7 @@ class BodyBudget:
                 # Granted just as the wait ended (a timeout, or the client gone): give it back.
                 self.release(share)
             else:
-                granted.cancel()
+                # Cancelled with the task (``asyncio.timeout`` cancels it too): off the line.
                 self._remove(entry)
                 self._grant()  # a large body leaving the head may let smaller ones through
             if isinstance(exc, TimeoutError):
