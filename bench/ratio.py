@@ -23,8 +23,10 @@ Sections (``--only`` picks some, comma-separated):
   existing database; authentication off and on).
 - ``workers``: the patient-view with ``--workers 1`` and ``--workers 2``.
 
-The load generator shares the machine's cores with the servers: compare figures of one run,
-not machines. ``--pin-wrk CPU`` runs wrk under ``taskset -c CPU``.
+Each run also reads the servers' CPU time from ``/proc`` (every thread, and the workers of
+``--workers``): CPU µs a request and its ratio, which wrk's own share of the cores does not
+move. The load generator shares the machine's cores with the servers: compare figures of one
+run, not machines. ``--pin-wrk CPU`` runs wrk under ``taskset -c CPU``.
 """
 
 from __future__ import annotations
@@ -284,6 +286,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time so far of server ``pid``, every thread, and of its worker processes (its
+    children: ``serve --workers N`` supervises them)."""
+    total = cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                total += cpu_seconds(int(entry.name))
+        except (OSError, ValueError):
+            continue  # a process that ended while being read
+    return total
+
+
 @dataclass
 class Server:
     name: str
@@ -398,6 +416,9 @@ class Load:
     p99_ms: float
     errors: int
     requests: int
+    #: The server's CPU µs a request (all its threads and workers), when its pid was given:
+    #: a figure wrk's own share of the cores does not move.
+    cpu_us: float = float("nan")
 
 
 @dataclass
@@ -427,6 +448,7 @@ class Bench:
         duration: float | None = None,
         connections: int | None = None,
         cycle: bool = False,
+        pid: int | None = None,
     ) -> Load:
         seconds = max(1, round(duration or self.duration))
         command = [
@@ -446,7 +468,9 @@ class Bench:
         ]
         if self.pin is not None:
             command = ["taskset", "-c", self.pin, *command]
+        cpu_before = server_cpu_seconds(pid) if pid is not None else 0.0
         run = subprocess.run(command, capture_output=True, text=True, check=False)
+        cpu = server_cpu_seconds(pid) - cpu_before if pid is not None else float("nan")
         line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             raise SystemExit(f"wrk failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
@@ -458,6 +482,7 @@ class Bench:
             result["p99_us"] / 1000,
             result["status_errors"] + result["socket_errors"],
             result["requests"],
+            cpu / max(1, result["requests"]) * 1e6,
         )
 
 
@@ -537,16 +562,23 @@ class Pair:
         r_rps, b_rps = median([x.rps for x in self.radix]), median([x.rps for x in self.baseline])
         r50, b50 = median([x.p50_ms for x in self.radix]), median([x.p50_ms for x in self.baseline])
         r99, b99 = median([x.p99_ms for x in self.radix]), median([x.p99_ms for x in self.baseline])
+        r_cpu, b_cpu = self.cpu_us()
         errors = sum(x.errors for x in self.radix) + sum(x.errors for x in self.baseline)
         return (
             f"| {label} | {r_rps:,.0f} | {r50:.1f} | {r99:.1f} | {b_rps:,.0f} | {b50:.1f} | "
-            f"{b99:.1f} | **{r_rps / b_rps:.2f}×** | {r99 / b99:.1f}× | {errors} |"
+            f"{b99:.1f} | **{r_rps / b_rps:.2f}×** | {r99 / b99:.1f}× | {r_cpu:,.0f} | "
+            f"{b_cpu:,.0f} | {b_cpu / r_cpu:.2f}× | {errors} |"
         )
+
+    def cpu_us(self) -> tuple[float, float]:
+        """Median server CPU µs a request: Radix's and the baseline's."""
+        return median([x.cpu_us for x in self.radix]), median([x.cpu_us for x in self.baseline])
 
 
 PAIR_HEADER = (
     "| Scenario | Radix req/s | p50 ms | p99 ms | Baseline req/s | p50 ms | p99 ms | "
-    "Throughput ratio | p99 ratio | Errors |\n|---|---|---|---|---|---|---|---|---|---|"
+    "Throughput ratio | p99 ratio | Radix CPU µs/req | Baseline CPU µs/req | CPU ratio | "
+    "Errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -561,14 +593,16 @@ def measure(
     bench: Bench,
     rounds: int,
     label: str,
-    radix_url: str,
-    baseline_url: str,
+    radix: tuple[str, int],
+    baseline: tuple[str, int],
     body: Path,
     signer: Signer | None = None,
     path: str = "",
 ) -> Pair:
     """Radix and the baseline on one body, alternately; with ``signer``, every Radix request
-    carries a token of its own, and every baseline request a token too (never checked)."""
+    carries a token of its own, and every baseline request a token too (never checked).
+    ``radix`` and ``baseline`` are each a URL and the pid of the server behind it."""
+    (radix_url, radix_pid), (baseline_url, baseline_pid) = radix, baseline
     pair = Pair()
     # Warm-up: imports, caches and the GC generations settle; it also tells how many tokens a
     # run will spend (each is used once, and they take ~1 ms each to sign).
@@ -582,19 +616,23 @@ def measure(
         if signer is not None:
             expected = max([x.rps for x in pair.radix] + [warm.rps])
             tokens = fresh_tokens(signer, path, int(expected * 1.5 * bench.duration) + 500)
-        load = bench.wrk(radix_url, body, tokens)
+        load = bench.wrk(radix_url, body, tokens, pid=radix_pid)
         pair.radix.append(load)
         print(
             f"  {label} radix: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms, "
-            f"{load.errors} errors",
+            f"{load.cpu_us:,.0f} CPU µs/req, {load.errors} errors",
             flush=True,
         )
 
     def run_baseline() -> None:
         tokens = fresh_tokens(signer, path, 1) if signer else None
-        load = bench.wrk(baseline_url, body, tokens, cycle=True)
+        load = bench.wrk(baseline_url, body, tokens, cycle=True, pid=baseline_pid)
         pair.baseline.append(load)
-        print(f"  {label} baseline: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms", flush=True)
+        print(
+            f"  {label} baseline: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms, "
+            f"{load.cpu_us:,.0f} CPU µs/req",
+            flush=True,
+        )
 
     alternate(rounds, run_radix, run_baseline)
     return pair
@@ -621,7 +659,14 @@ def ratio_section(
 ) -> dict[str, Pair]:
     return {
         hook: measure(
-            bench, rounds, hook, radix.url(path), baseline.url(path), bodies[hook], signer, path
+            bench,
+            rounds,
+            hook,
+            (radix.url(path), radix.process.pid),
+            (baseline.url(path), baseline.process.pid),
+            bodies[hook],
+            signer,
+            path,
         )
         for hook, path in SERVICES.items()
     }
@@ -638,41 +683,59 @@ def observations_section(
         size = response_size(radix.url(path), body)
         baseline_url = f"http://127.0.0.1:{baseline.port}{path}/{size}"
         results[n] = measure(
-            bench, rounds, f"{n} Observations", radix.url(path), baseline_url, body
+            bench,
+            rounds,
+            f"{n} Observations",
+            (radix.url(path), radix.process.pid),
+            (baseline_url, baseline.process.pid),
+            body,
         )
     return results
 
 
 def observation_table(results: dict[int, Pair]) -> str:
-    """Radix's µs per request beyond the baseline's at each size, then the slope and exponent."""
-    beyond = {
-        n: 1e6 / median([x.rps for x in pair.radix]) - 1e6 / median([x.rps for x in pair.baseline])
+    """Radix's µs per request beyond the baseline's at each size, then the slope and exponent:
+    in wall time (1 / req/s at 16 connections) and in the servers' CPU time."""
+    wall = {
+        n: (1e6 / median([x.rps for x in pair.radix]), 1e6 / median([x.rps for x in pair.baseline]))
         for n, pair in results.items()
     }
+    cpu = {n: pair.cpu_us() for n, pair in results.items()}
     lines = [
-        "| Observations | Radix µs/request | Baseline µs/request | Radix beyond baseline µs |",
-        "|---|---|---|---|",
+        "| Observations | Radix µs/request | Baseline µs/request | Radix beyond baseline µs | "
+        "Radix CPU µs/request | Baseline CPU µs/request | Radix CPU beyond baseline µs |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for n, pair in results.items():
+    for n in results:
+        (r, b), (r_cpu, b_cpu) = wall[n], cpu[n]
         lines.append(
-            f"| {n} | {1e6 / median([x.rps for x in pair.radix]):,.0f} | "
-            f"{1e6 / median([x.rps for x in pair.baseline]):,.0f} | {beyond[n]:,.0f} |"
+            f"| {n} | {r:,.0f} | {b:,.0f} | {r - b:,.0f} | {r_cpu:,.0f} | {b_cpu:,.0f} | "
+            f"{r_cpu - b_cpu:,.0f} |"
         )
+    lines.append("")
+    for label, times in (("", wall), (" (CPU time)", cpu)):
+        lines.extend(_growth({n: r - b for n, (r, b) in times.items()}, label))
+    return "\n".join(lines)
+
+
+def _growth(beyond: dict[int, float], label: str) -> list[str]:
+    """µs per added Observation beyond the baseline and the growth exponent of that cost."""
     counts = sorted(beyond)
     low, mid, high = counts[0], counts[-2], counts[-1]
     added_high, added_mid = beyond[high] - beyond[low], beyond[mid] - beyond[low]
     per = added_high / (high - low)
-    lines.append(
-        f"\nCost per added Observation beyond the baseline ({low}→{high}): **{per:.1f} µs**"
-    )
+    lines = [
+        f"Cost per added Observation beyond the baseline{label} ({low}→{high}): **{per:.1f} µs**"
+    ]
     if added_mid > 0 and added_high > 0:
         exponent = math.log(added_high / added_mid) / math.log((high - low) / (mid - low))
         lines.append(
-            f"Growth exponent of that cost ({mid}→{high}): **{exponent:.2f}** (1.0 is linear)"
+            f"Growth exponent of that cost{label} ({mid}→{high}): **{exponent:.2f}** "
+            "(1.0 is linear)"
         )
     else:
-        lines.append("Growth exponent: not measurable (the added cost is within the noise)")
-    return "\n".join(lines)
+        lines.append(f"Growth exponent{label}: not measurable (the added cost is within the noise)")
+    return lines
 
 
 def cold_section(folder: Path, rounds: int, signer: Signer) -> dict[str, list[tuple[float, float]]]:
