@@ -39,7 +39,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ratio import SERVICES, baseline_app, hook_request
+from ratio import SERVICES, baseline_app, hook_request  # also puts the checkout on sys.path
+
+from tests.asgi import post
 
 TARGETS = ("baseline", *SERVICES)
 #: Calls in flight at once, as wrk's 16 connections in ``ratio.py``.
@@ -48,56 +50,12 @@ WARM_UP = 200
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-async def _call(app: Any, path: str, body: bytes) -> tuple[int, int]:
-    """One POST of ``body`` to ``path`` through the ASGI app; its status and body's size."""
-    received = False
-    status: list[int] = []
-    size = 0
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client never disconnects
-        raise AssertionError
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal size
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-        else:
-            size += len(message.get("body", b""))
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8080"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "state": {},
-    }
-    await app(scope, receive, send)
-    return status[0], size
-
-
 async def _calls(app: Any, path: str, body: bytes, count: int) -> None:
     gate = asyncio.Semaphore(IN_FLIGHT)
 
     async def one() -> None:
         async with gate:
-            status, _ = await _call(app, path, body)
+            status, _ = await post(app, path, body)
             if status != 200:
                 raise SystemExit(f"{path} answered {status}")
 
@@ -186,10 +144,10 @@ def _response_size(folder: Path) -> int:
 
     async def measure() -> int:
         async with app.router.lifespan_context(app):
-            status, size = await _call(app, SERVICES["patient-view"], _body("patient-view"))
+            status, answer = await post(app, SERVICES["patient-view"], _body("patient-view"))
             if status != 200:
                 raise SystemExit(f"patient-view answered {status}")
-            return size
+            return len(answer)
 
     return asyncio.run(measure())
 

@@ -20,43 +20,14 @@ import pytest
 from cds_service.app import create_app
 from tests.app.signed_client import SignedClient
 from tests.app.test_application import CASES, SERVICE_OF, _settings, hook_request
+from tests.asgi import post
 
 CALLS = 30
 
 
 async def _post(app: Any, path: str, body: bytes, headers: dict[str, str] | None = None) -> int:
     """One POST through the whole middleware stack, as a server hands it over; its status."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"radix"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await app(scope, receive, send)
-    return status[0]
+    return (await post(app, path, body, headers))[0]
 
 
 async def _notes_ready(app: Any) -> None:
