@@ -24,7 +24,7 @@ Clinical notes are off (``RADIX_NOTES_ENABLED=false``): loading spaCy under valg
 and these requests hold no note to read. The garbage collector is set as ``cds-service serve``
 sets it (start-up frozen, the youngest generation's threshold raised).
 
-    .venv/bin/python bench/instructions.py [--calls 100] [--only baseline,patient-view]
+    .venv/bin/python bench/instructions.py [--calls 50] [--only baseline,patient-view]
 
 Run it on purpose (a few minutes a target), not in CI. The instructions of a call are not its time
 (cache misses and the GIL's hand-offs cost time without instructions), but a change that removes
@@ -107,7 +107,7 @@ async def _run(target: str, calls: int, response_size: int) -> None:
 
 
 async def _stage(advisor: Any, stage: str, path: str, body: bytes, calls: int) -> None:
-    """``calls`` of one stage of a call, after as many to warm up."""
+    """``calls`` of one stage of a call, one after the other, after ``WARM_UP`` of them."""
     service_id = path.rsplit("/", 1)[1]
     request = advisor.parse(service_id, body)
     for count in (WARM_UP, calls):
@@ -181,7 +181,7 @@ def _response_size(folder: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100, help="calls of the shorter run")
+    parser.add_argument("--calls", type=int, default=50, help="calls of the shorter run")
     parser.add_argument("--only", default=",".join(TARGETS), help=f"of: {', '.join(TARGETS)}")
     parser.add_argument("--run", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
