@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ratio import SERVICES, baseline_app, hook_request  # also puts the checkout on sys.path
 
+from cds_service.cli import settle_gc
 from tests.asgi import post
 
 STAGES = ("patient-view:parse", "patient-view:respond")
@@ -71,17 +72,6 @@ async def _calls(app: Any, path: str, body: bytes, count: int) -> None:
     await asyncio.gather(*(one() for _ in range(count)))
 
 
-def _settle_gc() -> None:
-    """What ``cds-service serve`` does once its app is up."""
-    import gc
-
-    from cds_service.cli import GEN0_THRESHOLD
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
-
-
 async def _run(target: str, calls: int, response_size: int) -> None:
     """The process valgrind counts: build, start, warm up, then ``calls`` calls."""
     if target == "baseline":
@@ -89,7 +79,7 @@ async def _run(target: str, calls: int, response_size: int) -> None:
         path = f"{SERVICES['patient-view']}/{response_size}"
         body = _body("patient-view")
         await _calls(app, path, body, WARM_UP)
-        _settle_gc()
+        settle_gc()
         await _calls(app, path, body, calls)
         return
     from cds_service.app.application import create_app
@@ -102,7 +92,7 @@ async def _run(target: str, calls: int, response_size: int) -> None:
             await _stage(app.state.runtime.advisor, stage, SERVICES[hook], body, calls)
             return
         await _calls(app, SERVICES[target], body, WARM_UP)
-        _settle_gc()
+        settle_gc()
         await _calls(app, SERVICES[target], body, calls)
 
 
@@ -117,7 +107,7 @@ async def _stage(advisor: Any, stage: str, path: str, body: bytes, calls: int) -
             else:
                 await advisor.respond(request)
         if count == WARM_UP:
-            _settle_gc()
+            settle_gc()
 
 
 def _body(hook: str) -> bytes:

@@ -38,6 +38,22 @@ _MAX_WORKERS = 256
 #: deallocations, so a pass comes only when the live young set grows this much.
 GEN0_THRESHOLD = 100_000
 
+
+def settle_gc() -> None:
+    """Set the cyclic GC for serving: ``serve`` calls this once its app is up, and
+    ``bench/instructions.py`` once warmed up, so that it counts what ``serve`` runs."""
+    # What start-up loaded (modules, value sets, schemas, FHIR models) lives as long as the
+    # process: exempt it from the cyclic GC. Every full collection walked it all, inside
+    # whatever C call allocated, holding the GIL: decoding one 1 MiB body of small arrays took
+    # 0.75 s instead of 0.12 s, and the event loop waited as long.
+    gc.freeze()
+    # A hook call decodes tens of thousands of short-lived objects, freed by reference counting;
+    # at the default threshold (700) the youngest generation was collected dozens of times a
+    # call, each pass walking the requests still in flight, to free nothing (at 10,000: 4-6 %
+    # of the CPU under load, for the same nothing).
+    gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 #: What ``_store_call`` returns when the database could not be used (the reason is printed).
 _FAILED: Any = object()
 
@@ -384,16 +400,7 @@ def _ready_server(
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
-            # What start-up loaded (modules, value sets, schemas, FHIR models) lives as long as
-            # the process: exempt it from the cyclic GC. Every full collection walked it all,
-            # inside whatever C call allocated, holding the GIL: decoding one 1 MiB body of
-            # small arrays took 0.75 s instead of 0.12 s, and the event loop waited as long.
-            gc.freeze()
-            # A hook call decodes tens of thousands of short-lived objects, freed by reference
-            # counting; at the default threshold (700) the youngest generation was collected
-            # dozens of times a call, each pass walking the requests still in flight, to free
-            # nothing (at 10,000: 4-6 % of the CPU under load, for the same nothing).
-            gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
+            settle_gc()
             if not (self.started and sockets):
                 return
             if ready is not None:
